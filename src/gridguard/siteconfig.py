@@ -1,0 +1,248 @@
+"""The site configuration file (TOML): identity, broker, store, meters and devices.
+
+One file describes one EMS: who it is on MQTT, where it keeps its state, and the field devices
+it controls. The edge agent, the simulator and the demo all read the same file, so the
+simulator serves exactly the Modbus endpoints the agent will poll.
+
+A file that is wrong is refused as a whole with :class:`ConfigError`, whose message names the
+file, the key path and the rule (``edge.toml: storage[1].rated_kw: must be > 0``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsConfig(_Strict):
+    ca_file: Path | None = Field(default=None, description="CA bundle to verify the broker")
+    cert_file: Path | None = Field(default=None, description="client certificate (PEM)")
+    key_file: Path | None = Field(default=None, description="client private key (PEM)")
+    insecure: bool = Field(default=False, description="skip host name check: tests only")
+
+
+class MqttConfig(_Strict):
+    url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt:// or mqtts://")
+    scheme: Literal["wudun", "user", "custom"] = Field(default="custom", description="D1")
+    product_key: str | None = Field(default=None, description="for scheme wudun")
+    tenant: str | None = Field(default=None, description="for scheme user")
+    prefix: str | None = Field(default=None, description="for scheme custom, e.g. v1/acme")
+    client_id: str | None = Field(default=None, description="default: gridguard-<device uid>")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    retain_list: bool = Field(default=True, description="publish list/post retained (D5)")
+    status_enabled: bool = Field(default=True, description="extension status topic")
+    status_interval_s: float = Field(default=5.0, gt=0)
+    max_payload_bytes: int = Field(default=256 * 1024, gt=0, description="D6")
+    tls: TlsConfig = Field(default_factory=TlsConfig)
+
+    @model_validator(mode="after")
+    def _scheme_parameters(self) -> Self:
+        needed = {"wudun": "product_key", "user": "tenant", "custom": "prefix"}[self.scheme]
+        if not getattr(self, needed):
+            raise ValueError(f"scheme {self.scheme!r} needs mqtt.{needed}")
+        if not self.url.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("url must start with mqtt:// or mqtts://")
+        return self
+
+
+class DeviceIdentity(_Strict):
+    uid: str = Field(min_length=1, description="this EMS's device UID on MQTT")
+    name: str = "GridGuard EMS"
+    site_name: str = "GridGuard site"
+
+
+class SiteSettings(_Strict):
+    time_zone: str = Field(default=DEFAULT_TIME_ZONE, description="for month boundaries (D14)")
+    report_interval_s: float = Field(default=300.0, gt=0, description="list/post period (D13)")
+
+    @model_validator(mode="after")
+    def _zone_exists(self) -> Self:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"time_zone {self.time_zone!r} is not a known IANA zone") from exc
+        return self
+
+
+class StoreConfig(_Strict):
+    url: str = Field(
+        default="sqlite:///gridguard-data/edge.db",
+        description="sqlite:///PATH or postgresql://user@host/db",
+    )
+
+
+class ControlConfig(_Strict):
+    period_s: float = Field(default=1.0, ge=0.05, le=60, description="control cycle period")
+    meter_timeout_s: float = Field(default=3.0, gt=0, description="D21 fail-safe after this")
+    demand_window_s: int = Field(default=900, gt=0, description="D17 sliding window")
+    demand_step_s: int = Field(default=60, gt=0, description="D17 window step")
+    buffer_kw: float = Field(default=2.0, ge=0, description="D20 margin inside a bound")
+    relax_kw_per_s: float = Field(default=50.0, gt=0, description="D20 relax ramp")
+    pv_failsafe_pct: float = Field(default=0.0, ge=0, le=100, description="D21 PV limit")
+
+
+class ModbusLink(_Strict):
+    """How to reach one Modbus device: TCP (host, port) or RTU (serial port settings)."""
+
+    transport: Literal["tcp", "rtu"] = "tcp"
+    host: str = "127.0.0.1"
+    port: int = Field(default=502, ge=0, le=65535)
+    serial_port: str = Field(default="", description="RTU: e.g. /dev/ttyS1")
+    baud_rate: int = Field(default=9600, gt=0)
+    data_bits: int = Field(default=8, ge=5, le=8)
+    stop_bits: int = Field(default=1, ge=1, le=2)
+    parity: Literal["N", "E", "O"] = "N"
+    slave_id: int = Field(default=1, ge=0, le=247)
+    timeout_s: float = Field(default=0.5, gt=0)
+    retries: int = Field(default=1, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _rtu_port(self) -> Self:
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError("transport 'rtu' needs serial_port")
+        return self
+
+
+class MeterConfig(_Strict):
+    id: int = Field(gt=0)
+    uid: str = ""
+    name: str = ""
+    station_name: str = ""
+    type: str = Field(default="Acrel-ADW300", description="meter model, selects the map")
+    type_id: int = Field(default=1, ge=0)
+    purpose: Literal[1, 2] = Field(default=1, description="1 gateway meter, 2 sub-meter")
+    direction: Literal[1, -1] = Field(default=1, description="-1: mounted reversed")
+    pt: int = Field(default=1, gt=0)
+    ct: int = Field(default=1, gt=0)
+    per_phase: bool = Field(default=True, description="gives per-phase power (D16)")
+    word_order: Literal["big", "little"] = "big"
+    modbus: ModbusLink = Field(default_factory=ModbusLink)
+
+
+class _DeviceBase(_Strict):
+    id: int = Field(gt=0)
+    uid: str = ""
+    name: str = ""
+    meter_id: int = Field(gt=0, description="the gateway meter it sits behind")
+    model: str = Field(default="", description="register map name")
+    modbus: ModbusLink = Field(default_factory=ModbusLink)
+
+
+class StorageConfig(_DeviceBase):
+    model: str = "generic-pcs"
+    rated_kw: float = Field(gt=0)
+    capacity_kwh: float = Field(gt=0)
+    soc_min_pct: float = Field(default=10.0, ge=0, le=100)
+    soc_max_pct: float = Field(default=95.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _soc_order(self) -> Self:
+        if self.soc_min_pct >= self.soc_max_pct:
+            raise ValueError("soc_min_pct must be below soc_max_pct")
+        return self
+
+
+class PvConfig(_DeviceBase):
+    model: str = "generic-pv"
+    rated_kw: float = Field(gt=0)
+
+
+class ChargerConfig(_DeviceBase):
+    model: str = "generic-charger"
+    rated_kw: float = Field(gt=0)
+    min_kw: float = Field(default=0.0, ge=0, description="lowest power before pausing")
+    priority: int = Field(default=1, ge=0, description="higher = throttled later")
+
+    @model_validator(mode="after")
+    def _min_below_rated(self) -> Self:
+        if self.min_kw > self.rated_kw:
+            raise ValueError("min_kw must not exceed rated_kw")
+        return self
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class SiteConfig(_Strict):
+    device: DeviceIdentity
+    mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig(prefix="v1/gridguard"))
+    site: SiteSettings = Field(default_factory=SiteSettings)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
+    meters: list[MeterConfig] = Field(default_factory=list)
+    storage: list[StorageConfig] = Field(default_factory=list)
+    pv: list[PvConfig] = Field(default_factory=list)
+    chargers: list[ChargerConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        meter_ids = [m.id for m in self.meters]
+        if len(set(meter_ids)) != len(meter_ids):
+            raise ValueError("meters: meter ids must be unique")
+        for kind in ("storage", "pv", "chargers"):
+            devices: list[_DeviceBase] = getattr(self, kind)
+            ids = [d.id for d in devices]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"{kind}: device ids must be unique")
+            for index, dev in enumerate(devices):
+                if dev.meter_id not in meter_ids:
+                    raise ValueError(
+                        f"{kind}[{index}].meter_id: meter {dev.meter_id} is not in [[meters]]"
+                    )
+        return self
+
+    def meter(self, meter_id: int) -> MeterConfig | None:
+        return next((m for m in self.meters if m.id == meter_id), None)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_site_config(data: dict[str, Any], source: str = "<config>") -> SiteConfig:
+    """Validate a decoded TOML document; raise ConfigError naming source, key and rule."""
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = _loc(tuple(err["loc"])) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling against examples/edge.toml)"
+            lines.append(f"{source}: {where}: {msg}")
+        raise ConfigError("\n".join(lines)) from exc
+
+
+def load_site_config(path: Path) -> SiteConfig:
+    """Read and validate a site TOML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_site_config(data, str(path))
