@@ -21,12 +21,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-edge_app = typer.Typer(help="The EMS edge agent: serve the MQTT strategy protocol and control.",
-                       no_args_is_help=True)
-sim_app = typer.Typer(help="The site simulator: Modbus servers driven by a plant model.",
-                      no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks that print a table (closed-loop control, protocol).",
-                        no_args_is_help=True)
+edge_app = typer.Typer(
+    help="The EMS edge agent: serve the MQTT strategy protocol and control.", no_args_is_help=True
+)
+sim_app = typer.Typer(
+    help="The site simulator: Modbus servers driven by a plant model.", no_args_is_help=True
+)
+bench_app = typer.Typer(
+    help="Benchmarks that print a table (closed-loop control, protocol).", no_args_is_help=True
+)
 app.add_typer(edge_app, name="edge")
 app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")

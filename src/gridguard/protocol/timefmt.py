@@ -1,0 +1,44 @@
+"""Wire time format (D13): UTC RFC 3339, up to 9 fractional digits, trailing zeros trimmed.
+
+Example: ``2024-06-06T08:59:20.21309056Z``. Python's datetime stops at microseconds, so times
+are produced from integer nanoseconds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+_NS_PER_S = 1_000_000_000
+RFC3339_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$",
+)
+
+
+def format_time_ns(epoch_ns: int) -> str:
+    """Format nanoseconds since the epoch as D13 wire time."""
+    seconds, nanos = divmod(epoch_ns, _NS_PER_S)
+    base = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if nanos == 0:
+        return f"{base}Z"
+    fraction = f"{nanos:09d}".rstrip("0")
+    return f"{base}.{fraction}Z"
+
+
+def format_datetime(moment: datetime) -> str:
+    """Format an aware datetime as D13 wire time (microsecond precision)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: wire times must be timezone-aware")
+    epoch_us = round(moment.timestamp() * 1_000_000)
+    return format_time_ns(epoch_us * 1000)
+
+
+def now_wire() -> str:
+    """The current time as D13 wire time."""
+    return format_time_ns(time.time_ns())
+
+
+def now_ms() -> int:
+    """The current time in ms since the epoch, for the envelope's ``timestamp`` (D2)."""
+    return time.time_ns() // 1_000_000
