@@ -7,9 +7,13 @@ missing optional piece never breaks the others.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from gridguard.edge.run import Overrides
+    from gridguard.siteconfig import SiteConfig
 
 app = typer.Typer(
     name="gridguard",
@@ -46,3 +50,74 @@ def schema(
     for path in written:
         print(path)
     print(f"{len(written)} schemas written to {out}")
+
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="Site configuration TOML (see examples/edge.toml)"),
+]
+
+
+def _load_or_exit(config: Path, overrides: Overrides | None = None) -> SiteConfig:
+    """Load the site file or exit 2 with the file, key and rule that are wrong."""
+    from gridguard.edge.run import load_config  # noqa: PLC0415
+    from gridguard.siteconfig import ConfigError  # noqa: PLC0415
+
+    try:
+        return load_config(config, overrides)
+    except ConfigError as exc:
+        typer.echo(f"error: configuration refused\n{exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+@edge_app.command("run")
+def edge_run(
+    config: ConfigOption,
+    mqtt_url: Annotated[
+        str | None, typer.Option(help="Broker URL: mqtt://[user:pw@]host[:port] or mqtts://...")
+    ] = None,
+    device_uid: Annotated[str | None, typer.Option(help="This EMS's device UID")] = None,
+    scheme: Annotated[
+        str | None, typer.Option(help="Topic prefix scheme: wudun, user or custom (D1)")
+    ] = None,
+    product_key: Annotated[str | None, typer.Option(help="Product key (scheme wudun)")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant (scheme user)")] = None,
+    prefix: Annotated[str | None, typer.Option(help="Topic prefix (scheme custom)")] = None,
+    db: Annotated[
+        str | None, typer.Option(help="Store: SQLite path/URL or postgresql://user@host/db")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+) -> None:
+    """Run the edge agent: serve the strategy protocol over MQTT and enforce it."""
+    import logging  # noqa: PLC0415
+
+    from gridguard.edge.run import Overrides, serve  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    overrides = Overrides(mqtt_url, device_uid, scheme, product_key, tenant, prefix, db)
+    serve(_load_or_exit(config, overrides))
+
+
+@edge_app.command("strategies")
+def edge_strategies(
+    config: ConfigOption,
+    db: Annotated[str | None, typer.Option(help="Store URL, if not the file's")] = None,
+) -> None:
+    """Print the stored strategies as a table (offline: reads the store, no MQTT)."""
+    import asyncio  # noqa: PLC0415
+
+    from gridguard.edge.run import (  # noqa: PLC0415
+        Overrides,
+        format_table,
+        read_strategies,
+        strategy_rows,
+    )
+
+    site = _load_or_exit(config, Overrides(db=db))
+    strategies = asyncio.run(read_strategies(site))
+    if not strategies:
+        print(f"no strategies stored in {site.store.url}")
+        return
+    print(format_table(strategy_rows(strategies, site.site.time_zone)))

@@ -177,3 +177,8 @@ def decode_command(
 def encode(message: BaseModel) -> bytes:
     """Serialise a message for the wire (field names, no nulls for absent options)."""
     return message.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+def json_bytes(document: Any) -> bytes:
+    """Compact UTF-8 JSON for a plain document (dicts and lists)."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

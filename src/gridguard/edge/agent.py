@@ -1,0 +1,190 @@
+"""The edge agent: MQTT session, command loop, periodic reports, control (D1, D5, D13).
+
+One ``asyncio.TaskGroup`` runs named tasks: the MQTT session (reconnects forever with jittered
+backoff), the periodic list/post reporter, the status publisher and the control loop. Commands
+are handled one at a time in arrival order by the session task itself (D5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import aiomqtt
+
+from gridguard.edge.link import client_kwargs
+from gridguard.edge.service import CommandService
+from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
+from gridguard.siteconfig import SiteConfig
+from gridguard.strategy.model import Strategy
+
+log = logging.getLogger("gridguard.edge")
+
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+
+class Controller(Protocol):
+    """What the agent needs of the control engine."""
+
+    def set_strategies(self, strategies: list[Strategy]) -> None: ...
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+    def status_document(self) -> dict[str, Any]: ...
+
+
+def scheme_of(site: SiteConfig) -> TopicScheme:
+    mqtt = site.mqtt
+    return TopicScheme(
+        mqtt.scheme,
+        product_key=mqtt.product_key or "",
+        tenant=mqtt.tenant or "",
+        prefix=mqtt.prefix or "",
+    )
+
+
+def next_backoff_s(previous_s: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter, between BACKOFF_MIN_S and BACKOFF_MAX_S."""
+    ceiling = min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, previous_s * 2))
+    return rng.uniform(BACKOFF_MIN_S, ceiling)
+
+
+class EdgeAgent:
+    """Serves the strategy protocol for one EMS on one broker."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        service: CommandService,
+        *,
+        controller: Controller | None = None,
+        on_connected: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._site = site
+        self._service = service
+        self._controller = controller
+        self._scheme = scheme_of(site)
+        self._uid = site.device.uid
+        self._client: aiomqtt.Client | None = None
+        self._on_connected = on_connected
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self.connected = asyncio.Event()
+
+    def topic(self, op: str, direction: str) -> str:
+        return build_topic(self._scheme, self._uid, op, direction)  # type: ignore[arg-type]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""
+        if self._controller is not None:
+            self._controller.set_strategies(self._service.strategies)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._session_forever(stop), name="mqtt-session")
+            group.create_task(self._report_forever(stop), name="list-reporter")
+            if self._controller is not None:
+                group.create_task(self._controller.run(stop), name="control-loop")
+                if self._site.mqtt.status_enabled:
+                    group.create_task(self._status_forever(stop), name="status-publisher")
+
+    async def _session_forever(self, stop: asyncio.Event) -> None:
+        backoff_s = BACKOFF_MIN_S
+        while not stop.is_set():
+            session = asyncio.create_task(self._session())
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (session, stopper):
+                if task not in done:
+                    task.cancel()
+            await asyncio.gather(session, stopper, return_exceptions=True)
+            self.connected.clear()
+            self._client = None
+            if stop.is_set():
+                return
+            error = session.exception() if session.done() and not session.cancelled() else None
+            backoff_s = next_backoff_s(backoff_s, self._rng)
+            log.warning("mqtt session ended (%s); reconnecting in %.1f s", error, backoff_s)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=backoff_s)
+            except TimeoutError:
+                continue
+
+    async def _session(self) -> None:
+        async with aiomqtt.Client(**client_kwargs(self._site.mqtt, self._uid)) as client:
+            # Subscribe first, then announce: no command can slip between the two (D13).
+            await client.subscribe([(self.topic(op, "command"), 1) for op in COMMAND_OPS])
+            self._client = client
+            await self.publish_list()
+            self.connected.set()
+            log.info(
+                "connected to %s; serving %s/%s",
+                self._site.mqtt.url,
+                self._scheme.prefix_path,
+                self._uid,
+            )
+            if self._on_connected is not None:
+                await self._on_connected()
+            async for message in client.messages:
+                await self._on_message(client, message)
+
+    async def _on_message(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        try:
+            topic = parse_topic(message.topic.value)
+        except ValueError:
+            log.warning("ignoring message on unexpected topic %s", message.topic.value)
+            return
+        if topic.direction != "command" or topic.device != self._uid:
+            return
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        handled = await self._service.handle(topic.op, payload)
+        await client.publish(self.topic(topic.op, "result"), handled.reply, qos=1, retain=False)
+        if handled.changed:
+            if self._controller is not None:
+                self._controller.set_strategies(self._service.strategies)
+            await self.publish_list()
+
+    async def publish_list(self) -> None:
+        """Publish list/post (retained per config, D5/D13) if connected."""
+        client = self._client
+        if client is None:
+            return
+        await client.publish(
+            self.topic("list", "post"),
+            self._service.list_post(),
+            qos=1,
+            retain=self._site.mqtt.retain_list,
+        )
+
+    async def _report_forever(self, stop: asyncio.Event) -> None:
+        interval_s = self._site.site.report_interval_s
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            except TimeoutError:
+                await self._publish_safely(self.publish_list)
+
+    async def _status_forever(self, stop: asyncio.Event) -> None:
+        interval_s = self._site.mqtt.status_interval_s
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            except TimeoutError:
+                await self._publish_safely(self.publish_status)
+
+    async def publish_status(self) -> None:
+        """Publish the extension status topic (not retained)."""
+        client = self._client
+        if client is None or self._controller is None:
+            return
+        document = self._controller.status_document()
+        payload = json.dumps(document, separators=(",", ":")).encode()
+        await client.publish(self.topic("status", "post"), payload, qos=0, retain=False)
+
+    async def _publish_safely(self, publish: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await publish()
+        except aiomqtt.MqttError as exc:
+            log.info("periodic publish skipped: %s", exc)

@@ -1,0 +1,81 @@
+"""MQTT connection settings: URL parsing, TLS, TCP_NODELAY, client id (D5).
+
+The agent's socket sets TCP_NODELAY: with Nagle's algorithm and delayed ACKs, a QoS 1 round
+trip on loopback measured 88 ms instead of 0.4 ms. Brokers should set it too (Mosquitto:
+``set_tcp_nodelay true``).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+from gridguard.siteconfig import MqttConfig
+
+NODELAY_OPTION = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_mqtt_url(url: str) -> BrokerAddress:
+    """``mqtt://user:pw@host:1883`` or ``mqtts://host`` (port 8883 by default)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"mqtt", "mqtts"}:
+        raise ValueError(f"mqtt url {url!r}: scheme must be mqtt:// or mqtts://")
+    if not parts.hostname:
+        raise ValueError(f"mqtt url {url!r}: no host")
+    tls = parts.scheme == "mqtts"
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError as exc:
+        raise ValueError(f"mqtt url {url!r}: bad port") from exc
+    return BrokerAddress(
+        host=parts.hostname,
+        port=port,
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def client_id_for(config: MqttConfig, device_uid: str) -> str:
+    """A stable client id, so the broker keeps our persistent session (D5)."""
+    return config.client_id or f"gridguard-{device_uid}"
+
+
+def client_kwargs(config: MqttConfig, device_uid: str) -> dict[str, Any]:
+    """Keyword arguments for ``aiomqtt.Client`` from the site's MQTT settings."""
+    address = parse_mqtt_url(config.url)
+    kwargs: dict[str, Any] = {
+        "hostname": address.host,
+        "port": address.port,
+        "username": address.username,
+        "password": address.password,
+        "identifier": client_id_for(config, device_uid),
+        "clean_session": False,
+        "keepalive": config.keepalive_s,
+        "socket_options": [NODELAY_OPTION],
+        "timeout": 10,
+    }
+    tls = config.tls
+    if address.tls or tls.ca_file or tls.cert_file:
+        kwargs["tls_params"] = aiomqtt.TLSParameters(
+            ca_certs=str(tls.ca_file) if tls.ca_file else None,
+            certfile=str(tls.cert_file) if tls.cert_file else None,
+            keyfile=str(tls.key_file) if tls.key_file else None,
+            cert_reqs=ssl.CERT_NONE if tls.insecure else ssl.CERT_REQUIRED,
+        )
+        kwargs["tls_insecure"] = tls.insecure
+    return kwargs

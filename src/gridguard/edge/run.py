@@ -1,0 +1,157 @@
+"""Start-up of the edge agent: config with CLI overrides, store, service, agent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gridguard.edge.agent import Controller, EdgeAgent
+from gridguard.edge.service import CommandService
+from gridguard.siteconfig import ConfigError, SiteConfig, parse_site_config
+from gridguard.store import make_store
+from gridguard.strategy.model import DEVICE_CLASS_NAMES, ENABLED, Strategy
+
+log = logging.getLogger("gridguard.edge")
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Command-line values that replace the file's (each also settable in the file)."""
+
+    mqtt_url: str | None = None
+    device_uid: str | None = None
+    scheme: str | None = None
+    product_key: str | None = None
+    tenant: str | None = None
+    prefix: str | None = None
+    db: str | None = None
+
+    def apply(self, data: dict[str, Any]) -> dict[str, Any]:
+        out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+        mqtt = out.setdefault("mqtt", {})
+        pairs = {
+            "url": self.mqtt_url,
+            "scheme": self.scheme,
+            "product_key": self.product_key,
+            "tenant": self.tenant,
+            "prefix": self.prefix,
+        }
+        mqtt.update({k: v for k, v in pairs.items() if v is not None})
+        if self.device_uid is not None:
+            out.setdefault("device", {})["uid"] = self.device_uid
+        if self.db is not None:
+            out.setdefault("store", {})["url"] = self.db
+        return out
+
+
+def load_config(path: Path, overrides: Overrides | None = None) -> SiteConfig:
+    """Read the site file, apply overrides, validate; ConfigError names file, key and rule."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    if overrides is not None:
+        data = overrides.apply(data)
+    return parse_site_config(data, str(path))
+
+
+async def run_agent(
+    site: SiteConfig,
+    stop: asyncio.Event,
+    *,
+    controller: Controller | None = None,
+) -> None:
+    """Open the store, load strategies and serve until ``stop`` is set."""
+    store = make_store(site.store.url)
+    await store.open()
+    try:
+        service = CommandService(site=site, store=store)
+        await service.load()
+        log.info("loaded %d strategies from %s", len(service.strategies), site.store.url)
+        agent = EdgeAgent(site, service, controller=controller)
+        await agent.run(stop)
+    finally:
+        await store.close()
+
+
+def serve(site: SiteConfig) -> None:
+    """Blocking entry point of ``gridguard edge run``: stops cleanly on SIGINT/SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await run_agent(site, stop)
+
+    asyncio.run(main())
+
+
+def _status(value: int, condition: int | None = None) -> str:
+    if value != ENABLED:
+        return "off"
+    return "on" if condition is None else f"on ≥{condition} kW"
+
+
+def strategy_rows(strategies: list[Strategy], time_zone: str) -> list[list[str]]:
+    """Rows of the ``edge strategies`` table."""
+    now = datetime.now(UTC)
+    rows = [
+        [
+            "id",
+            "meter",
+            "class",
+            "anti-backflow",
+            "single-phase",
+            "over-demand",
+            "dynamic",
+            "updated_at",
+        ]
+    ]
+    for s in strategies:
+        month_kw = s.current_over_demand_condition(now, time_zone)
+        rows.append(
+            [
+                str(s.id),
+                str(s.ele_meter_id),
+                DEVICE_CLASS_NAMES.get(s.device_type, str(s.device_type)),
+                _status(s.streaming_status, s.streaming_condition),
+                _status(
+                    s.individual_phase_streaming_status, s.individual_phase_streaming_condition
+                ),
+                "off" if s.over_demand_status != ENABLED else f"on ≤{month_kw} kW this month",
+                "off"
+                if s.dynamic_demand_status != ENABLED
+                else f"on {s.dynamic_demand_percentage:g}%",
+                s.updated_at,
+            ]
+        )
+    return rows
+
+
+def format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+async def read_strategies(site: SiteConfig) -> list[Strategy]:
+    """Offline: the strategies in the store, without connecting to MQTT."""
+    store = make_store(site.store.url)
+    await store.open()
+    try:
+        rows = await store.list_strategies()
+    finally:
+        await store.close()
+    return [Strategy.from_document(r.document) for r in rows]
