@@ -7,7 +7,7 @@ Production sites use their own broker (Mosquitto, EMQX, ...); this one exists so
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Self
 
 from amqtt.broker import Broker
 
@@ -28,7 +28,7 @@ class EmbeddedBroker:
         self.port = port
         self._broker: Any = None
 
-    async def __aenter__(self) -> EmbeddedBroker:
+    async def __aenter__(self) -> Self:
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self._broker = Broker(broker_config(self.port))

@@ -96,6 +96,7 @@ def edge_run(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     overrides = Overrides(mqtt_url, device_uid, scheme, product_key, tenant, prefix, db)
     serve(_load_or_exit(config, overrides))
 
@@ -121,3 +122,31 @@ def edge_strategies(
         print(f"no strategies stored in {site.store.url}")
         return
     print(format_table(strategy_rows(strategies, site.site.time_zone)))
+
+
+@sim_app.command("run")
+def sim_run(
+    config: Annotated[Path, typer.Option("--config", help="Site TOML file (the edge agent's)")],
+    scenario: Annotated[
+        Path | None, typer.Option("--scenario", help="Scenario file; default: a daily profile")
+    ] = None,
+    speed: Annotated[
+        float, typer.Option("--speed", min=0.01, help="Simulated seconds per real second")
+    ] = 1.0,
+    start: Annotated[
+        str | None, typer.Option("--start", help="Daily profile start time HH:MM; default now")
+    ] = None,
+) -> None:
+    """Serve the site's meters and devices over Modbus TCP on loopback, driven by a plant model."""
+    import sys  # noqa: PLC0415
+
+    from gridguard.devices.modbus.regmap import MapError  # noqa: PLC0415
+    from gridguard.sim.runner import run_simulator  # noqa: PLC0415
+    from gridguard.sim.servers import SimulatorError  # noqa: PLC0415
+    from gridguard.siteconfig import ConfigError  # noqa: PLC0415
+
+    try:
+        run_simulator(config, scenario=scenario, speed=speed, start=start)
+    except (ConfigError, MapError, SimulatorError) as exc:
+        print(exc, file=sys.stderr)
+        raise typer.Exit(2) from exc

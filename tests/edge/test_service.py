@@ -103,11 +103,13 @@ async def test_bad_input_is_400_and_changes_nothing() -> None:
     await svc.handle("create", spec_command("04-create-command.json", "gg-demo-001"))
     before = svc.strategies
     bad = spec_command("06-update-command.json", "gg-demo-001").replace(
-        b'"streaming_status": 1', b'"streaming_status": 5')
+        b'"streaming_status": 1', b'"streaming_status": 5'
+    )
     handled = await svc.handle("update", bad)
     assert handled.code == 400
     assert reply(handled.reply)["msg"] == (
-        "data.streaming_status: must be 1 (enabled) or 2 (disabled), got 5")
+        "data.streaming_status: must be 1 (enabled) or 2 (disabled), got 5"
+    )
     assert svc.strategies == before
 
 
@@ -118,7 +120,10 @@ async def test_unreadable_json_still_answered_with_mid() -> None:
     handled = await svc.handle("delete", payload)
     body = reply(handled.reply)
     assert (body["code"], body["reply"], body["type"]) == (
-        400, "3e681859-6917-4b9a-9afd-3f162cd185bd", "streaming_overdemand_delete")
+        400,
+        "3e681859-6917-4b9a-9afd-3f162cd185bd",
+        "streaming_overdemand_delete",
+    )
     assert body["msg"].startswith("invalid JSON at line 1 column")
 
 
@@ -137,14 +142,21 @@ async def test_store_failure_is_500_and_not_remembered() -> None:
 
 @pytest.mark.parametrize(
     ("name", "op"),
-    [("06-update-command.json", "update"), ("08-delete-command.json", "delete"),
-     ("10-update_all-command.json", "update_all")],
+    [
+        ("06-update-command.json", "update"),
+        ("08-delete-command.json", "delete"),
+        ("10-update_all-command.json", "update_all"),
+    ],
     ids=["update", "delete", "update_all"],
 )
 async def test_spec_examples_after_create_get_200(name: str, op: str) -> None:
     """Each spec command example, verbatim, gets 200 once strategy 1 exists."""
     svc, _ = await service()
-    await svc.handle("create", spec_command("04-create-command.json", "gg-demo-001",
-                                            mid="11111111-2222-3333-4444-555555555555"))
+    await svc.handle(
+        "create",
+        spec_command(
+            "04-create-command.json", "gg-demo-001", mid="11111111-2222-3333-4444-555555555555"
+        ),
+    )
     handled = await svc.handle(op, spec_command(name, "gg-demo-001"))
     assert reply(handled.reply)["code"] == 200, reply(handled.reply)["msg"]

@@ -44,10 +44,12 @@ def test_create_assigns_id_and_defaults() -> None:
 
 def test_create_absent_conditions_default_to_zero() -> None:
     """D14: an enabled check whose condition is absent uses 0; dynamic status defaults to 2."""
-    data = {k: v for k, v in CREATE.items()
-            if k not in {"streaming_condition", "dynamic_demand_status"}}
-    (created,) = rules.apply_create({}, StrategyCreate(**data), site=SITE, next_id=1,
-                                    now=NOW).upserts
+    data = {
+        k: v for k, v in CREATE.items() if k not in {"streaming_condition", "dynamic_demand_status"}
+    }
+    (created,) = rules.apply_create(
+        {}, StrategyCreate(**data), site=SITE, next_id=1, now=NOW
+    ).upserts
     assert created.streaming_condition == 0
     assert created.dynamic_demand_status == 2
 
@@ -62,13 +64,24 @@ def test_create_ignores_server_owned_fields() -> None:
 @pytest.mark.parametrize(
     ("state", "data", "msg"),
     [
-        ({}, {**CREATE, "ele_meter_id": 11},
-         "data.ele_meter_id: meter 11 is not in this EMS's site configuration (meters: 9, 10)"),
-        ({}, {**CREATE, "ele_meter_id": 10, "individual_phase_streaming_status": 1},
-         "data.individual_phase_streaming_status: meter 10 gives no per-phase power, so "
-         "single-phase anti-backflow cannot be enabled (D16)"),
-        ({1: None}, CREATE,
-         "data: meter 9 already has a storage strategy (id 1); update it instead (D7)"),
+        (
+            {},
+            {**CREATE, "ele_meter_id": 11},
+            "data.ele_meter_id: meter 11 is not in this EMS's site configuration (meters: 9, 10)",
+        ),
+        (
+            {},
+            {**CREATE, "ele_meter_id": 10, "individual_phase_streaming_status": 1},
+            (
+                "data.individual_phase_streaming_status: meter 10 gives no per-phase power, so "
+                "single-phase anti-backflow cannot be enabled (D16)"
+            ),
+        ),
+        (
+            {1: None},
+            CREATE,
+            "data: meter 9 already has a storage strategy (id 1); update it instead (D7)",
+        ),
     ],
     ids=["unknown-meter", "phase-on-meter-without-phases", "duplicate-meter-and-class"],
 )
@@ -82,15 +95,17 @@ def test_create_rejections(state: dict[int, None], data: dict[str, Any], msg: st
 
 def test_same_meter_other_class_is_allowed() -> None:
     """D7: uniqueness is per (meter, class): a PV strategy beside a storage one is fine."""
-    out = rules.apply_create({1: stored()}, StrategyCreate(**{**CREATE, "device_type": 3}),
-                             site=SITE, next_id=2, now=NOW)
+    out = rules.apply_create(
+        {1: stored()}, StrategyCreate(**{**CREATE, "device_type": 3}), site=SITE, next_id=2, now=NOW
+    )
     assert out.upserts[0].device_type == 3
 
 
 def test_update_merges_present_fields_only() -> None:
     """D9: fields present replace, absent ones keep their values, updated_at moves."""
-    out = rules.apply_update({1: stored()}, StrategyUpdate(id=1, streaming_condition=50),
-                             site=SITE, now=LATER)
+    out = rules.apply_update(
+        {1: stored()}, StrategyUpdate(id=1, streaming_condition=50), site=SITE, now=LATER
+    )
     (updated,) = out.upserts
     assert updated.streaming_condition == 50
     assert updated.over_demand_condition == (2000,) * 12
@@ -101,10 +116,14 @@ def test_update_merges_present_fields_only() -> None:
     ("data", "msg"),
     [
         ({"id": 7}, "data.id: strategy 7 not found"),
-        ({"id": 1, "device_type": 3}, "data: meter 9 already has a PV strategy (id 2); "
-                                      "update it instead (D7)"),
-        ({"id": 1, "ele_meter_id": 12}, "data.ele_meter_id: meter 12 is not in this EMS's site "
-                                        "configuration (meters: 9, 10)"),
+        (
+            {"id": 1, "device_type": 3},
+            "data: meter 9 already has a PV strategy (id 2); update it instead (D7)",
+        ),
+        (
+            {"id": 1, "ele_meter_id": 12},
+            "data.ele_meter_id: meter 12 is not in this EMS's site configuration (meters: 9, 10)",
+        ),
     ],
     ids=["unknown-id", "move-onto-taken-class", "move-to-unknown-meter"],
 )
@@ -143,15 +162,28 @@ def test_update_all_matches_by_id_then_key_and_creates_the_rest() -> None:
 @pytest.mark.parametrize(
     ("items", "msg"),
     [
-        ([CREATE, {**CREATE, "ele_meter_id": 11}],
-         "data[1].ele_meter_id: meter 11 is not in this EMS's site configuration (meters: 9, 10)"),
+        (
+            [CREATE, {**CREATE, "ele_meter_id": 11}],
+            ("data[1].ele_meter_id: meter 11 is not in this EMS's site configuration "
+            "(meters: 9, 10)"),
+        ),
         ([{"id": 3}], "data[0].id: strategy 3 not found"),
-        ([{"ele_meter_id": 10, "device_type": 3}], "data[0].streaming_status: required field missing"),
-        ([{**CREATE, "device_type": 3}, {**CREATE, "device_type": 3}],
-         "data[1]: names the same strategy as data[0] (id 1); put each strategy in the batch once"),
+        (
+            [{"ele_meter_id": 10, "device_type": 3}],
+            "data[0].streaming_status: required field missing",
+        ),
+        (
+            [{**CREATE, "device_type": 3}, {**CREATE, "device_type": 3}],
+            ("data[1]: names the same strategy as data[0] (id 1); "
+            "put each strategy in the batch once"),
+        ),
     ],
-    ids=["second-item-bad-meter", "unknown-id", "new-item-missing-required",
-         "two-items-same-key-both-new"],
+    ids=[
+        "second-item-bad-meter",
+        "unknown-id",
+        "new-item-missing-required",
+        "two-items-same-key-both-new",
+    ],
 )
 def test_update_all_is_all_or_nothing(items: list[dict[str, Any]], msg: str) -> None:
     """D11: any invalid item rejects the whole batch, naming the item index."""

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Self
 
 import aiomqtt
 
@@ -67,7 +67,7 @@ class StrategyClient:
         self._lists: asyncio.Queue[ListPost] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> StrategyClient:
+    async def __aenter__(self) -> Self:
         await self._client.__aenter__()
         topics = [(build_topic(self._scheme, self._device, op, "result"), 1) for op in COMMAND_OPS]
         topics.append((build_topic(self._scheme, self._device, "list", "post"), 1))
@@ -99,13 +99,16 @@ class StrategyClient:
         """Publish a raw command payload and await the raw result for ``mid``."""
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[mid] = future
-        await self._client.publish(build_topic(self._scheme, self._device, op, "command"),
-                                   payload, qos=1)
+        await self._client.publish(
+            build_topic(self._scheme, self._device, op, "command"), payload, qos=1
+        )
         try:
             return await asyncio.wait_for(future, self._timeout_s)
         except TimeoutError:
             self._pending.pop(mid, None)
-            raise CommandTimeoutError(f"no {op} result for mid {mid} in {self._timeout_s} s") from None
+            raise CommandTimeoutError(
+                f"no {op} result for mid {mid} in {self._timeout_s} s"
+            ) from None
 
     async def request(self, op: str, data: Any = None, *, mid: str | None = None) -> Result:
         """Send one command and return its parsed result."""
@@ -123,27 +126,27 @@ class StrategyClient:
 
     async def sync(self) -> SyncResult:
         result = await self.request("sync")
-        assert isinstance(result, SyncResult)  # noqa: S101 - RESULT_MODELS maps sync to it
+        assert isinstance(result, SyncResult)
         return result
 
     async def create(self, data: dict[str, Any]) -> CreateResult:
         result = await self.request("create", data)
-        assert isinstance(result, CreateResult)  # noqa: S101
+        assert isinstance(result, CreateResult)
         return result
 
     async def update(self, data: dict[str, Any]) -> UpdateResult:
         result = await self.request("update", data)
-        assert isinstance(result, UpdateResult)  # noqa: S101
+        assert isinstance(result, UpdateResult)
         return result
 
     async def delete(self, strategy_id: int) -> DeleteResult:
         result = await self.request("delete", {"id": strategy_id})
-        assert isinstance(result, DeleteResult)  # noqa: S101
+        assert isinstance(result, DeleteResult)
         return result
 
     async def update_all(self, items: list[dict[str, Any]]) -> UpdateAllResult:
         result = await self.request("update_all", items)
-        assert isinstance(result, UpdateAllResult)  # noqa: S101
+        assert isinstance(result, UpdateAllResult)
         return result
 
     async def lists(self) -> AsyncIterator[ListPost]:

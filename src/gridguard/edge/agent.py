@@ -76,7 +76,7 @@ class EdgeAgent:
         self.connected = asyncio.Event()
 
     def topic(self, op: str, direction: str) -> str:
-        return build_topic(self._scheme, self._uid, op, direction)  # type: ignore[arg-type]
+        return build_topic(self._scheme, self._uid, op, direction)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""

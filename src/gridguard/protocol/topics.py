@@ -93,9 +93,9 @@ def check_device_uid(device: str) -> None:
         raise TopicError(f"device uid {device!r}: must not contain '/', '+' or '#'")
 
 
-def build_topic(scheme: TopicScheme, device: str, op: Op, direction: Direction) -> str:
-    """Build the topic string for (scheme, device, op, dir)."""
-    return str(Topic(scheme, device, op, direction))
+def build_topic(scheme: TopicScheme, device: str, op: str, direction: str) -> str:
+    """Build the topic string for (scheme, device, op, dir); TopicError if the pair is not D1's."""
+    return str(Topic(scheme, device, op, direction))  # type: ignore[arg-type] # checked in Topic
 
 
 def _scheme_from_prefix(levels: list[str]) -> TopicScheme:

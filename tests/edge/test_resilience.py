@@ -1,0 +1,111 @@
+"""Durability and recovery: kill -9 of the agent, broker stop/restart, persistent session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from gridguard.client import StrategyClient
+from tests.edge.conftest import (
+    EXAMPLE,
+    SCHEMES,
+    AgentFactory,
+    MosquittoProcess,
+    make_site,
+    scheme_of,
+)
+from tests.edge.test_mqtt import CREATE
+
+
+def write_config(tmp_path: Path, url: str, uid: str) -> Path:
+    data: dict[str, Any] = tomllib.loads(EXAMPLE.read_text())
+    data["device"]["uid"] = uid
+    data["mqtt"].update({"url": url, "status_enabled": False, **SCHEMES["custom"]})
+    data["store"]["url"] = f"sqlite:///{tmp_path / 'edge.db'}"
+    path = tmp_path / "edge.toml"
+    path.write_bytes(tomli_w.dumps(data).encode())
+    return path
+
+
+def start_agent_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gridguard", "edge", "run", "--config", str(config)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def wait_for_sync(ems: StrategyClient, attempts: int = 50) -> list[Any]:
+    """Sync until the agent answers (it may still be starting)."""
+    for _ in range(attempts):
+        try:
+            return list((await ems.request("sync")).data)  # type: ignore[attr-defined]
+        except TimeoutError:
+            continue
+    raise AssertionError("agent never answered sync")
+
+
+async def test_commands_answered_200_survive_kill_9(
+    own_mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Every command that got a 200 is there after kill -9; a command sent while the agent was
+    dead is delivered to it after restart (persistent session, QoS 1, D5)."""
+    site = make_site(own_mosquitto.url, "custom")
+    config = write_config(tmp_path, own_mosquitto.url, site.device.uid)
+    process = start_agent_process(config, tmp_path / "agent.log")
+    try:
+        async with StrategyClient(
+            own_mosquitto.url, scheme_of(site), site.device.uid, timeout_s=1.0
+        ) as ems:
+            await wait_for_sync(ems)
+            created = await ems.create(CREATE)
+            assert created.code == 200
+            assert created.data is not None
+            strategy_id = created.data.id
+            for value in range(1, 101):
+                result = await ems.update({"id": strategy_id, "streaming_condition": value})
+                assert result.code == 200
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(10)
+            pending = asyncio.create_task(ems.update_all([{**CREATE, "device_type": 4}]))
+            await asyncio.sleep(0.3)  # published while no agent is connected
+            process = start_agent_process(config, tmp_path / "agent.log")
+            ems._timeout_s = 20.0
+            delivered = await asyncio.wait_for(pending, 30)
+            assert delivered.code == 200, delivered.msg
+            ems._timeout_s = 5.0
+            survived = await wait_for_sync(ems)
+            assert next((s.id, s.streaming_condition) for s in survived) == (strategy_id, 100)
+            assert len(survived) == 2
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+async def test_agent_reconnects_after_broker_restart(
+    own_mosquitto: MosquittoProcess, tmp_path: Path, agent_factory: AgentFactory
+) -> None:
+    """The agent comes back by itself after the broker is stopped and restarted."""
+    agent = await agent_factory(make_site(own_mosquitto.url, "wudun", tmp_path / "edge.db"))
+    async with agent.client() as ems:
+        assert (await ems.create(CREATE)).code == 200
+    own_mosquitto.stop()
+    for _ in range(100):
+        if not agent.agent.connected.is_set():
+            break
+        await asyncio.sleep(0.05)
+    assert not agent.agent.connected.is_set()
+    own_mosquitto.start()
+    await asyncio.wait_for(agent.agent.connected.wait(), 40)
+    async with agent.client() as ems:
+        result = await ems.update({"id": 1, "streaming_condition": 42})
+        assert result.code == 200
+        assert [s.streaming_condition for s in (await ems.sync()).data] == [42]
