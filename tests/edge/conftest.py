@@ -10,12 +10,8 @@ A missing service makes a test fail under CI=true and skip elsewhere.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -30,6 +26,7 @@ from gridguard.edge.service import CommandService
 from gridguard.protocol.topics import TopicScheme
 from gridguard.siteconfig import SiteConfig, load_site_config
 from gridguard.store.sql import SqlStrategyStore
+from gridguard.testing.mosquitto import MosquittoProcess, free_port, port_open
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "edge.toml"
 IN_CI = os.environ.get("CI") == "true"
@@ -39,18 +36,6 @@ def missing_service(why: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true and {why}")
     pytest.skip(why)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-        return True
-    return False
 
 
 @pytest.fixture(params=["mosquitto", "amqtt"])
@@ -66,51 +51,15 @@ async def broker_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
         yield f"mqtt://127.0.0.1:{port}"
 
 
-class MosquittoProcess:
-    """A Mosquitto of our own on a free loopback port, with persistence, stoppable."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o777)  # as root, mosquitto drops to its own user
-        (folder / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            f"persistence true\npersistence_location {folder}/\nset_tcp_nodelay true\n"
-            f"log_dest file {folder}/mosquitto.log\n"
-        )
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.process = subprocess.Popen(
-            [binary, "-c", str(self.folder / "mosquitto.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not port_open(self.port):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                pytest.fail("own mosquitto did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
 @pytest.fixture
 def own_mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
     if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
         missing_service("the mosquitto binary is not installed")
     broker = MosquittoProcess(tmp_path / "mosquitto")
-    broker.start()
+    try:
+        broker.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     yield broker
     broker.stop()
 

@@ -1,0 +1,78 @@
+"""A Mosquitto process of our own on a free 127.0.0.1 port, with persistence and TCP_NODELAY.
+
+Used by tests that stop and restart their broker and by ``bench/protocol.py``. As root,
+Mosquitto drops to its own user, so the persistence folder is made world-writable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on host:port."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), 0.5):
+        return True
+    return False
+
+
+def mosquitto_binary() -> str | None:
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    fallback = Path("/usr/sbin/mosquitto")
+    return str(fallback) if fallback.exists() else None
+
+
+class MosquittoProcess:
+    """``start()``/``stop()`` a Mosquitto on 127.0.0.1:``port`` keeping state in ``folder``."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder = folder
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o777)
+        (folder / "mosquitto.conf").write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence true\npersistence_location {folder}/\nset_tcp_nodelay true\n"
+            f"log_dest file {folder}/mosquitto.log\n",
+            encoding="utf-8",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        binary = mosquitto_binary()
+        if binary is None:
+            raise RuntimeError("the mosquitto binary is not installed (apt-get install mosquitto)")
+        self.process = subprocess.Popen(  # noqa: S603 - fixed binary, our own config file
+            [binary, "-c", str(self.folder / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout_s
+        while not port_open(self.port):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"mosquitto did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
