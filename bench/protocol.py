@@ -28,7 +28,7 @@ import tomllib
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiomqtt
 import tomli_w
@@ -75,7 +75,7 @@ class EchoClient:
         self._pending: dict[bytes, asyncio.Future[None]] = {}
         self._reader: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> EchoClient:
+    async def __aenter__(self) -> Self:
         await self._client.__aenter__()
         await self._client.subscribe("bench/echo/resp", qos=1)
         self._reader = asyncio.create_task(self._read())
@@ -104,16 +104,18 @@ class EchoClient:
 def agent_config(folder: Path, port: int) -> Path:
     data: dict[str, Any] = tomllib.loads((ROOT / "examples" / "edge.toml").read_text())
     data["device"]["uid"] = DEVICE
-    data["mqtt"].update({"url": f"mqtt://127.0.0.1:{port}", "prefix": "bench/gridguard",
-                         "status_enabled": False})
+    data["mqtt"].update(
+        {"url": f"mqtt://127.0.0.1:{port}", "prefix": "bench/gridguard", "status_enabled": False}
+    )
     data["store"]["url"] = f"sqlite:///{folder / 'edge.db'}"
     path = folder / "edge.toml"
     path.write_bytes(tomli_w.dumps(data).encode())
     return path
 
 
-async def measure(request: Callable[[], Awaitable[None]], latency_n: int, throughput_n: int,
-                  window: int) -> dict[str, float]:
+async def measure(
+    request: Callable[[], Awaitable[None]], latency_n: int, throughput_n: int, window: int
+) -> dict[str, float]:
     for _ in range(50):  # warm-up
         await request()
     samples = []
@@ -153,11 +155,15 @@ async def bench_agent(port: int, args: argparse.Namespace) -> dict[str, float]:
 
         async def update() -> None:
             mid = str(uuid.uuid4())
-            payload = json_bytes({
-                "mid": mid, "type": "streaming_overdemand_update", "device_uid": DEVICE,
-                "timestamp": int(time.time() * 1000),
-                "data": {"id": strategy_id, "streaming_condition": next(counter) % 1000},
-            })
+            payload = json_bytes(
+                {
+                    "mid": mid,
+                    "type": "streaming_overdemand_update",
+                    "device_uid": DEVICE,
+                    "timestamp": int(time.time() * 1000),
+                    "data": {"id": strategy_id, "streaming_condition": next(counter) % 1000},
+                }
+            )
             await ems.send_raw("update", payload, mid)
 
         return await measure(update, args.latency_n, args.throughput_n, args.window)
@@ -188,9 +194,18 @@ def main() -> None:
             echo_result = asyncio.run(bench_echo(broker.port, args))
             echo.terminate()
             config = agent_config(folder, broker.port)
-            agent = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "gridguard", "edge", "run", "--config", str(config),
-                 "--log-level", "warning"],
+            agent = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gridguard",
+                    "edge",
+                    "run",
+                    "--config",
+                    str(config),
+                    "--log-level",
+                    "warning",
+                ],
             )
             try:
                 print("measuring the edge agent (SQLite, synchronous=FULL) ...", file=sys.stderr)
@@ -204,14 +219,20 @@ def main() -> None:
 
 
 def print_table(echo: dict[str, float], agent: dict[str, float], args: argparse.Namespace) -> None:
-    print(f"\nQoS 1 through Mosquitto on 127.0.0.1 (set_tcp_nodelay true), "
-          f"{args.latency_n} sequential requests, {args.throughput_n} with {args.window} in flight")
+    print(
+        f"\nQoS 1 through Mosquitto on 127.0.0.1 (set_tcp_nodelay true), "
+        f"{args.latency_n} sequential requests, {args.throughput_n} with {args.window} in flight"
+    )
     print(f"| {'server':<44} | {'p50 ms':>7} | {'p99 ms':>7} | {'requests/s':>10} |")
     print(f"|{'-' * 46}|{'-' * 9}|{'-' * 9}|{'-' * 12}|")
-    for name, row in [("raw MQTT echo (baseline)", echo),
-                      ("gridguard edge agent, update (SQLite FULL)", agent)]:
-        print(f"| {name:<44} | {row['p50_ms']:>7.2f} | {row['p99_ms']:>7.2f} | "
-              f"{row['per_s']:>10,.0f} |")
+    for name, row in [
+        ("raw MQTT echo (baseline)", echo),
+        ("gridguard edge agent, update (SQLite FULL)", agent),
+    ]:
+        print(
+            f"| {name:<44} | {row['p50_ms']:>7.2f} | {row['p99_ms']:>7.2f} | "
+            f"{row['per_s']:>10,.0f} |"
+        )
     print(f"\np99 ratio agent/echo: {agent['p99_ms'] / echo['p99_ms']:.2f} (target <= 3)")
     print(f"agent throughput: {agent['per_s']:,.0f}/s (target >= 2,000)")
 

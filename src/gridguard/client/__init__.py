@@ -63,6 +63,7 @@ class StrategyClient:
             identifier=client_id or f"gridguard-sdk-{uuid.uuid4().hex[:12]}",
             socket_options=[NODELAY_OPTION],
         )
+        self._client.pending_calls_threshold = 10_000  # many commands may be in flight
         self._pending: dict[str, asyncio.Future[bytes]] = {}
         self._lists: asyncio.Queue[ListPost] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None

@@ -24,6 +24,9 @@ from gridguard.strategy.model import Strategy
 
 log = logging.getLogger("gridguard.edge")
 
+MAX_BATCH = 256
+"""Commands already waiting when one is taken are handled with it, in one commit."""
+MAX_PUBLISHES_IN_FLIGHT = 512
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 
@@ -74,6 +77,7 @@ class EdgeAgent:
         self._on_connected = on_connected
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self.connected = asyncio.Event()
+        self._list_dirty = asyncio.Event()
 
     def topic(self, op: str, direction: str) -> str:
         return build_topic(self._scheme, self._uid, op, direction)
@@ -114,6 +118,7 @@ class EdgeAgent:
 
     async def _session(self) -> None:
         async with aiomqtt.Client(**client_kwargs(self._site.mqtt, self._uid)) as client:
+            client.pending_calls_threshold = MAX_PUBLISHES_IN_FLIGHT + 16  # bursts are expected
             # Subscribe first, then announce: no command can slip between the two (D13).
             await client.subscribe([(self.topic(op, "command"), 1) for op in COMMAND_OPS])
             self._client = client
@@ -127,23 +132,60 @@ class EdgeAgent:
             )
             if self._on_connected is not None:
                 await self._on_connected()
-            async for message in client.messages:
-                await self._on_message(client, message)
+            inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._receive(client, inbox), name="mqtt-receive")
+                group.create_task(self._process(group, client, inbox), name="commands")
+                group.create_task(self._list_on_change(), name="list-on-change")
 
-    async def _on_message(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    async def _receive(self, client: aiomqtt.Client, inbox: asyncio.Queue[aiomqtt.Message]) -> None:
+        async for message in client.messages:
+            inbox.put_nowait(message)
+        raise aiomqtt.MqttError("message stream ended")
+
+    def _command(self, message: aiomqtt.Message) -> tuple[str, bytes] | None:
         try:
             topic = parse_topic(message.topic.value)
         except ValueError:
             log.warning("ignoring message on unexpected topic %s", message.topic.value)
-            return
+            return None
         if topic.direction != "command" or topic.device != self._uid:
-            return
+            return None
         payload = message.payload if isinstance(message.payload, bytes) else b""
-        handled = await self._service.handle(topic.op, payload)
-        await client.publish(self.topic(topic.op, "result"), handled.reply, qos=1, retain=False)
-        if handled.changed:
-            if self._controller is not None:
-                self._controller.set_strategies(self._service.strategies)
+        return topic.op, payload
+
+    async def _process(
+        self,
+        group: asyncio.TaskGroup,
+        client: aiomqtt.Client,
+        inbox: asyncio.Queue[aiomqtt.Message],
+    ) -> None:
+        """Commands in arrival order (D5); those already waiting are group-committed."""
+        in_flight = asyncio.Semaphore(MAX_PUBLISHES_IN_FLIGHT)
+        while True:
+            messages = [await inbox.get()]
+            while len(messages) < MAX_BATCH and not inbox.empty():
+                messages.append(inbox.get_nowait())
+            commands = [c for c in map(self._command, messages) if c is not None]
+            if not commands:
+                continue
+            handled = await self._service.handle_batch(commands)
+            for result in handled:  # replies go out in order, after the commit
+                await in_flight.acquire()
+                task = group.create_task(
+                    client.publish(self.topic(result.op, "result"), result.reply, qos=1)
+                )
+                task.add_done_callback(lambda _: in_flight.release())
+            if any(result.changed for result in handled):
+                if self._controller is not None:
+                    self._controller.set_strategies(self._service.strategies)
+                self._list_dirty.set()
+
+    async def _list_on_change(self) -> None:
+        """list/post after changes (D13); a burst of changes is reported by the latest list."""
+        while True:
+            await self._list_dirty.wait()
+            self._list_dirty.clear()
             await self.publish_list()
 
     async def publish_list(self) -> None:

@@ -68,6 +68,7 @@ def client_kwargs(config: MqttConfig, device_uid: str) -> dict[str, Any]:
         "keepalive": config.keepalive_s,
         "socket_options": [NODELAY_OPTION],
         "timeout": 10,
+        "max_inflight_messages": 100,
     }
     tls = config.tls
     if address.tls or tls.ca_file or tls.cert_file:

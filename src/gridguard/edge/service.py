@@ -12,8 +12,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -31,7 +31,13 @@ from gridguard.protocol.models import (
 )
 from gridguard.protocol.timefmt import format_time_ns
 from gridguard.siteconfig import SiteConfig
-from gridguard.store.base import StoredReply, StoredStrategy, StoreError, StrategyStore
+from gridguard.store.base import (
+    CommitEntry,
+    StoredReply,
+    StoredStrategy,
+    StoreError,
+    StrategyStore,
+)
 from gridguard.strategy import rules
 from gridguard.strategy.model import Strategy
 from gridguard.strategy.report import to_wire
@@ -110,14 +116,21 @@ class CommandService:
     def list_post(self) -> bytes:
         """The list/post report (D13)."""
         ns, _ = self._now()
-        return codec.encode(ListPost(**self._envelope("list", ns), data=self._wire_list()))
+        data = self._wire_list(self._strategies)
+        return codec.encode(ListPost(**self._envelope("list", ns), data=data))
 
-    def _wire_list(self) -> list[Any]:
+    def _wire_list(self, strategies: Mapping[int, Strategy]) -> list[Any]:
         _, now = self._now()
         demand = self._live.dynamic_demand_kw()
         return [
-            to_wire(s, site=self._site, now=now, dynamic_demand_kw=demand, online=self._live.online)
-            for s in self.strategies
+            to_wire(
+                strategies[k],
+                site=self._site,
+                now=now,
+                dynamic_demand_kw=demand,
+                online=self._live.online,
+            )
+            for k in sorted(strategies)
         ]
 
     def _envelope(self, op: str, ns: int, trace_id: str | None = None) -> dict[str, Any]:
@@ -131,24 +144,61 @@ class CommandService:
 
     async def handle(self, op: str, payload: bytes) -> Handled:
         """Handle one command payload received on ``{op}/command``."""
-        started = time.perf_counter()
-        handled = await self._handle(op, payload)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info(
-            json.dumps(
-                {
-                    "event": "command",
-                    "mid": handled.mid,
-                    "op": op,
-                    "code": handled.code,
-                    "ms": round(elapsed_ms, 3),
-                    "duplicate": handled.duplicate,
-                }
-            )
-        )
+        (handled,) = await self.handle_batch([(op, payload)])
         return handled
 
-    async def _handle(self, op: str, payload: bytes) -> Handled:
+    async def handle_batch(self, commands: Sequence[tuple[str, bytes]]) -> list[Handled]:
+        """Handle commands that arrived together, in order, with ONE commit (group commit).
+
+        Each command sees the effects of the ones before it, exactly as if they were handled
+        one by one; their writes and replies are committed in one transaction, and only then
+        are the replies returned for publishing. If the commit fails, every command that was
+        not a replay gets a 500 and nothing changes.
+        """
+        started = time.perf_counter()
+        batch = _Batch(dict(self._strategies), self._next_id)
+        decoded = [self._decode(op, payload) for op, payload in commands]
+        keys = [reply_key(op, d.mid) for (op, _), d in zip(commands, decoded, strict=True) if d.mid]
+        try:
+            batch.stored = await self._store.get_replies(keys) if keys else {}
+        except StoreError as exc:
+            return [
+                self._internal_error(op, d.mid, d.trace_id, exc)
+                for (op, _), d in zip(commands, decoded, strict=True)
+            ]
+        handled = [self._step(batch, op, d) for (op, _), d in zip(commands, decoded, strict=True)]
+        if batch.entries:
+            try:
+                await self._store.commit_batch(batch.entries)
+            except StoreError as exc:
+                handled = [
+                    h if h.duplicate else self._internal_error(h.op, h.mid, d.trace_id, exc)
+                    for h, d in zip(handled, decoded, strict=True)
+                ]
+                self._log(handled, started)
+                return handled
+        self._strategies, self._next_id = batch.strategies, batch.next_id
+        self._log(handled, started)
+        return handled
+
+    def _log(self, handled: list[Handled], started: float) -> None:
+        """One structured line per command: mid, op, code, ms (the batch's time)."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+        for h in handled:
+            fields = {
+                "event": "command",
+                "mid": h.mid,
+                "op": h.op,
+                "code": h.code,
+                "ms": elapsed_ms,
+                "duplicate": h.duplicate,
+                "batch": len(handled),
+            }
+            log.info(json.dumps(fields))
+
+    def _decode(self, op: str, payload: bytes) -> _Decoded:
         try:
             command = codec.decode_command(
                 op,
@@ -157,89 +207,116 @@ class CommandService:
                 max_bytes=self._site.mqtt.max_payload_bytes,
             )
         except ProtocolError as exc:
-            return await self._reject(op, exc, exc.mid, exc.trace_id)
+            return _Decoded(None, exc, exc.mid, exc.trace_id)
+        return _Decoded(command, None, command.mid, command.trace_id)
+
+    def _step(self, batch: _Batch, op: str, decoded: _Decoded) -> Handled:
+        """One command against the batch's working state."""
+        key = reply_key(op, decoded.mid) if decoded.mid else None
+        if key is not None:
+            previous = batch.replayable(key)
+            if previous is not None:  # D5: a repeated mid gets the stored reply
+                return _replayed(op, previous, decoded.mid or "")
+        if decoded.command is None:
+            assert decoded.error is not None
+            return self._reject(batch, op, decoded, decoded.error)
         try:
-            previous = await self._store.get_reply(reply_key(op, command.mid))
-        except StoreError as exc:
-            return self._internal_error(op, command.mid, command.trace_id, exc)
-        if previous is not None:  # D5: a repeated mid gets the stored reply, changes nothing
-            return _replayed(op, previous, command.mid)
-        try:
-            outcome = self._apply(command)
+            outcome = self._apply(batch, decoded.command)
         except ProtocolError as exc:
-            return await self._reject(op, exc, command.mid, command.trace_id)
-        return await self._commit(op, command, outcome)
-
-    def _apply(self, command: Envelope) -> rules.Outcome:
-        ns, _ = self._now()
-        now = format_time_ns(ns)
-        if isinstance(command, CreateCommand):
-            return rules.apply_create(
-                self._strategies, command.data, site=self._site_view, next_id=self._next_id, now=now
-            )
-        if isinstance(command, UpdateCommand):
-            return rules.apply_update(self._strategies, command.data, site=self._site_view, now=now)
-        if isinstance(command, DeleteCommand):
-            return rules.apply_delete(self._strategies, command.data)
-        if isinstance(command, UpdateAllCommand):
-            return rules.apply_update_all(
-                self._strategies, command.data, site=self._site_view, next_id=self._next_id, now=now
-            )
-        return rules.Outcome()  # sync: nothing changes (D12)
-
-    def _result(self, op: str, reply_to: str | None, trace_id: str | None, **fields: Any) -> bytes:
-        ns, _ = self._now()
-        model = RESULT_MODELS[op]
-        if op == "sync" and fields.get("code", 200) == 200:  # D12: data = the full list
-            fields["data"] = self._wire_list()
-        envelope = self._envelope(op, ns, trace_id)
-        return codec.encode(model.model_validate({**envelope, "reply": reply_to or "", **fields}))
-
-    async def _commit(self, op: str, command: Envelope, outcome: rules.Outcome) -> Handled:
+            return self._reject(batch, op, decoded, exc)
         data = {"data": outcome.reply_data} if outcome.reply_data is not None else {}
-        reply = self._result(op, command.mid, command.trace_id, code=200, msg="", **data)
-        try:
-            await self._store.commit(
-                reply=StoredReply(reply_key(op, command.mid), op, reply),
+        reply = self._result(op, decoded, batch, code=200, msg="", **data)
+        batch.add(
+            CommitEntry(
+                reply=StoredReply(reply_key(op, decoded.command.mid), op, reply),
                 upserts=[
                     StoredStrategy(s.id, s.ele_meter_id, s.device_type, s.document())
                     for s in outcome.upserts
                 ],
                 deletes=outcome.deletes,
                 next_id=outcome.next_id,
-            )
-        except StoreError as exc:
-            return self._internal_error(op, command.mid, command.trace_id, exc)
-        for strategy in outcome.upserts:
-            self._strategies[strategy.id] = strategy
-        for strategy_id in outcome.deletes:
-            self._strategies.pop(strategy_id, None)
-        if outcome.next_id is not None:
-            self._next_id = outcome.next_id
-        return Handled(op=op, reply=reply, code=200, changed=outcome.changed, mid=command.mid)
+            ),
+            outcome,
+        )
+        return Handled(op=op, reply=reply, code=200, changed=outcome.changed, mid=decoded.mid)
 
-    async def _reject(
-        self, op: str, exc: ProtocolError, mid: str | None, trace_id: str | None
-    ) -> Handled:
+    def _apply(self, batch: _Batch, command: Envelope) -> rules.Outcome:
+        ns, _ = self._now()
+        now = format_time_ns(ns)
+        site, current = self._site_view, batch.strategies
+        if isinstance(command, CreateCommand):
+            return rules.apply_create(
+                current, command.data, site=site, next_id=batch.next_id, now=now
+            )
+        if isinstance(command, UpdateCommand):
+            return rules.apply_update(current, command.data, site=site, now=now)
+        if isinstance(command, DeleteCommand):
+            return rules.apply_delete(current, command.data)
+        if isinstance(command, UpdateAllCommand):
+            return rules.apply_update_all(
+                current, command.data, site=site, next_id=batch.next_id, now=now
+            )
+        return rules.Outcome()  # sync: nothing changes (D12)
+
+    def _result(self, op: str, decoded: _Decoded, batch: _Batch | None, **fields: Any) -> bytes:
+        ns, _ = self._now()
+        if op == "sync" and fields.get("code") == 200 and batch is not None:  # D12
+            fields["data"] = self._wire_list(batch.strategies)
+        envelope = self._envelope(op, ns, decoded.trace_id)
+        model = RESULT_MODELS[op]
+        return codec.encode(
+            model.model_validate({**envelope, "reply": decoded.mid or "", **fields})
+        )
+
+    def _reject(self, batch: _Batch, op: str, decoded: _Decoded, exc: ProtocolError) -> Handled:
         """A 400 (D3), stored under its mid when there is one so a repeat gets it again."""
-        reply = self._result(op, mid, trace_id, code=400, msg=str(exc))
-        if mid is not None:
-            try:
-                previous = await self._store.get_reply(reply_key(op, mid))
-                if previous is not None:
-                    return _replayed(op, previous, mid)
-                await self._store.commit(reply=StoredReply(reply_key(op, mid), op, reply))
-            except StoreError as store_exc:
-                log.warning("could not store the 400 reply for %s: %s", mid, store_exc)
-        return Handled(op=op, reply=reply, code=400, changed=False, mid=mid)
+        reply = self._result(op, decoded, None, code=400, msg=str(exc))
+        if decoded.mid is not None:
+            batch.add(CommitEntry(reply=StoredReply(reply_key(op, decoded.mid), op, reply)), None)
+        return Handled(op=op, reply=reply, code=400, changed=False, mid=decoded.mid)
 
     def _internal_error(
         self, op: str, mid: str | None, trace_id: str | None, exc: Exception
     ) -> Handled:
         """A 500 (D3): storage unavailable. Not stored, so a retry is processed anew."""
         log.error("storage failure while handling %s %s: %s", op, mid, exc)
-        reply = self._result(op, mid, trace_id, code=500, msg=f"internal error: {exc}")
+        decoded = _Decoded(None, None, mid, trace_id)
+        reply = self._result(op, decoded, None, code=500, msg=f"internal error: {exc}")
         return Handled(op=op, reply=reply, code=500, changed=False, mid=mid)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    command: Envelope | None
+    error: ProtocolError | None
+    mid: str | None
+    trace_id: str | None
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Working state of one batch: strategies and id counter as the commands change them."""
+
+    strategies: dict[int, Strategy]
+    next_id: int
+    stored: dict[str, StoredReply] = field(default_factory=dict)
+    entries: list[CommitEntry] = field(default_factory=list)
+    fresh: dict[str, StoredReply] = field(default_factory=dict)
+
+    def replayable(self, key: str) -> StoredReply | None:
+        return self.fresh.get(key) or self.stored.get(key)
+
+    def add(self, entry: CommitEntry, outcome: rules.Outcome | None) -> None:
+        self.entries.append(entry)
+        self.fresh[entry.reply.mid] = entry.reply
+        if outcome is None:
+            return
+        for strategy in outcome.upserts:
+            self.strategies[strategy.id] = strategy
+        for strategy_id in outcome.deletes:
+            self.strategies.pop(strategy_id, None)
+        if outcome.next_id is not None:
+            self.next_id = outcome.next_id
 
 
 def reply_key(op: str, mid: str) -> str:

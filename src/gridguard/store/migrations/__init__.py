@@ -1,0 +1,1 @@
+"""Alembic migrations of the edge store (scripts, not an importable API)."""

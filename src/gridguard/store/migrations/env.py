@@ -1,0 +1,55 @@
+"""Alembic environment for the edge store.
+
+At runtime :func:`gridguard.store.migrate.upgrade_to_head` hands over an open connection in
+``config.attributes["connection"]``. From the alembic CLI (developers), the URL comes from
+``-x url=...`` or ``sqlalchemy.url`` and is mapped to its async driver like the store does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gridguard.store.urls import async_url
+
+config = context.config
+
+
+def _cli_url() -> str:
+    return context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
+        "sqlalchemy.url", "sqlite:///gridguard.db"
+    )
+
+
+def _migrate(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=None)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _migrate_cli_url() -> None:
+    engine = create_async_engine(async_url(_cli_url()))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_migrate)
+    finally:
+        await engine.dispose()
+
+
+def _run() -> None:
+    if context.is_offline_mode():
+        context.configure(url=async_url(_cli_url()), literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        _migrate(given)
+    else:
+        asyncio.run(_migrate_cli_url())
+
+
+_run()

@@ -1,0 +1,1 @@
+"""Alembic revisions, one file each: NNNN_what.py with revision "NNNN"."""

@@ -1,0 +1,170 @@
+"""What only the SQL store has: migrations, SQLite durability settings, driver errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from gridguard.store import StoredReply, StoredStrategy, StoreError
+from gridguard.store.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
+from gridguard.store.schema import metadata
+from gridguard.store.sql import SqlStrategyStore
+from gridguard.store.urls import async_url
+from tests.store.conftest import Backend
+
+REPLY = StoredReply("m-1", "create", b'{"code":200}')
+ONE = StoredStrategy(1, 7, 2, {"streaming_status": 1})
+GRIDGUARD_TABLES = {"alembic_version", "replies", "state", "store_counters", "strategies"}
+
+
+@pytest.fixture
+async def inspector_engine(sql_backend: Backend) -> AsyncIterator[AsyncEngine]:
+    """A separate engine on the backend's database, to look at it from outside the store."""
+    engine = create_async_engine(async_url(sql_backend.url))
+    yield engine
+    await engine.dispose()
+
+
+async def test_sqlite_pragmas_in_force(tmp_path: Path) -> None:
+    """Every store connection runs WAL, synchronous=FULL, busy_timeout and foreign keys."""
+    names = ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+
+    def read_pragmas(conn: sa.Connection) -> dict[str, object]:
+        return {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in names}
+
+    async with SqlStrategyStore(str(tmp_path / "p.db"), busy_timeout_ms=1234) as store:
+        assert store._runner is not None
+        pragmas = await store._runner.run(read_pragmas, write=False)
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "busy_timeout": 1234,
+        "foreign_keys": 1,
+    }
+
+
+async def test_migrations_twice_are_a_no_op(
+    sql_backend: Backend, inspector_engine: AsyncEngine
+) -> None:
+    """Upgrading an up-to-date database changes nothing: same revision, same rows."""
+    store = await sql_backend.open()
+    await store.commit(reply=REPLY, upserts=[ONE], next_id=2)
+    await store.close()
+    async with inspector_engine.begin() as conn:
+        await conn.run_sync(upgrade_to_head)
+        assert await conn.run_sync(current_revision) == head_revision()
+        assert (await conn.execute(sa.text("SELECT count(*) FROM alembic_version"))).scalar() == 1
+        counters = (await conn.execute(sa.text("SELECT count(*) FROM store_counters"))).scalar()
+        assert counters == 1
+    again = await sql_backend.open()
+    assert await again.list_strategies() == [ONE]
+    assert await again.next_id() == 2
+
+
+async def test_migrations_match_schema(sql_backend: Backend, inspector_engine: AsyncEngine) -> None:
+    """The tables the migrations build are the tables the queries are written against."""
+    await sql_backend.open()
+    async with inspector_engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+        )
+        tables = set(await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+    assert diff == []
+    assert tables == GRIDGUARD_TABLES
+
+
+async def test_downgrade_then_upgrade(sql_backend: Backend, inspector_engine: AsyncEngine) -> None:
+    """Every revision's downgrade undoes it, so a revision can be rolled back in the field."""
+    await sql_backend.open()
+    await sql_backend.close_all()
+    async with inspector_engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "base"))
+        tables = set(await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+    assert tables == {"alembic_version"}
+    store = await sql_backend.open()
+    assert await store.next_id() == 1
+
+
+async def test_locked_database_is_a_store_error(tmp_path: Path) -> None:
+    """Another writer holding the lock past busy_timeout is a StoreError; nothing half-done."""
+    path = tmp_path / "locked.db"
+    store = SqlStrategyStore(str(path), busy_timeout_ms=50)
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreError, match="locked"):
+            await store.commit(reply=REPLY, upserts=[ONE], next_id=2)
+        other.execute("ROLLBACK")
+        assert await store.get_reply("m-1") is None
+        await store.commit(reply=REPLY, upserts=[ONE], next_id=2)
+        assert await store.list_strategies() == [ONE]
+    finally:
+        other.close()
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("postgresql://postgres@127.0.0.1:1/test", r"127\.0\.0\.1:1.*Connect call failed"),
+        ("{tmp}/corrupt.db", "file is not a database"),
+        ("{tmp}/file/below-a-file.db", "File exists|Not a directory"),
+    ],
+    ids=["connection-refused", "corrupt-file", "folder-is-a-file"],
+)
+async def test_open_failures_are_store_errors(tmp_path: Path, url: str, match: str) -> None:
+    """open() turns every driver failure into a readable StoreError (a 500, D3)."""
+    (tmp_path / "corrupt.db").write_bytes(b"not sqlite at all " * 512)
+    (tmp_path / "file").write_text("")
+    store = SqlStrategyStore(url.format(tmp=tmp_path))
+    with pytest.raises(StoreError, match=match) as caught:
+        await store.open()
+    assert caught.value.__cause__ is not None
+    with pytest.raises(StoreError, match="not open"):
+        await store.next_id()
+
+
+@pytest.mark.postgres
+async def test_unknown_role_is_a_store_error(postgres_url: str) -> None:
+    """A server that refuses the login is a StoreError naming the role."""
+    url = sa.make_url(postgres_url).set(username="gridguard_nobody")
+    store = SqlStrategyStore(url.render_as_string(hide_password=False))
+    with pytest.raises(StoreError, match='role "gridguard_nobody" does not exist'):
+        await store.open()
+
+
+@pytest.mark.parametrize(
+    ("url", "file"),
+    [
+        ("data/edge.db", "data/edge.db"),
+        ("sqlite:///var/lib/edge.db", "var/lib/edge.db"),
+        ("sqlite+aiosqlite:///nested/a/b/edge.db", "nested/a/b/edge.db"),
+    ],
+    ids=["bare-path", "sqlite-relative", "explicit-driver"],
+)
+async def test_sqlite_file_and_folders_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, file: str
+) -> None:
+    """Relative paths are relative to the working folder; missing folders are made."""
+    monkeypatch.chdir(tmp_path)
+    async with SqlStrategyStore(url) as store:
+        await store.commit(reply=REPLY)
+    assert (tmp_path / file).is_file()
+
+
+async def test_sqlite_absolute_url(tmp_path: Path) -> None:
+    """sqlite:////abs/path.db names an absolute path."""
+    path = tmp_path / "abs" / "edge.db"
+    async with SqlStrategyStore(f"sqlite:///{path}") as store:
+        await store.commit(reply=REPLY)
+    assert path.is_file()
+    assert str(path).startswith("/")
