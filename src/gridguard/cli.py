@@ -150,3 +150,31 @@ def sim_run(
     except (ConfigError, MapError, SimulatorError) as exc:
         print(exc, file=sys.stderr)
         raise typer.Exit(2) from exc
+
+
+@app.command()
+def demo(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Site file to run (simulated)")
+    ] = Path("examples/edge.toml"),
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where the agent keeps its store")
+    ] = Path("gridguard-data"),
+) -> None:
+    """Run everything on this machine: embedded broker, simulated site, edge agent."""
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    from gridguard.demo import run_demo  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    if not config.exists():
+        typer.echo(
+            f"error: {config} not found; run the demo from the GridGuard checkout "
+            "or pass --config FILE",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    site = _load_or_exit(config)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run_demo(site, data_dir, print))

@@ -12,10 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gridguard.control.clock import SystemClock
+from gridguard.control.engine import ControlEngine
+from gridguard.devices.factory import build_site_devices, close_site_devices
+from gridguard.devices.protocols import SiteDevices
 from gridguard.edge.agent import Controller, EdgeAgent
+from gridguard.edge.control_link import EngineController, StoreStateAdapter, log_event
 from gridguard.edge.service import CommandService
 from gridguard.siteconfig import ConfigError, SiteConfig, parse_site_config
 from gridguard.store import make_store
+from gridguard.store.base import StrategyStore
 from gridguard.strategy.model import DEVICE_CLASS_NAMES, ENABLED, Strategy
 
 log = logging.getLogger("gridguard.edge")
@@ -64,22 +70,44 @@ def load_config(path: Path, overrides: Overrides | None = None) -> SiteConfig:
     return parse_site_config(data, str(path))
 
 
+def build_controller(
+    site: SiteConfig, store: StrategyStore, devices: SiteDevices
+) -> EngineController:
+    """The control engine on real time, keeping its demand meter in the agent's store."""
+    engine = ControlEngine(site, devices, SystemClock(), StoreStateAdapter(store), log_event)
+    return EngineController(site, engine)
+
+
 async def run_agent(
     site: SiteConfig,
     stop: asyncio.Event,
     *,
-    controller: Controller | None = None,
+    devices: SiteDevices | None = None,
+    control: bool = True,
 ) -> None:
-    """Open the store, load strategies and serve until ``stop`` is set."""
+    """Open the store, load strategies, serve and control until ``stop`` is set.
+
+    ``devices`` defaults to Modbus drivers for the site's configuration; ``control=False``
+    serves the protocol only (no field I/O)."""
     store = make_store(site.store.url)
     await store.open()
+    owned = devices is None and control
+    if devices is None and control:
+        devices = build_site_devices(site)
     try:
         service = CommandService(site=site, store=store)
         await service.load()
         log.info("loaded %d strategies from %s", len(service.strategies), site.store.url)
+        controller: Controller | None = None
+        if devices is not None:
+            engine_controller = build_controller(site, store, devices)
+            service.set_live_view(engine_controller)
+            controller = engine_controller
         agent = EdgeAgent(site, service, controller=controller)
         await agent.run(stop)
     finally:
+        if owned and devices is not None:
+            close_site_devices(devices)
         await store.close()
 
 

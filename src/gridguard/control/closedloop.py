@@ -1,0 +1,116 @@
+"""The closed loop without asyncio: plant model -> readings -> decide -> setpoints, per period.
+
+For closed-loop tests and the bench: the pure decision of :class:`MeterController` is driven
+synchronously with the plant at the control period (1 s), so a simulated month runs in
+seconds. The controller sees only what the fakes would report: the (noisy) meter, each
+device's present output, limits and SOC, and the time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Protocol
+
+from gridguard.control.controller import Decision
+from gridguard.control.params import MeterGoals
+from gridguard.control.view import Command, MeterView
+from gridguard.devices.fakes import storage_reading
+from gridguard.devices.protocols import ChargerReading, MeterReading, PvReading
+from gridguard.sim.plant import (
+    PlantInputs,
+    PlantParams,
+    PlantSetpoints,
+    PlantState,
+    initial_state,
+    measure,
+    step,
+)
+
+
+class Decider(Protocol):
+    def decide(
+        self, view: MeterView, goals: MeterGoals, mono_s: float, epoch_s: float
+    ) -> Decision: ...
+
+
+StepHook = Callable[[int, PlantInputs, PlantState, Decision], None]
+
+
+def plant_view(
+    params: PlantParams,
+    state: PlantState,
+    inputs: PlantInputs,
+    setpoints: PlantSetpoints,
+    rng: random.Random | None,
+) -> MeterView:
+    """What the meter and the devices report for this plant state."""
+    phases = measure(params, state, rng)
+    return MeterView(
+        meter=MeterReading(grid_power_kw=phases[0] + phases[1] + phases[2], phase_power_kw=phases),
+        storage=tuple(
+            storage_reading(p, kw, soc)
+            for p, kw, soc in zip(
+                params.storage, state.storage_power_kw, state.storage_soc_pct, strict=True
+            )
+        ),
+        pv=tuple(
+            PvReading(power_kw=kw, limit_kw=limit, rated_kw=rated)
+            for kw, limit, rated in zip(
+                state.pv_power_kw, setpoints.pv_limit_kw, params.pv_rated_kw, strict=True
+            )
+        ),
+        chargers=tuple(
+            ChargerReading(power_kw=kw, limit_kw=limit, connected=demand > 0.0)
+            for kw, limit, demand in zip(
+                state.charger_power_kw,
+                setpoints.charger_limit_kw,
+                inputs.charger_demand_kw,
+                strict=True,
+            )
+        ),
+    )
+
+
+def apply_command(setpoints: PlantSetpoints, command: Command) -> PlantSetpoints:
+    """New setpoints: each written value replaces the old one; None keeps it."""
+
+    def merge(old: tuple[float, ...], new: tuple[float | None, ...]) -> tuple[float, ...]:
+        return tuple(o if n is None else n for o, n in zip(old, new, strict=True))
+
+    return PlantSetpoints(
+        storage_kw=merge(setpoints.storage_kw, command.storage_kw),
+        pv_limit_kw=merge(setpoints.pv_limit_kw, command.pv_limit_kw),
+        charger_limit_kw=merge(setpoints.charger_limit_kw, command.charger_limit_kw),
+    )
+
+
+def simulate(
+    params: PlantParams,
+    controller: Decider,
+    goals: Callable[[int], MeterGoals],
+    inputs_at: Callable[[int], PlantInputs],
+    *,
+    seconds: int,
+    start_epoch_s: float,
+    soc_pct: tuple[float, ...],
+    seed: int = 1,
+    on_step: StepHook | None = None,
+) -> PlantState:
+    """Run ``seconds`` one-second cycles; call ``on_step`` after each decision."""
+    rng = random.Random(seed) if params.meter_noise_kw > 0.0 else None  # noqa: S311 - noise
+    state = initial_state(params, soc_pct)
+    setpoints = PlantSetpoints(
+        storage_kw=tuple(0.0 for _ in params.storage),
+        pv_limit_kw=params.pv_rated_kw,
+        charger_limit_kw=tuple(c.rated_kw for c in params.chargers),
+    )
+    for t in range(seconds):
+        inputs = inputs_at(t)
+        state = step(params, state, inputs, setpoints, 1.0)
+        view = plant_view(params, state, inputs, setpoints, rng)
+        decision = controller.decide(view, goals(t), float(t), start_epoch_s + t)
+        setpoints = apply_command(setpoints, decision.command)
+        if on_step is not None:
+            on_step(t, inputs, state, decision)
+    return state

@@ -1,0 +1,111 @@
+"""The demand meter (D17/D18): sliding-window average of grid import and the month's maximum.
+
+Demand is computed as the utility meter does: import energy is summed per step (default
+60 s); each time a step closes, demand = energy of the last ``window_s / step_s`` steps divided
+by the window (default 900 s). There is no demand value until the first full window. The
+month's maximum (``dynamic_demand``, D18) is the highest such value whose window ended in the
+present month of the site's time zone; it resets at the month boundary, and ``export`` /
+``restore`` carry it across restarts.
+
+A sample at ``epoch_s`` stands for the ``dt_s`` seconds before it. Only import counts (export
+is never negative demand). A step with less than half its time covered by valid samples breaks
+the window (the meter was silent); a covered step is scaled up to the full step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+
+def month_key(epoch_s: float, zone: ZoneInfo) -> int:
+    """year * 12 + month - 1 of ``epoch_s`` in ``zone``: one integer per calendar month."""
+    local = datetime.fromtimestamp(epoch_s, zone)
+    return local.year * 12 + local.month - 1
+
+
+class DemandMeter:
+    def __init__(self, *, window_s: int, step_s: int, zone: ZoneInfo) -> None:
+        if window_s % step_s:
+            raise ValueError("demand window must be a whole number of steps")
+        self.window_s = window_s
+        self.step_s = step_s
+        self.zone = zone
+        self._slots: deque[float] = deque(maxlen=window_s // step_s)
+        self._step = -1
+        self._energy_kwh = 0.0
+        self._covered_s = 0.0
+        self.month = -1
+        self.demand_kw = 0.0
+        self.month_max_kw = 0.0
+
+    @property
+    def step(self) -> int:
+        """Index of the present step (epoch seconds // step_s)."""
+        return self._step
+
+    @property
+    def month_of_year(self) -> int:
+        """1..12, the site-local month of the present step."""
+        return self.month % 12 + 1
+
+    def add(self, grid_kw: float | None, dt_s: float, epoch_s: float) -> bool:
+        """Account one sample (None = no valid reading); True when a step closed."""
+        step = math.ceil(epoch_s / self.step_s) - 1
+        closed = step != self._step
+        if closed:
+            self._close(step)
+        if grid_kw is not None:
+            if grid_kw > 0.0:
+                self._energy_kwh += grid_kw * dt_s / 3600.0
+            self._covered_s += dt_s
+        return closed
+
+    def _close(self, step: int) -> None:
+        if self._step >= 0:
+            if self._covered_s >= self.step_s / 2 and step == self._step + 1:
+                self._slots.append(self._energy_kwh * self.step_s / self._covered_s)
+                if len(self._slots) == self._slots.maxlen:
+                    self.demand_kw = sum(self._slots) * 3600.0 / self.window_s
+                    self.month_max_kw = max(self.month_max_kw, self.demand_kw)
+            else:
+                self._slots.clear()
+        month = month_key(step * self.step_s, self.zone)
+        if month != self.month:
+            if self.month >= 0:
+                self._slots.clear()
+                self.month_max_kw = 0.0
+                self.demand_kw = 0.0
+            self.month = month
+        self._step = step
+        self._energy_kwh = 0.0
+        self._covered_s = 0.0
+
+    def export(self) -> dict[str, Any]:
+        """JSON-able state for a StateStore."""
+        return {
+            "month": self.month,
+            "month_max_kw": self.month_max_kw,
+            "demand_kw": self.demand_kw,
+            "step": self._step,
+            "slots": list(self._slots),
+            "energy_kwh": self._energy_kwh,
+            "covered_s": self._covered_s,
+        }
+
+    def restore(self, state: dict[str, Any], epoch_s: float) -> None:
+        """Take back an exported state if it is from the present month (and step)."""
+        if int(state.get("month", -1)) != month_key(epoch_s, self.zone):
+            return
+        self.month = int(state["month"])
+        self.month_max_kw = float(state.get("month_max_kw", 0.0))
+        step = math.ceil(epoch_s / self.step_s) - 1
+        if int(state.get("step", -1)) in (step, step - 1):
+            self._slots.extend(float(v) for v in state.get("slots", []))
+            self.demand_kw = float(state.get("demand_kw", 0.0))
+            self._step = int(state["step"])
+            self._energy_kwh = float(state.get("energy_kwh", 0.0))
+            self._covered_s = float(state.get("covered_s", 0.0))

@@ -1,0 +1,101 @@
+"""Strategy input of the control engine, and how strategies on one meter become goals (D19).
+
+The lead converts stored MQTT strategies into :class:`StrategyParams`; the engine never sees
+wire fields. One strategy per (meter, device type) (D7); every strategy on a meter adds its
+bounds to that meter's decision, and each device class acts only for the goals its own
+strategy enables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+DEVICE_STORAGE: Final = 2
+DEVICE_PV: Final = 3
+DEVICE_CHARGER: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyParams:
+    """One strategy, in control units (kW, %), as the engine uses it."""
+
+    meter_id: int
+    device_type: int  # 2 storage, 3 PV, 4 charging pile (D7)
+    streaming_enabled: bool  # D15 anti-backflow
+    streaming_kw: float  # D15 baseline X: keep import >= X
+    phase_enabled: bool  # D16 single-phase anti-backflow
+    phase_kw: float  # D16 baseline Y per phase
+    over_demand_enabled: bool  # D17
+    over_demand_monthly_kw: tuple[int, ...]  # D14: 12 values, Jan..Dec
+    dynamic_enabled: bool  # D18
+    dynamic_pct: float  # D18 p, in (0, 100]
+
+
+@dataclass(frozen=True, slots=True)
+class ControlTuning:
+    """Controller knobs that are not (yet) in the site file's [control] section."""
+
+    actuator_lag_s: float = 0.0
+    """Expected first-order lag of the actuators; the law pre-compensates it (0 = none)."""
+    storage_efficiency: float = 0.92
+    """Round-trip efficiency used by the demand planner's energy budget."""
+    planner_enabled: bool = True
+    """Raise the shaving level when the learned load forecast says the battery cannot hold T."""
+    profile_weight: float = 0.3
+    """Weight of the newest day in the learned load profile (exponential average)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterGoals:
+    """What the strategies on one meter ask for, combined (D19)."""
+
+    streaming_kw: float | None  # None: no anti-backflow on this meter
+    phase_kw: float | None  # None: no single-phase anti-backflow
+    over_demand: tuple[StrategyParams, ...]  # strategies with over-demand on (D17)
+    dynamic: tuple[StrategyParams, ...]  # strategies with dynamic demand on (D18)
+    storage_lo: bool  # storage acts for anti-backflow (D15/D16)
+    storage_hi: bool  # storage acts for over-demand (D17)
+    storage_on: bool  # storage has any enabled goal
+    pv_lo: bool  # PV curtails for anti-backflow
+    pv_on: bool
+    charger_hi: bool  # piles are throttled for over-demand
+    charger_on: bool
+
+    @property
+    def lower_on(self) -> bool:
+        return self.streaming_kw is not None or self.phase_kw is not None
+
+    @property
+    def upper_on(self) -> bool:
+        return bool(self.over_demand)
+
+
+def _max_or_none(values: list[float]) -> float | None:
+    return max(values) if values else None
+
+
+def goals_for_meter(strategies: list[StrategyParams], meter_id: int) -> MeterGoals:
+    """Combine the strategies of one meter: the most restrictive baseline wins (D19)."""
+    mine = [s for s in strategies if s.meter_id == meter_id]
+
+    def lo(s: StrategyParams) -> bool:
+        return s.streaming_enabled or s.phase_enabled
+
+    def on(s: StrategyParams) -> bool:
+        return lo(s) or s.over_demand_enabled or s.dynamic_enabled
+
+    by_type = {t: [s for s in mine if s.device_type == t] for t in (2, 3, 4)}
+    return MeterGoals(
+        streaming_kw=_max_or_none([s.streaming_kw for s in mine if s.streaming_enabled]),
+        phase_kw=_max_or_none([s.phase_kw for s in mine if s.phase_enabled]),
+        over_demand=tuple(s for s in mine if s.over_demand_enabled),
+        dynamic=tuple(s for s in mine if s.dynamic_enabled),
+        storage_lo=any(lo(s) for s in by_type[DEVICE_STORAGE]),
+        storage_hi=any(s.over_demand_enabled for s in by_type[DEVICE_STORAGE]),
+        storage_on=any(on(s) for s in by_type[DEVICE_STORAGE]),
+        pv_lo=any(lo(s) for s in by_type[DEVICE_PV]),
+        pv_on=any(on(s) for s in by_type[DEVICE_PV]),
+        charger_hi=any(s.over_demand_enabled for s in by_type[DEVICE_CHARGER]),
+        charger_on=any(on(s) for s in by_type[DEVICE_CHARGER]),
+    )

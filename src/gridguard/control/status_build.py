@@ -1,0 +1,69 @@
+"""Assemble the frozen status snapshot from one cycle's views and decisions."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from gridguard.control.controller import Decision
+from gridguard.control.status import ControlStatus, DeviceKind, DeviceStatus, MeterStatus
+from gridguard.control.view import MeterView
+from gridguard.siteconfig import SiteConfig
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _meter_status(meter_id: int, view: MeterView, d: Decision) -> MeterStatus:
+    valid = view.meter.valid
+    return MeterStatus(
+        meter_id=meter_id,
+        grid_power_kw=view.meter.grid_power_kw if valid else None,
+        phase_power_kw=view.meter.phase_power_kw if valid else None,
+        demand_kw=d.demand_kw,
+        dynamic_demand_kw=round(d.dynamic_demand_kw),
+        target_kw=d.target_kw,
+        shave_kw=d.shave_kw,
+        floor_kw=_finite(d.bounds.floor_kw),
+        ceiling_kw=_finite(d.bounds.ceiling_kw),
+        failsafe=d.failsafe,
+    )
+
+
+def build_status(
+    site: SiteConfig,
+    views: dict[int, MeterView],
+    decisions: dict[int, Decision],
+    setpoints: dict[tuple[DeviceKind, int], float],
+    *,
+    at: datetime,
+    cycle: int,
+) -> ControlStatus:
+    devices: list[DeviceStatus] = []
+    for meter_id, view in views.items():
+        groups: list[tuple[DeviceKind, list[int], tuple[object, ...]]] = [
+            ("storage", [s.id for s in site.storage if s.meter_id == meter_id], view.storage),
+            ("pv", [p.id for p in site.pv if p.meter_id == meter_id], view.pv),
+            ("charger", [c.id for c in site.chargers if c.meter_id == meter_id], view.chargers),
+        ]
+        for kind, ids, readings in groups:
+            for device_id, reading in zip(ids, readings, strict=True):
+                devices.append(
+                    DeviceStatus(
+                        kind=kind,
+                        id=device_id,
+                        meter_id=meter_id,
+                        online=bool(getattr(reading, "online", True)),
+                        power_kw=float(getattr(reading, "power_kw", 0.0)),
+                        setpoint_kw=setpoints.get((kind, device_id)),
+                        soc_pct=getattr(reading, "soc_pct", None),
+                    )
+                )
+    return ControlStatus(
+        at=at,
+        cycle=cycle,
+        failsafe=any(d.failsafe for d in decisions.values()),
+        meters=tuple(_meter_status(m, views[m], d) for m, d in decisions.items()),
+        devices=tuple(devices),
+    )

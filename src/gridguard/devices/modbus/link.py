@@ -1,0 +1,232 @@
+"""Modbus links: one connection per endpoint, one channel per device, failures counted.
+
+Error tree (every failure a driver sees is a :class:`LinkError`)::
+
+    LinkError                   the request did not produce registers
+    ├── LinkDownError                no connection (refused, timed out, backing off, no pyserial)
+    └── DeviceRefusedError           the device answered with a Modbus exception (wrong map?)
+
+* :class:`Connection` owns one pymodbus client for a TCP endpoint or a serial port. Devices that
+  share an endpoint (an RS-485 line, a TCP gateway) share it. When it cannot connect it backs
+  off: the next attempt waits ``backoff_initial_s``, doubling per failure up to
+  ``backoff_max_s``; until then requests fail at once instead of waiting for a timeout.
+  pymodbus's own reconnect loop is switched off, so time is ours (injected ``clock``).
+* :class:`Channel` is one device (slave id) on a connection: per-call timeout, immediate
+  retries (``ModbusLink.retries``), and the count of consecutive failures behind ``online``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+from pymodbus.framer import FramerType
+from pymodbus.pdu import ModbusPDU
+
+from gridguard.devices.modbus.regmap import Function
+from gridguard.siteconfig import ModbusLink
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
+
+
+class LinkError(Exception):
+    """A Modbus request did not produce a good answer."""
+
+
+class LinkDownError(LinkError):
+    """No connection to the endpoint (refused, timed out, backing off, or no serial support)."""
+
+
+class DeviceRefusedError(LinkError):
+    """The device answered with a Modbus exception response."""
+
+
+def endpoint_key(link: ModbusLink) -> str:
+    """Devices with the same key share one connection."""
+    if link.transport == "rtu":
+        return f"rtu:{link.serial_port}"
+    return f"tcp:{link.host}:{link.port}"
+
+
+def _new_client(link: ModbusLink) -> ModbusClient:
+    # reconnect_delay=0: pymodbus must not reconnect behind our back; retries are ours too.
+    if link.transport == "rtu":
+        try:
+            return AsyncModbusSerialClient(
+                link.serial_port,
+                framer=FramerType.RTU,
+                baudrate=link.baud_rate,
+                bytesize=link.data_bits,
+                parity=link.parity,
+                stopbits=link.stop_bits,
+                timeout=link.timeout_s,
+                retries=0,
+                reconnect_delay=0,
+            )
+        except RuntimeError as exc:  # pymodbus raises this when pyserial is missing
+            raise LinkDownError(f"{link.serial_port}: serial support unavailable: {exc}") from exc
+    return AsyncModbusTcpClient(
+        link.host, port=link.port, timeout=link.timeout_s, retries=0, reconnect_delay=0
+    )
+
+
+class Connection:
+    """One pymodbus client for one endpoint, connected on demand with backoff."""
+
+    def __init__(
+        self,
+        link: ModbusLink,
+        *,
+        clock: Clock = time.monotonic,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        self.link = link
+        self.name = endpoint_key(link)
+        self._clock = clock
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+        self._client: ModbusClient | None = None
+        self._failures = 0
+        self._next_attempt_s = float("-inf")
+        self._connect_lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self._client.connected
+
+    async def client(self) -> ModbusClient:
+        """The connected client; raises LinkDownError while backing off or when connecting fails."""
+        async with self._connect_lock:
+            if self._client is not None and self._client.connected:
+                return self._client
+            now = self._clock()
+            if now < self._next_attempt_s:
+                raise LinkDownError(f"{self.name}: reconnect in {self._next_attempt_s - now:.1f} s")
+            self.drop()
+            client = _new_client(self.link)
+            try:
+                ok = await asyncio.wait_for(client.connect(), self.link.timeout_s)
+            except (TimeoutError, OSError, ModbusException):
+                ok = False
+            if not ok:
+                client.close()
+                self.failed()
+                raise LinkDownError(f"{self.name}: cannot connect")
+            self._client = client
+            return client
+
+    def failed(self) -> None:
+        """No answer: drop the client and wait before the next attempt (doubling backoff)."""
+        self.drop()
+        self._failures += 1
+        doublings = min(self._failures - 1, 32)  # capped: 2**n must stay a float
+        delay_s = min(self._backoff_max_s, self._backoff_initial_s * 2.0**doublings)
+        self._next_attempt_s = self._clock() + delay_s
+
+    def answered(self) -> None:
+        """A request succeeded: the next failure starts the backoff afresh."""
+        self._failures = 0
+        self._next_attempt_s = float("-inf")
+
+    def drop(self) -> None:
+        """Close the client (after a timeout, so no late answer is taken for the next one)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def close(self) -> None:
+        self.drop()
+
+
+class Channel:
+    """One device (slave id) on a connection, with timeout, retries and failure count."""
+
+    def __init__(self, connection: Connection, link: ModbusLink) -> None:
+        self.connection = connection
+        self.device_id = link.slave_id
+        self.timeout_s = link.timeout_s
+        self.retries = link.retries
+        self.consecutive_failures = 0
+        self.last_error = ""
+        self._ever_ok = False
+
+    @property
+    def online(self) -> bool:
+        """True after the last request succeeded."""
+        return self._ever_ok and self.consecutive_failures == 0
+
+    async def read(self, function: Function, address: int, count: int) -> list[int]:
+        """Read ``count`` registers; raises LinkError."""
+
+        async def call(client: ModbusClient) -> ModbusPDU:
+            if function == "input":
+                return await client.read_input_registers(
+                    address, count=count, device_id=self.device_id
+                )
+            return await client.read_holding_registers(
+                address, count=count, device_id=self.device_id
+            )
+
+        response = await self._request(call, f"read {function} {address:#06x}+{count}")
+        registers = list(response.registers)
+        if len(registers) != count:
+            self.record_failure(f"short answer: {len(registers)} of {count} registers")
+            raise DeviceRefusedError(self.last_error)
+        return registers
+
+    async def write(self, address: int, values: Sequence[int]) -> None:
+        """Write holding registers (function 16, or 06 for one register); raises LinkError."""
+
+        async def call(client: ModbusClient) -> ModbusPDU:
+            if len(values) == 1:
+                return await client.write_register(address, values[0], device_id=self.device_id)
+            return await client.write_registers(address, list(values), device_id=self.device_id)
+
+        await self._request(call, f"write {address:#06x}={list(values)}")
+
+    async def _request(
+        self, call: Callable[[ModbusClient], Awaitable[ModbusPDU]], what: str
+    ) -> ModbusPDU:
+        for _attempt in range(self.retries + 1):
+            try:
+                client = await self.connection.client()
+            except LinkDownError as exc:
+                self.record_failure(str(exc))
+                raise
+            try:
+                response = await asyncio.wait_for(call(client), self.timeout_s)
+            except TimeoutError:
+                self.connection.drop()  # a late answer must not be taken for the next request
+                self.last_error = f"{what}: no answer within {self.timeout_s} s"
+                continue
+            except (ModbusException, OSError) as exc:
+                self.connection.drop()
+                self.last_error = f"{what}: {type(exc).__name__}: {exc}"
+                continue
+            except asyncio.CancelledError:  # the caller's budget ran out mid-request
+                self.connection.drop()
+                raise
+            self.connection.answered()
+            if response.isError():
+                self.record_failure(f"{what}: exception response {response}")
+                raise DeviceRefusedError(self.last_error)
+            self.consecutive_failures = 0
+            self._ever_ok = True
+            return response
+        self.connection.failed()
+        self.record_failure(self.last_error or f"{what}: no answer")
+        raise LinkDownError(self.last_error)
+
+    def record_failure(self, error: str) -> None:
+        if self.consecutive_failures == 0:
+            log.warning("modbus %s id %d: %s", self.connection.name, self.device_id, error)
+        self.consecutive_failures += 1
+        self.last_error = error

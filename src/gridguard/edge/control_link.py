@@ -1,0 +1,95 @@
+"""Glue between the edge agent and the control engine.
+
+* stored strategies (wire semantics, D7-D14) -> the engine's :class:`StrategyParams`;
+* the agent's store -> the engine's :class:`StateStore` (demand maximum across restarts, D18);
+* the engine's status -> the extension status topic and the live values of list/post
+  (``dynamic_demand``, ``running_status``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from gridguard.control.engine import ControlEngine
+from gridguard.control.params import StrategyParams
+from gridguard.control.status import ControlEvent
+from gridguard.protocol.timefmt import now_ms
+from gridguard.siteconfig import SiteConfig
+from gridguard.store.base import StrategyStore
+from gridguard.strategy.model import ENABLED, Strategy
+
+log = logging.getLogger("gridguard.control")
+
+
+def to_params(strategy: Strategy) -> StrategyParams:
+    """A stored strategy as the control engine reads it (D14: absent conditions are 0)."""
+    return StrategyParams(
+        meter_id=strategy.ele_meter_id,
+        device_type=strategy.device_type,
+        streaming_enabled=strategy.streaming_status == ENABLED,
+        streaming_kw=float(strategy.streaming_condition),
+        phase_enabled=strategy.individual_phase_streaming_status == ENABLED,
+        phase_kw=float(strategy.individual_phase_streaming_condition),
+        over_demand_enabled=strategy.over_demand_status == ENABLED,
+        over_demand_monthly_kw=tuple(strategy.over_demand_condition),
+        dynamic_enabled=strategy.dynamic_demand_status == ENABLED,
+        dynamic_pct=strategy.dynamic_demand_percentage,
+    )
+
+
+class StoreStateAdapter:
+    """The agent's store serving as the engine's StateStore."""
+
+    def __init__(self, store: StrategyStore) -> None:
+        self._store = store
+
+    async def load(self, key: str) -> dict[str, Any] | None:
+        return await self._store.load_state(key)
+
+    async def save(self, key: str, value: dict[str, Any]) -> None:
+        await self._store.save_state(key, value)
+
+
+def log_event(event: ControlEvent) -> None:
+    """D21: every control event is one structured log line."""
+    level = logging.INFO if event.kind in {"failsafe_off", "device_online"} else logging.WARNING
+    log.log(level, json.dumps({"event": event.kind, **event.model_dump(mode="json")}))
+
+
+class EngineController:
+    """The control engine as the agent's Controller and the service's LiveView."""
+
+    def __init__(self, site: SiteConfig, engine: ControlEngine) -> None:
+        self._site = site
+        self._engine = engine
+
+    def set_strategies(self, strategies: list[Strategy]) -> None:
+        """Takes effect on the engine's next cycle."""
+        self._engine.set_strategies([to_params(s) for s in strategies])
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._engine.run(stop)
+
+    def status_document(self) -> dict[str, Any]:
+        """Payload of ``.../streaming_overdemand/status/post`` (GridGuard extension)."""
+        return {
+            "type": "streaming_overdemand_status",
+            "device_uid": self._site.device.uid,
+            "timestamp": now_ms(),
+            **self._engine.status().model_dump(mode="json"),
+        }
+
+    def dynamic_demand_kw(self) -> Mapping[int, int]:
+        return {m.id: self._engine.dynamic_demand_kw(m.id) for m in self._site.meters}
+
+    def online(self, kind: str, device_id: int) -> bool:
+        status = self._engine.status()
+        if kind == "meter":
+            meter = next((m for m in status.meters if m.meter_id == device_id), None)
+            return meter is not None and meter.grid_power_kw is not None
+        device = next((d for d in status.devices if (d.kind, d.id) == (kind, device_id)), None)
+        return device is not None and device.online

@@ -1,0 +1,357 @@
+"""The site simulator: plant models behind Modbus TCP servers, driven by a scenario or a profile.
+
+``gridguard sim run --config edge.toml`` reads the same site file as the edge agent and serves
+every meter and device it names on its loopback host:port with the device's register map, so
+the agent runs unmodified against it. One plant (``sim.plant``) per gateway meter holds the
+devices configured behind that meter. Every step the world (site load, PV availability, plugged
+vehicles) comes from a scenario trace or the built-in daily profile, the plant advances under the
+setpoints the agent last wrote, and the plant state is written into the registers.
+
+Split of the world over meters: site load is shared equally by the gateway meters; PV
+availability is shared over all inverters in proportion to their rating.
+Meter registers hold what a real meter shows: secondary values (primary / (PT x CT)), negated
+for a meter mounted reversed (``direction = -1``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gridguard.sim import plant
+from gridguard.sim.servers import EndpointServer, RegisterBank, SimulatorError, SiteServers
+from gridguard.siteconfig import MeterConfig, SiteConfig
+
+DAY_S = 86400.0
+DEMAND_WINDOW_S = 900.0
+NOMINAL_V = 230.0
+LOAD_SPLIT = (0.36, 0.33, 0.31)
+"""Share of the load on phases A, B, C: a little unbalanced, as real sites are."""
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """The site's surroundings at one instant."""
+
+    load_kw: float
+    """Site load in kW (>= 0), all gateway meters together."""
+    pv_available_kw: float
+    """What all PV inverters together could produce now, kW (>= 0)."""
+    vehicles_plugged: bool
+    """Whether vehicles are plugged in at the charging piles."""
+    load_phase_kw: tuple[float, float, float] | None = None
+    """Site load per phase (A, B, C) when known; else ``load_kw`` split by ``LOAD_SPLIT``."""
+    charger_kw: float | None = None
+    """What all plugged vehicles together would draw; None: each pile's rating when plugged."""
+
+
+Profile = Callable[[float], World]
+"""World at a simulated time in seconds (seconds of day for the built-in profile)."""
+
+
+def daily_profile(pv_rated_kw: float) -> Profile:
+    """A working day: PV sine from 06:00 to 18:00 at 85 % of rating, an office/factory load
+    from 0.4 to 1.0 of ``max(100, 0.7 * pv_rated_kw)`` kW, vehicles plugged 08:00 to 18:00."""
+    scale_kw = max(100.0, 0.7 * pv_rated_kw)
+
+    def world(t_s: float) -> World:
+        hour = (t_s % DAY_S) / 3600.0
+        sun = max(0.0, math.sin(math.pi * (hour - 6.0) / 12.0)) if 6.0 < hour < 18.0 else 0.0
+        work = max(0.0, math.sin(math.pi * (hour - 6.0) / 14.0)) if 6.0 < hour < 20.0 else 0.0
+        return World(
+            load_kw=scale_kw * (0.4 + 0.6 * work),
+            pv_available_kw=0.85 * pv_rated_kw * sun,
+            vehicles_plugged=8.0 <= hour < 18.0,
+        )
+
+    return world
+
+
+class DemandMeter:
+    """The meter's own forward demand: average forward power over the last 15 minutes."""
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, float]] = deque()  # (t_s, energy kWh)
+        self.energy_kwh = 0.0
+        self.max_kw = 0.0
+
+    def add(self, t_s: float, dt_s: float, forward_kw: float) -> float:
+        """Account ``dt_s`` at ``forward_kw`` (>= 0) ending at ``t_s``; the demand in kW."""
+        if not self._samples:  # the meter was switched on at t_s - dt_s
+            self._samples.append((t_s - dt_s, self.energy_kwh))
+        self.energy_kwh += forward_kw * dt_s / 3600.0
+        self._samples.append((t_s, self.energy_kwh))
+        while len(self._samples) > 2 and self._samples[1][0] <= t_s - DEMAND_WINDOW_S:
+            self._samples.popleft()
+        first_t, first_kwh = self._samples[0]
+        span_s = min(DEMAND_WINDOW_S, t_s - first_t) if t_s > first_t else 0.0
+        demand = (self.energy_kwh - first_kwh) * 3600.0 / span_s if span_s > 0 else 0.0
+        self.max_kw = max(self.max_kw, demand)
+        return demand
+
+
+def _set(bank: RegisterBank, name: str, value: float) -> None:
+    """Write a point if this device's map has it (user maps may carry fewer points)."""
+    if name in bank.regmap.points:
+        bank.set(name, value)
+
+
+class MeterPlant:
+    """One gateway meter and the devices behind it: plant state <-> registers."""
+
+    def __init__(self, meter: MeterConfig, site: SiteConfig, servers: SiteServers) -> None:
+        self.meter = meter
+        self.storage = [s for s in site.storage if s.meter_id == meter.id]
+        self.pv = [p for p in site.pv if p.meter_id == meter.id]
+        self.chargers = [c for c in site.chargers if c.meter_id == meter.id]
+        self.params = plant.PlantParams(
+            storage=tuple(
+                plant.StorageParams(s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct, 0.92)
+                for s in self.storage
+            ),
+            pv_rated_kw=tuple(p.rated_kw for p in self.pv),
+            chargers=tuple(plant.ChargerParams(c.rated_kw, c.min_kw) for c in self.chargers),
+        )
+        soc = tuple((s.soc_min_pct + s.soc_max_pct) / 2 for s in self.storage)
+        self.state = plant.initial_state(self.params, soc)
+        self.storage_kw = [0.0 for _ in self.storage]
+        self.pv_limit_kw = [p.rated_kw for p in self.pv]
+        self.charger_limit_kw = [c.rated_kw for c in self.chargers]
+        self.demand = DemandMeter()
+        self.export_kwh = 0.0
+        self.servers = servers
+        self._hook_writes()
+
+    def _hook_writes(self) -> None:
+        for index, dev in enumerate(self.storage):
+            self.servers.devices["storage", dev.id].on_write = self._writer(self.storage_kw, index)
+        for index, inverter in enumerate(self.pv):
+            self.servers.devices["pv", inverter.id].on_write = self._writer(
+                self.pv_limit_kw, index, pct_of=inverter.rated_kw
+            )
+        for index, pile in enumerate(self.chargers):
+            self.servers.devices["chargers", pile.id].on_write = self._writer(
+                self.charger_limit_kw, index
+            )
+
+    @staticmethod
+    def _writer(
+        target: list[float], index: int, pct_of: float | None = None
+    ) -> Callable[[str, float], None]:
+        def on_write(name: str, value: float) -> None:
+            if name in ("power_setpoint_kw", "power_limit_kw"):
+                target[index] = value
+            elif name == "power_limit_pct" and pct_of is not None:
+                target[index] = value * pct_of / 100.0
+
+        return on_write
+
+    def inputs(self, world: World, site: SiteConfig) -> plant.PlantInputs:
+        """This meter's share of the world: load split over gateway meters, PV by rating,
+        vehicle demand equally over all piles (each capped at its rating)."""
+        meters = max(1, sum(1 for m in site.meters if m.purpose == 1))
+        phases = world.load_phase_kw or tuple(world.load_kw * s for s in LOAD_SPLIT)
+        pv_rated = sum(p.rated_kw for p in site.pv)
+        share = world.pv_available_kw / pv_rated if pv_rated > 0 else 0.0
+        a, b, c = (kw / meters for kw in phases)
+
+        def vehicle_kw(rated_kw: float) -> float:
+            if world.charger_kw is not None:
+                return min(rated_kw, world.charger_kw / max(1, len(site.chargers)))
+            return rated_kw if world.vehicles_plugged else 0.0
+
+        return plant.PlantInputs(
+            load_phase_kw=(a, b, c),
+            pv_available_kw=tuple(share * p.rated_kw for p in self.pv),
+            charger_demand_kw=tuple(vehicle_kw(c.rated_kw) for c in self.chargers),
+        )
+
+    def step(self, t_s: float, dt_s: float, inputs: plant.PlantInputs, rng: random.Random) -> None:
+        setpoints = plant.PlantSetpoints(
+            storage_kw=tuple(self.storage_kw),
+            pv_limit_kw=tuple(self.pv_limit_kw),
+            charger_limit_kw=tuple(self.charger_limit_kw),
+        )
+        if dt_s > 0:  # dt 0 only publishes the present state (at start)
+            self.state = plant.step(self.params, self.state, inputs, setpoints, dt_s)
+        self._publish_meter(t_s, dt_s, plant.measure(self.params, self.state, rng))
+        self._publish_devices(inputs)
+
+    def _publish_meter(self, t_s: float, dt_s: float, phases_kw: tuple[float, ...]) -> None:
+        bank = self.servers.bank("meters", self.meter.id)
+        ratio = self.meter.pt * self.meter.ct
+        seen = [kw * self.meter.direction / ratio for kw in phases_kw]  # secondary, as mounted
+        total = sum(seen)
+        for phase, kw in zip("abc", seen, strict=True):
+            bank.set(f"phase_{phase}_power_kw", kw)
+            _set(bank, f"voltage_{phase}_v", NOMINAL_V / self.meter.pt)
+            _set(bank, f"current_{phase}_a", abs(kw) * 1000.0 / NOMINAL_V)
+            _set(bank, f"power_factor_{phase}", 1.0)
+        bank.set("total_power_kw", total)
+        _set(bank, "power_factor_total", 1.0)
+        _set(bank, "forward_demand_kw", self.demand.add(t_s, dt_s, max(total, 0.0)))
+        _set(bank, "max_demand_month_kw", self.demand.max_kw)
+        self.export_kwh += max(-total, 0.0) * dt_s / 3600.0
+        _set(bank, "import_energy_kwh", self.demand.energy_kwh)
+        _set(bank, "export_energy_kwh", self.export_kwh)
+
+    def _publish_devices(self, inputs: plant.PlantInputs) -> None:
+        state = self.state
+        for i, dev in enumerate(self.storage):
+            bank, soc = self.servers.bank("storage", dev.id), state.storage_soc_pct[i]
+            bank.set("power_kw", state.storage_power_kw[i])
+            bank.set("soc_pct", soc)
+            _set(bank, "max_charge_kw", dev.rated_kw if soc < dev.soc_max_pct else 0.0)
+            _set(bank, "max_discharge_kw", dev.rated_kw if soc > dev.soc_min_pct else 0.0)
+            _set(bank, "run_state", bank.regmap.run_state_running[0])
+        for i, inverter in enumerate(self.pv):
+            bank = self.servers.bank("pv", inverter.id)
+            bank.set("power_kw", state.pv_power_kw[i])
+            _set(bank, "power_limit_kw", self.pv_limit_kw[i])
+            _set(bank, "power_limit_pct", self.pv_limit_kw[i] / inverter.rated_kw * 100.0)
+        for i, pile in enumerate(self.chargers):
+            bank = self.servers.bank("chargers", pile.id)
+            bank.set("power_kw", state.charger_power_kw[i])
+            bank.set("power_limit_kw", self.charger_limit_kw[i])
+            _set(bank, "connected", 1.0 if inputs.charger_demand_kw[i] > 0 else 0.0)
+
+
+class SiteSimulator:
+    """Every plant and server of a site; step it by hand (tests) or run it in real time."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        profile: Profile | None = None,
+        maps_dir: Path | None = None,
+        start_s: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self.site = site
+        self.servers = SiteServers(site, maps_dir)
+        gateways = [m for m in site.meters if m.purpose == 1]
+        self.plants = [MeterPlant(m, site, self.servers) for m in gateways]
+        self.pv_rated_kw = sum(p.rated_kw for p in site.pv)
+        self.profile = profile or daily_profile(self.pv_rated_kw)
+        self.time_s = start_s
+        self.rng = random.Random(seed)  # noqa: S311 (meter noise, not cryptography)
+        self.advance(0.0)
+
+    def endpoint(self, section: str, device_id: int) -> EndpointServer:
+        """The server of one meter or device: stop, restart or mute it to test D21."""
+        return self.servers.endpoints[section, device_id]
+
+    def advance(self, dt_s: float) -> None:
+        """Move simulated time by ``dt_s`` and write the new plant state into the registers."""
+        self.time_s += dt_s
+        world = self.profile(self.time_s)
+        for p in self.plants:
+            p.step(self.time_s, dt_s, p.inputs(world, self.site), self.rng)
+
+    async def start(self) -> None:
+        await self.servers.start()
+
+    async def stop(self) -> None:
+        await self.servers.stop()
+
+    async def run(self, *, speed: float = 1.0, step_s: float = 0.1) -> None:
+        """Step every ``step_s`` of real time, ``speed`` times faster than real; until cancelled."""
+        next_tick = time.monotonic()
+        while True:
+            next_tick += step_s
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+            self.advance(step_s * speed)
+
+
+def scenario_profile(path: Path) -> Profile:
+    """The world from a scenario (TOML + CSV trace, ``gridguard.sim.scenario``), repeated
+    after its end. Raises SimulatorError naming the file when it cannot be read."""
+    from gridguard.sim.scenario import ScenarioError, load_scenario  # noqa: PLC0415
+
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as exc:
+        raise SimulatorError(str(exc)) from exc
+
+    def world(t_s: float) -> World:
+        second = int(t_s) % scenario.duration_s
+        inputs = scenario.inputs_at(second)
+        a, b, c = inputs.load_phase_kw
+        vehicles_kw = scenario.charger_kw[second // scenario.step_s]
+        return World(
+            load_kw=a + b + c,
+            pv_available_kw=sum(inputs.pv_available_kw),
+            vehicles_plugged=vehicles_kw > 0,
+            load_phase_kw=(a, b, c),
+            charger_kw=vehicles_kw,
+        )
+
+    return world
+
+
+def _start_of_day_s(site: SiteConfig, start: str | None) -> float:
+    """Seconds since midnight: ``HH:MM`` if given, else now in the site's time zone."""
+    if start is not None:
+        hours, _, minutes = start.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+            raise SimulatorError(f"--start {start!r}: give a time of day as HH:MM")
+        return int(hours) * 3600.0 + int(minutes) * 60.0
+    from datetime import datetime  # noqa: PLC0415
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    now = datetime.now(ZoneInfo(site.site.time_zone))
+    return now.hour * 3600.0 + now.minute * 60.0 + now.second
+
+
+async def _serve(sim: SiteSimulator, speed: float, out: Callable[[str], None]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or a service manager: stop cleanly
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await sim.start()
+    try:
+        for line in sim.servers.describe():
+            out(f"  {line}")
+        out(f"simulating at {speed:g}x real time, step 0.1 s; Ctrl-C stops")
+        async with asyncio.TaskGroup() as group:
+            steps = group.create_task(sim.run(speed=speed, step_s=0.1), name="sim-steps")
+            await stop.wait()
+            steps.cancel()
+    finally:
+        await sim.stop()
+        out("simulator stopped, servers closed")
+
+
+def run_simulator(
+    config: Path,
+    *,
+    scenario: Path | None = None,
+    speed: float = 1.0,
+    start: str | None = None,
+    out: Callable[[str], None] = print,
+) -> None:
+    """Load the site file, serve every device on loopback and simulate until Ctrl-C.
+
+    Raises ConfigError / MapError / SimulatorError for a file that cannot be served.
+    """
+    from gridguard.siteconfig import load_site_config  # noqa: PLC0415
+
+    site = load_site_config(config)
+    if scenario is not None:
+        profile, start_s = scenario_profile(scenario), 0.0
+    else:
+        profile, start_s = None, _start_of_day_s(site, start)
+    sim = SiteSimulator(site, profile=profile, start_s=start_s)
+    out(f"gridguard simulator for {site.device.site_name!r} ({config}):")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: _serve's finally closed the servers
+        asyncio.run(_serve(sim, speed, out))

@@ -1,0 +1,184 @@
+"""The async cycle against in-process fakes on a fake clock: I/O, fail-safe, events, status."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from gridguard.control.clock import FakeClock
+from gridguard.control.engine import ControlEngine
+from gridguard.control.params import ControlTuning, StrategyParams
+from gridguard.control.status import ControlEvent
+from gridguard.control.store import MemoryStateStore
+from gridguard.devices.fakes import FakeSite
+from gridguard.sim.plant import PlantInputs
+from gridguard.siteconfig import (
+    ChargerConfig,
+    ControlConfig,
+    DeviceIdentity,
+    MeterConfig,
+    PvConfig,
+    SiteConfig,
+    StorageConfig,
+)
+from tests.control.helpers import strategy
+
+START = datetime(2024, 6, 3, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+SUNNY = PlantInputs((70.0, 70.0, 70.0), (500.0,), (0.0,))  # 210 kW load, 500 kW of sun
+BACKFLOW = [strategy(2, streaming_kw=0.0), strategy(3, streaming_kw=0.0)]
+
+
+def site_config(period_s: float = 1.0) -> SiteConfig:
+    return SiteConfig(
+        device=DeviceIdentity(uid="gg-test"),
+        control=ControlConfig(period_s=period_s),
+        meters=[MeterConfig(id=9)],
+        storage=[StorageConfig(id=3, meter_id=9, rated_kw=100, capacity_kwh=200)],
+        pv=[PvConfig(id=5, meter_id=9, rated_kw=600)],
+        chargers=[ChargerConfig(id=6, meter_id=9, rated_kw=60, min_kw=7)],
+    )
+
+
+class Rig:
+    def __init__(
+        self,
+        world: PlantInputs = SUNNY,
+        *,
+        period_s: float = 1.0,
+        store: MemoryStateStore | None = None,
+        soc_pct: float = 50.0,
+    ) -> None:
+        self.clock = FakeClock(START)
+        self.site = site_config(period_s)
+        self.fakes = FakeSite(self.site, self.clock, {9: world}, soc_pct=soc_pct)
+        self.plant = self.fakes.plants[9]
+        self.events: list[ControlEvent] = []
+        self.store = store or MemoryStateStore()
+        self.engine = ControlEngine(
+            self.site,
+            self.fakes.devices(),
+            self.clock,
+            self.store,
+            self.events.append,
+            tuning=ControlTuning(actuator_lag_s=1.0),
+        )
+
+    async def cycles(self, n: int) -> None:
+        for _ in range(n):
+            await self.engine.run_cycle()
+            self.clock.advance(self.site.control.period_s)
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.events]
+
+
+def on9(*strategies: StrategyParams) -> list[StrategyParams]:
+    return [replace(s, meter_id=9) for s in strategies]
+
+
+async def test_cycle_keeps_backflow_out_and_publishes_status() -> None:
+    """read -> decide -> write: 290 kW of surplus absorbed; status carries every field."""
+    rig = Rig()
+    rig.engine.set_strategies(on9(*BACKFLOW))
+    await rig.cycles(20)
+    assert rig.plant.state.grid_power_kw >= 0.0
+    status = rig.engine.status()
+    meter = status.meters[0]
+    assert meter.meter_id == 9
+    assert meter.floor_kw == pytest.approx(2.0)
+    assert meter.grid_power_kw is not None
+    assert meter.phase_power_kw is not None
+    assert not status.failsafe
+    kinds = {d.kind for d in status.devices}
+    assert kinds == {"storage", "pv", "charger"}
+    storage = next(d for d in status.devices if d.kind == "storage")
+    assert storage.setpoint_kw == pytest.approx(-100.0)  # absorbing at its rating
+    assert storage.soc_pct is not None
+    assert isinstance(rig.engine.dynamic_demand_kw(9), int)
+
+
+async def test_strategy_change_takes_effect_on_next_cycle() -> None:
+    """A strategy disabled stops acting on the next cycle: PV back to rated, battery to 0."""
+    rig = Rig()
+    rig.engine.set_strategies(on9(*BACKFLOW))
+    await rig.cycles(10)
+    assert rig.plant.setpoints.pv_limit_kw[0] < 600.0  # curtailing
+    rig.engine.set_strategies([])
+    assert rig.plant.setpoints.pv_limit_kw[0] < 600.0  # not before the next cycle
+    await rig.cycles(1)
+    assert rig.plant.setpoints.pv_limit_kw == (600.0,)
+    assert rig.plant.setpoints.storage_kw == (0.0,)
+
+
+async def test_silent_meter_failsafe_within_timeout_then_resumes() -> None:
+    """D21: meter silent -> fail-safe within meter_timeout (event); readings back -> resume."""
+    rig = Rig()
+    rig.engine.set_strategies(on9(*BACKFLOW))
+    await rig.cycles(10)
+    silent_at = rig.clock.monotonic_s()
+    rig.plant.meter.silent = True
+    while not rig.engine.status().failsafe:
+        await rig.cycles(1)
+        assert rig.clock.monotonic_s() - silent_at <= rig.site.control.meter_timeout_s + 1.0
+    assert rig.kinds() == ["failsafe_on"]
+    assert rig.plant.setpoints.pv_limit_kw == (0.0,)  # PV to its fail-safe limit (0 %)
+    assert rig.plant.setpoints.storage_kw[0] <= 0.0  # storage does not discharge
+    await rig.cycles(5)
+    assert rig.engine.status().meters[0].grid_power_kw is None
+    rig.plant.meter.silent = False
+    await rig.cycles(1)
+    assert rig.kinds() == ["failsafe_on", "failsafe_off"]
+    assert 0.0 < rig.plant.setpoints.pv_limit_kw[0] <= 100.0  # ramping up, not jumping
+    await rig.cycles(30)
+    assert rig.plant.state.grid_power_kw >= 0.0
+    assert rig.plant.state.pv_power_kw[0] > 300.0  # normal control again
+
+
+async def test_offline_device_is_marked_and_others_carry_on() -> None:
+    """D21: a dead battery is offline (event), PV alone keeps the backflow out."""
+    rig = Rig()
+    rig.engine.set_strategies(on9(*BACKFLOW))
+    rig.plant.storage[0].online = False
+    await rig.cycles(10)
+    assert "device_offline" in rig.kinds()
+    storage = next(d for d in rig.engine.status().devices if d.kind == "storage")
+    assert not storage.online
+    assert rig.plant.state.grid_power_kw >= 0.0
+    rig.plant.storage[0].online = True
+    await rig.cycles(1)
+    assert rig.kinds()[-1] == "device_online"
+
+
+async def test_dynamic_demand_persists_across_restart() -> None:
+    """D18: the month's maximum survives a restart through the StateStore."""
+    cloudy = PlantInputs((100.0, 100.0, 100.0), (0.0,), (0.0,))
+    store = MemoryStateStore()
+    rig = Rig(cloudy, store=store, soc_pct=95.0)
+    rig.engine.set_strategies(on9(strategy(2, over_demand=(1000,) * 12)))
+    await rig.cycles(17 * 60)
+    assert rig.engine.dynamic_demand_kw(9) == 300
+    again = Rig(cloudy, store=store)
+    again.clock.advance(17 * 60 + 5)
+    await again.cycles(1)
+    assert again.engine.dynamic_demand_kw(9) == 300
+
+
+async def test_run_loop_on_fake_clock_at_100ms() -> None:
+    """run() cycles every period_s on the injected clock; 100 ms works."""
+    rig = Rig(period_s=0.1)
+    rig.engine.set_strategies(on9(*BACKFLOW))
+    stop = asyncio.Event()
+
+    async def stopper() -> None:
+        while rig.clock.monotonic_s() < 5.0:
+            await asyncio.sleep(0)
+        stop.set()
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(rig.engine.run(stop), name="control")
+        tg.create_task(stopper(), name="stopper")
+    assert 49 <= rig.engine.status().cycle <= 51
+    assert rig.plant.state.grid_power_kw >= 0.0

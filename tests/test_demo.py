@@ -1,0 +1,92 @@
+"""`gridguard demo` as a new user runs it: one command, a create, the site held at the baseline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiomqtt
+
+from gridguard.client import StrategyClient
+from gridguard.protocol.topics import TopicScheme
+
+ROOT = Path(__file__).parents[1]
+BASELINE_KW = 10
+
+
+def start_demo(folder: Path) -> tuple[subprocess.Popen[str], int]:
+    shutil.copytree(ROOT / "examples", folder / "examples")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gridguard", "demo"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + 30
+    port = None
+    for line in process.stdout:
+        found = re.search(r"mqtt://127\.0\.0\.1:(\d+)", line)
+        port = port or (int(found.group(1)) if found else None)
+        if line.startswith("Ctrl-C stops everything") or time.monotonic() > deadline:
+            break
+    assert port is not None, "the demo did not print its broker"
+    return process, port
+
+
+async def wait_held_at_baseline(port: int, timeout_s: float) -> dict[str, object]:
+    """The status topic shows meter 9 importing at least the baseline (D15)."""
+    topic = "v1/gridguard/gg-demo-001/streaming_overdemand/status/post"
+    async with aiomqtt.Client("127.0.0.1", port, identifier="test-demo-status") as client:
+        await client.subscribe(topic)
+        deadline = time.monotonic() + timeout_s
+        last: dict[str, object] = {}
+        async for message in client.messages:
+            if message.topic.value != topic:  # amqtt also replays non-matching retained ones
+                continue
+            assert isinstance(message.payload, bytes)
+            status = json.loads(message.payload)
+            meter = next(m for m in status["meters"] if m["meter_id"] == 9)
+            last = meter
+            if meter["floor_kw"] is not None and meter["grid_power_kw"] >= BASELINE_KW:
+                return meter
+            if time.monotonic() > deadline:
+                break
+    raise AssertionError(f"site not held at the baseline; last status {last}")
+
+
+async def test_demo_end_to_end(tmp_path: Path) -> None:
+    """Demo up; a create gets 200; status shows the export turned into >= baseline import;
+    Ctrl-C stops everything cleanly and the store is under ./gridguard-data/."""
+    process, port = start_demo(tmp_path)
+    try:
+        scheme = TopicScheme("custom", prefix="v1/gridguard")
+        async with StrategyClient(f"mqtt://127.0.0.1:{port}", scheme, "gg-demo-001") as ems:
+            result = await ems.create(
+                {
+                    "ele_meter_id": 9,
+                    "streaming_status": 1,
+                    "streaming_condition": BASELINE_KW,
+                    "individual_phase_streaming_status": 2,
+                    "over_demand_status": 2,
+                    "over_demand_condition": [500] * 12,
+                    "dynamic_demand_percentage": 90,
+                }
+            )
+            assert (result.code, result.msg) == (200, "")
+        meter = await wait_held_at_baseline(port, timeout_s=20)
+        assert float(str(meter["grid_power_kw"])) >= BASELINE_KW
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = await asyncio.to_thread(process.communicate, timeout=20)
+    assert process.returncode == 0, output
+    assert "demo stopped" in output
+    assert (tmp_path / "gridguard-data" / "edge.db").exists()
