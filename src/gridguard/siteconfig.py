@@ -94,6 +94,12 @@ class ControlConfig(_Strict):
     buffer_kw: float = Field(default=2.0, ge=0, description="D20 margin inside a bound")
     relax_kw_per_s: float = Field(default=50.0, gt=0, description="D20 relax ramp")
     pv_failsafe_pct: float = Field(default=0.0, ge=0, le=100, description="D21 PV limit")
+    actuator_lag_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=60,
+        description="time constant of the devices' response; > 0 lets the control lead it",
+    )
 
 
 class ModbusLink(_Strict):

@@ -14,6 +14,7 @@ from typing import Any
 
 from gridguard.control.clock import SystemClock
 from gridguard.control.engine import ControlEngine
+from gridguard.control.params import ControlTuning
 from gridguard.devices.factory import build_site_devices, close_site_devices
 from gridguard.devices.protocols import SiteDevices
 from gridguard.edge.agent import Controller, EdgeAgent
@@ -74,7 +75,10 @@ def build_controller(
     site: SiteConfig, store: StrategyStore, devices: SiteDevices
 ) -> EngineController:
     """The control engine on real time, keeping its demand meter in the agent's store."""
-    engine = ControlEngine(site, devices, SystemClock(), StoreStateAdapter(store), log_event)
+    tuning = ControlTuning(actuator_lag_s=site.control.actuator_lag_s)
+    engine = ControlEngine(
+        site, devices, SystemClock(), StoreStateAdapter(store), log_event, tuning=tuning
+    )
     return EngineController(site, engine)
 
 
