@@ -233,11 +233,11 @@ def parse_site_config(data: dict[str, Any], source: str = "<config>") -> SiteCon
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            where = _loc(tuple(err["loc"])) or "(top level)"
+            where = _loc(tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling against examples/edge.toml)"
-            lines.append(f"{source}: {where}: {msg}")
+            lines.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
         raise ConfigError("\n".join(lines)) from exc
 
 

@@ -55,13 +55,13 @@ async def broker_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
 def own_mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
     if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
         missing_service("the mosquitto binary is not installed")
-    broker = MosquittoProcess(tmp_path / "mosquitto")
+    broker = MosquittoProcess()
     try:
         broker.start()
     except RuntimeError as exc:
         pytest.fail(str(exc))
     yield broker
-    broker.stop()
+    broker.remove()
 
 
 SCHEMES = {

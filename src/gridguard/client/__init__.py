@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, Self
 
 import aiomqtt
@@ -50,8 +51,16 @@ class StrategyClient:
         *,
         timeout_s: float = 10.0,
         client_id: str | None = None,
+        ca_file: Path | None = None,
     ) -> None:
+        """``url`` is ``mqtt://[user:pw@]host[:port]`` or ``mqtts://…`` (TLS, verified against
+        ``ca_file`` or the system's CAs)."""
         address = parse_mqtt_url(url)
+        tls = (
+            aiomqtt.TLSParameters(ca_certs=str(ca_file) if ca_file else None)
+            if address.tls or ca_file
+            else None
+        )
         self._scheme = scheme
         self._device = device_uid
         self._timeout_s = timeout_s
@@ -62,6 +71,7 @@ class StrategyClient:
             password=address.password,
             identifier=client_id or f"gridguard-sdk-{uuid.uuid4().hex[:12]}",
             socket_options=[NODELAY_OPTION],
+            tls_params=tls,
         )
         self._client.pending_calls_threshold = 10_000  # many commands may be in flight
         self._pending: dict[str, asyncio.Future[bytes]] = {}

@@ -10,6 +10,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,14 +40,21 @@ def mosquitto_binary() -> str | None:
 class MosquittoProcess:
     """``start()``/``stop()`` a Mosquitto on 127.0.0.1:``port`` keeping state in ``folder``."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(
+        self, folder: Path | None = None, port: int | None = None, *, listener: str = ""
+    ) -> None:
+        """``listener``: extra lines for the listener (TLS files, ``allow_anonymous false``,
+        ``password_file``); anonymous plain MQTT when empty. ``folder`` must be reachable by
+        the ``mosquitto`` user; by default a fresh one under the system temp folder."""
+        folder = folder or Path(tempfile.mkdtemp(prefix="gridguard-mosquitto-"))
         self.folder = folder
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o777)
+        settings = listener or "allow_anonymous true\n"
         (folder / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"per_listener_settings true\nlistener {self.port} 127.0.0.1\n{settings}"
             f"persistence true\npersistence_location {folder}/\nset_tcp_nodelay true\n"
             f"log_dest file {folder}/mosquitto.log\n",
             encoding="utf-8",
@@ -76,3 +84,8 @@ class MosquittoProcess:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+    def remove(self) -> None:
+        """Stop and delete the folder (persistence, logs)."""
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
