@@ -64,8 +64,14 @@ def unbalanced_day() -> None:
     pv = clear_sky_kw(hours, 300.0)
     write(
         "unbalanced_day.csv",
-        {"seconds": seconds, "load_kw": a + b + c, "pv_kw": pv,
-         "load_a_kw": a, "load_b_kw": b, "load_c_kw": c},
+        {
+            "seconds": seconds,
+            "load_kw": a + b + c,
+            "pv_kw": pv,
+            "load_a_kw": a,
+            "load_b_kw": b,
+            "load_c_kw": c,
+        },
     )
 
 

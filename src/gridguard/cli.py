@@ -39,6 +39,22 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")
 
 
+@bench_app.command("control")
+def bench_control(
+    scenario: Annotated[
+        list[Path] | None,
+        typer.Option("--scenario", help="Scenario TOML (repeatable); default: bench/scenarios/*"),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object keyed by scenario name")
+    ] = False,
+) -> None:
+    """Closed-loop control at 1 s per scenario: GridGuard vs a proportional baseline."""
+    from gridguard.control.benchreport import main  # noqa: PLC0415
+
+    main(scenario, as_json=as_json, out=print)
+
+
 @app.command()
 def schema(
     out: Annotated[Path, typer.Option("--out", help="Folder to write one JSON Schema per message")],

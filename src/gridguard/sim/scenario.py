@@ -52,7 +52,8 @@ class Scenario:
 
     @property
     def duration_s(self) -> int:
-        return self.step_s * (len(self.pv_kw) - 1) + 1
+        """Seconds covered: each sample stands for one step."""
+        return self.step_s * len(self.pv_kw)
 
     def inputs_at(self, t_s: int) -> PlantInputs:
         """The world at second ``t_s`` from the start: loads held, PV interpolated."""
