@@ -23,7 +23,14 @@ from gridguard.protocol.models import (
     Photovoltaic,
     StreamingOverDemand,
 )
-from gridguard.siteconfig import MeterConfig, ModbusLink, SiteConfig
+from gridguard.siteconfig import (
+    ChargerConfig,
+    MeterConfig,
+    ModbusLink,
+    PvConfig,
+    SiteConfig,
+    StorageConfig,
+)
 from gridguard.strategy.model import Strategy
 
 ONLINE, OFFLINE = 1, 2
@@ -71,47 +78,42 @@ OnlineFn = Callable[[str, int], bool]
 
 
 def _devices(site: SiteConfig, strategy: Strategy, online: OnlineFn) -> list[AnyDevice]:
+    """Every device of the strategy's class behind its meter (D7), with live running_status."""
     common = {"site_name": site.device.site_name}
-    out: list[AnyDevice] = []
+    configs: list[StorageConfig | PvConfig | ChargerConfig]
+    shape: type[EmsDevice] | type[Photovoltaic] | type[Pail]
     if strategy.device_type == STORAGE:
-        for dev in site.storage:
-            if dev.meter_id == strategy.ele_meter_id:
-                status = ONLINE if online("storage", dev.id) else OFFLINE
-                fields = {"id": dev.id, "uid": dev.uid, "name": dev.name, "running_status": status}
-                out.append(
-                    EmsDevice.model_validate({**common, **_link_fields(dev.modbus), **fields})
-                )
+        kind, shape, configs = "storage", EmsDevice, list(site.storage)
     elif strategy.device_type == PV:
-        for pv in site.pv:
-            if pv.meter_id == strategy.ele_meter_id:
-                status = ONLINE if online("pv", pv.id) else OFFLINE
-                fields = {"id": pv.id, "uid": pv.uid, "name": pv.name, "running_status": status}
-                out.append(
-                    Photovoltaic.model_validate(
-                        {**common, **_link_fields(pv.modbus), **fields, "rated_power": pv.rated_kw}
-                    )
-                )
+        kind, shape, configs = "pv", Photovoltaic, list(site.pv)
     elif strategy.device_type == CHARGER:
-        for pile in site.chargers:
-            if pile.meter_id == strategy.ele_meter_id:
-                status = ONLINE if online("charger", pile.id) else OFFLINE
-                fields = {
-                    "id": pile.id,
-                    "uid": pile.uid,
-                    "name": pile.name,
-                    "running_status": status,
-                }
-                ratings = {
-                    "rated_power": pile.rated_kw,
-                    "min_power": pile.min_kw,
-                    "priority": pile.priority,
-                }
-                out.append(
-                    Pail.model_validate(
-                        {**common, **_link_fields(pile.modbus), **fields, **ratings}
-                    )
-                )
+        kind, shape, configs = "charger", Pail, list(site.chargers)
+    else:
+        return []
+    out: list[AnyDevice] = []
+    for dev in configs:
+        if dev.meter_id != strategy.ele_meter_id:
+            continue
+        fields = {
+            **common,
+            **_link_fields(dev.modbus),
+            **_ratings(dev),
+            "id": dev.id,
+            "uid": dev.uid,
+            "name": dev.name,
+            "running_status": ONLINE if online(kind, dev.id) else OFFLINE,
+        }
+        out.append(shape.model_validate(fields))
     return out
+
+
+def _ratings(dev: StorageConfig | PvConfig | ChargerConfig) -> dict[str, object]:
+    """The PV and pile shapes carry their ratings (docs/protocol.md); emsDevice has none."""
+    if isinstance(dev, ChargerConfig):
+        return {"rated_power": dev.rated_kw, "min_power": dev.min_kw, "priority": dev.priority}
+    if isinstance(dev, PvConfig):
+        return {"rated_power": dev.rated_kw}
+    return {}
 
 
 def to_wire(
