@@ -32,7 +32,8 @@ sim_app = typer.Typer(
     help="The site simulator: Modbus servers driven by a plant model.", no_args_is_help=True
 )
 bench_app = typer.Typer(
-    help="Benchmarks that print a table (closed-loop control, protocol).", no_args_is_help=True
+    help="Benchmarks that print a table: closed-loop control (bench/ has protocol, store, Modbus).",
+    no_args_is_help=True,
 )
 app.add_typer(edge_app, name="edge")
 app.add_typer(sim_app, name="sim")
@@ -90,7 +91,7 @@ def _load_or_exit(config: Path, overrides: Overrides | None = None) -> SiteConfi
 def edge_run(
     config: ConfigOption,
     mqtt_url: Annotated[
-        str | None, typer.Option(help="Broker URL: mqtt://[user:pw@]host[:port] or mqtts://...")
+        str | None, typer.Option(help="Broker URL: mqtt://\\[user:pw@]host\\[:port] or mqtts://...")
     ] = None,
     device_uid: Annotated[str | None, typer.Option(help="This EMS's device UID")] = None,
     scheme: Annotated[
