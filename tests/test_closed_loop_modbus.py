@@ -37,13 +37,15 @@ def one_meter_site() -> SiteConfig:
     def free(dev):  # type: ignore[no-untyped-def]
         return dev.model_copy(update={"modbus": dev.modbus.model_copy(update={"port": 0})})
 
-    return site.model_copy(update={
-        "meters": [free(m) for m in site.meters if m.id == 9],
-        "storage": [free(s) for s in site.storage if s.meter_id == 9],
-        "pv": [free(p) for p in site.pv],
-        "chargers": [free(c) for c in site.chargers],
-        "control": site.control.model_copy(update={"period_s": PERIOD_S}),
-    })
+    return site.model_copy(
+        update={
+            "meters": [free(m) for m in site.meters if m.id == 9],
+            "storage": [free(s) for s in site.storage if s.meter_id == 9],
+            "pv": [free(p) for p in site.pv],
+            "chargers": [free(c) for c in site.chargers],
+            "control": site.control.model_copy(update={"period_s": PERIOD_S}),
+        }
+    )
 
 
 @dataclass
@@ -79,12 +81,20 @@ async def rig(scene: Scene) -> AsyncIterator[Rig]:
     site = sim.servers.bound()
     devices = build_site_devices(site)
     events: list[ControlEvent] = []
-    engine = ControlEngine(site, devices, SystemClock(), MemoryStateStore(), events.append,
-                           tuning=ControlTuning(actuator_lag_s=LAG_S))
-    engine.set_strategies([
-        StrategyParams(9, kind, True, BASELINE_KW, False, 0.0, False, (0,) * 12, False, 100.0)
-        for kind in (2, 3)
-    ])
+    engine = ControlEngine(
+        site,
+        devices,
+        SystemClock(),
+        MemoryStateStore(),
+        events.append,
+        tuning=ControlTuning(actuator_lag_s=LAG_S),
+    )
+    engine.set_strategies(
+        [
+            StrategyParams(9, kind, True, BASELINE_KW, False, 0.0, False, (0,) * 12, False, 100.0)
+            for kind in (2, 3)
+        ]
+    )
     stop = asyncio.Event()
     async with asyncio.TaskGroup() as group:
         stepping = group.create_task(sim.run(speed=1.0, step_s=0.05))
@@ -126,8 +136,10 @@ async def test_load_drop_corrected_within_two_cycles_plus_lag() -> None:
     limit_s = 2 * PERIOD_S + LAG_S + PERIOD_S
     assert recovered_s <= limit_s, f"back at the baseline after {recovered_s:.2f} s"
     settled = [kw for t, kw in after if t > drop_at + limit_s]
-    # While PV is released again (relax ramp, D20) import stays within the 2 kW buffer of X.
-    assert min(settled) >= BASELINE_KW - 2.0
+    # While PV is released again (relax ramp, D20) the battery takes over the rise our
+    # releases still owe (control/owed.py), so import stays at X + buffer: >= X (D15), with
+    # 0.5 kW for loopback timing.
+    assert min(settled) >= BASELINE_KW - 0.5
 
 
 async def test_dead_device_offline_others_still_controlled() -> None:

@@ -155,6 +155,7 @@ class StorageConfig(_DeviceBase):
     capacity_kwh: float = Field(gt=0)
     soc_min_pct: float = Field(default=10.0, ge=0, le=100)
     soc_max_pct: float = Field(default=95.0, ge=0, le=100)
+    efficiency: float = Field(default=0.92, gt=0, le=1, description="round-trip")
 
     @model_validator(mode="after")
     def _soc_order(self) -> Self:

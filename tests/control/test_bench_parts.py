@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gridguard.control.bench import SCENARIO_DIR, goals_for, limit_kw, strategies
+from gridguard.control.bench import SCENARIO_DIR, Ticker, goals_for, limit_kw, strategies
+from gridguard.control.benchreport import main
 from gridguard.control.optimal import minute_means, optimal_max_demand_kw
 from gridguard.sim.plant import StorageParams
 from gridguard.sim.scenario import ScenarioError, load_scenario
@@ -92,3 +94,40 @@ def test_scenario_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('trace = "missing.csv"\nstart = "2024-06-01T00:00:00"\n')
     with pytest.raises(ScenarioError, match=r"bad\.toml"):
         load_scenario(tmp_path / "bad.toml")
+
+
+def test_progress_every_ten_percent_then_finished() -> None:
+    """A run reports started, each 10 % of its steps once, and finished (no 100 % line)."""
+    lines: list[str] = []
+    ticker = Ticker("day / GridGuard", 95, lines.append)
+    due = ticker.due
+    for t in range(95):
+        if t >= due:
+            due = ticker.tick(t)
+    ticker.done()
+    assert lines[0] == "day / GridGuard: started, 95 steps"
+    shares = [int(line.split(": ")[1].split("%")[0]) for line in lines[1:-1]]
+    assert shares == [10, 20, 30, 40, 50, 60, 70, 80, 90]
+    assert lines[-1].startswith("day / GridGuard: finished in ")
+
+
+def test_bench_output_is_the_json_alone_progress_elsewhere(tmp_path: Path) -> None:
+    """stdout gets the JSON object only; progress (both controllers, the LP) goes aside."""
+    rows = "".join(f"{t},{300 if t < 150 else 100},{150}\n" for t in range(300))
+    (tmp_path / "tiny.csv").write_text("seconds,load_kw,pv_kw\n" + rows)
+    (tmp_path / "tiny.toml").write_text(
+        'trace = "tiny.csv"\nstart = "2024-06-01T00:00:00+08:00"\n'
+        "[storage]\npower_kw = 100\nenergy_kwh = 200\n[pv]\nrated_kw = 200\n"
+        "[strategy]\nstreaming_status = 1\nstreaming_condition = 0\n"
+    )
+    out: list[str] = []
+    progress: list[str] = []
+    main([tmp_path / "tiny.toml"], as_json=True, out=out.append, progress=progress.append)
+    assert len(out) == 1
+    assert set(json.loads(out[0])) == {"tiny"}
+    for who in ("GridGuard", "baseline P 20 %"):
+        mine = [line for line in progress if line.startswith(f"tiny / {who}: ")]
+        assert mine[0].endswith("started, 300 steps")
+        assert len(mine) == 11  # started, 10 % .. 90 %, finished
+        assert "finished in" in mine[-1]
+    assert any(line.startswith("tiny / optimum (LP): finished in") for line in progress)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gridguard.control.clock import FakeClock
-from gridguard.control.engine import ControlEngine
+from gridguard.control.engine import ControlEngine, meter_ratings
 from gridguard.control.params import ControlTuning, StrategyParams
 from gridguard.control.status import ControlEvent
 from gridguard.control.store import MemoryStateStore
@@ -182,3 +182,12 @@ async def test_run_loop_on_fake_clock_at_100ms() -> None:
         tg.create_task(stopper(), name="stopper")
     assert 49 <= rig.engine.status().cycle <= 51
     assert rig.plant.state.grid_power_kw >= 0.0
+
+
+def test_site_file_efficiency_reaches_the_planner_ratings() -> None:
+    """Each [[storage]] unit's round-trip efficiency is what the planner budgets with."""
+    site = site_config()
+    lossy = site.storage[0].model_copy(update={"efficiency": 0.81})
+    ratings = meter_ratings(site.model_copy(update={"storage": [lossy]}), 9)
+    assert [r.efficiency for r in ratings.storage] == [0.81]
+    assert meter_ratings(site, 9).storage[0].efficiency == pytest.approx(0.92)  # the default

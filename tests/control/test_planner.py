@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from gridguard.control.planner import BIN_S, Battery, LoadPlanner, levelling_kw
+from gridguard.control.planner import BIN_S, Battery, LoadPlanner, battery_budget, levelling_kw
+from gridguard.control.view import StorageRating
+from gridguard.devices.protocols import StorageReading
 
 BIG = Battery(
     stored_kwh=200.0, room_kwh=100.0, discharge_kw=250.0, charge_kw=250.0, efficiency_one_way=1.0
@@ -61,3 +65,48 @@ def test_profile_learns_from_the_past_only() -> None:
     assert hours[1] == pytest.approx(0.25)
     assert loads[4] == pytest.approx(660.0, rel=0.02)  # 09:00: 600 scaled by 1.1
     assert loads[0] == pytest.approx(220.0, rel=0.02)
+
+
+UNIT = StorageRating(rated_kw=100.0, capacity_kwh=200.0, soc_min_pct=10.0, soc_max_pct=90.0)
+
+
+@pytest.mark.parametrize(
+    ("units", "expected"),
+    [
+        # one unit at 50 %: 80 kWh above the minimum, 80 kWh of room, sqrt(0.92) each way
+        (
+            ((StorageReading(0.0, 50.0, 100.0, 100.0), UNIT),),
+            Battery(80.0, 80.0, 100.0, 100.0, math.sqrt(0.92)),
+        ),
+        # the site file's efficiency of each unit, averaged one way by capacity:
+        # 200 kWh at 81 % (0.9) and 600 kWh at 64 % (0.8) -> 0.825
+        (
+            (
+                (StorageReading(0.0, 50.0, 100.0, 100.0), replace(UNIT, efficiency=0.81)),
+                (
+                    StorageReading(0.0, 50.0, 300.0, 300.0),
+                    replace(UNIT, rated_kw=300.0, capacity_kwh=600.0, efficiency=0.64),
+                ),
+            ),
+            Battery(320.0, 320.0, 400.0, 400.0, 0.825),
+        ),
+        # an offline unit brings neither energy, power nor its efficiency
+        (
+            (
+                (StorageReading(0.0, 50.0, 100.0, 100.0), replace(UNIT, efficiency=0.81)),
+                (StorageReading(0.0, 50.0, 0.0, 0.0, online=False), replace(UNIT, efficiency=0.5)),
+            ),
+            Battery(80.0, 80.0, 100.0, 100.0, 0.9),
+        ),
+    ],
+    ids=["one-unit-default", "per-unit-efficiency", "offline-left-out"],
+)
+def test_battery_budget(
+    units: tuple[tuple[StorageReading, StorageRating], ...], expected: Battery
+) -> None:
+    """The planner's energy budget uses each unit's own round-trip efficiency."""
+    got = battery_budget(tuple(r for r, _ in units), tuple(c for _, c in units))
+    assert got.stored_kwh == pytest.approx(expected.stored_kwh)
+    assert got.room_kwh == pytest.approx(expected.room_kwh)
+    assert (got.discharge_kw, got.charge_kw) == (expected.discharge_kw, expected.charge_kw)
+    assert got.efficiency_one_way == pytest.approx(expected.efficiency_one_way)

@@ -8,7 +8,9 @@ optimum comes from a perfect-foresight LP on 1-minute averages (``optimal.py``).
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,9 @@ NOISE_KW = 0.2  # per phase; the 2 kW buffer must be >= ~5 sigma of the total (D
 METER_ID = 1
 DISTURBANCE_KW = 0.5  # a step of the uncontrolled net load bigger than this in 1 s
 SCENARIO_DIR = Path(__file__).resolve().parents[3] / "bench" / "scenarios"
+LABELS = {"gridguard": "GridGuard", "baseline": "baseline P 20 %"}
+Progress = Callable[[str], None]
+"""Where progress lines go (stderr in the CLI); the table or JSON alone goes to stdout."""
 KEYS = (
     "backflow_s",
     "backflow_s_after_2_cycles",
@@ -79,7 +84,11 @@ def plant_params(scn: Scenario) -> PlantParams:
 def ratings(scn: Scenario) -> MeterRatings:
     st = scn.storage
     return MeterRatings(
-        storage=(StorageRating(st.power_kw, st.energy_kwh, st.soc_min_pct, st.soc_max_pct),)
+        storage=(
+            StorageRating(
+                st.power_kw, st.energy_kwh, st.soc_min_pct, st.soc_max_pct, st.efficiency
+            ),
+        )
         if st
         else (),
         chargers=tuple(
@@ -98,13 +107,39 @@ def controller(scn: Scenario, kind: str) -> Decider:
         return ProportionalController(
             ratings=ratings(scn), config=config, zone=scn.zone, resting=resting
         )
-    eff = scn.storage.efficiency if scn.storage else 0.92
     return MeterController(
         ratings=ratings(scn),
         config=config,
-        tuning=ControlTuning(actuator_lag_s=LAG_S, storage_efficiency=eff),
+        tuning=ControlTuning(actuator_lag_s=LAG_S),
         zone=scn.zone,
     )
+
+
+class Ticker:
+    """Progress of one closed-loop run: a line every ``every_pct`` % of the steps."""
+
+    def __init__(self, label: str, total_steps: int, out: Progress, every_pct: int = 10) -> None:
+        self.label = label
+        self.total = max(total_steps, 1)
+        self.out = out
+        self.every_pct = every_pct
+        self.began = time.perf_counter()
+        self.due = self._step_reaching(every_pct)
+        out(f"{label}: started, {total_steps} steps")
+
+    def _step_reaching(self, pct: int) -> int:
+        """Index of the step whose end completes ``pct`` % (no report at 100: ``done``)."""
+        return -(-self.total * pct // 100) - 1 if pct < 100 else sys.maxsize
+
+    def tick(self, t: int) -> int:
+        """Step ``t`` completed a share that is due: report it; the next step due."""
+        pct = (t + 1) * 100 // self.total
+        self.out(f"{self.label}: {pct:3d} % ({time.perf_counter() - self.began:.1f} s)")
+        self.due = self._step_reaching((pct // self.every_pct + 1) * self.every_pct)
+        return self.due
+
+    def done(self) -> None:
+        self.out(f"{self.label}: finished in {time.perf_counter() - self.began:.1f} s")
 
 
 @dataclass
@@ -124,8 +159,16 @@ class Score:
     samples: list[tuple[float, ...]] = field(default_factory=list)
     record: bool = False
     step_kw: float = DISTURBANCE_KW
+    ticker: Ticker | None = None
+    _next_tick: int = sys.maxsize  # one integer compare per step: progress costs nothing
+
+    def __post_init__(self) -> None:
+        if self.ticker is not None:
+            self._next_tick = self.ticker.due
 
     def __call__(self, t: int, i: PlantInputs, s: PlantState, d: Decision) -> None:
+        if t >= self._next_tick and self.ticker is not None:
+            self._next_tick = self.ticker.tick(t)
         a, b, c = s.grid_phase_kw
         grid = a + b + c
         avail = sum(i.pv_available_kw)
@@ -159,9 +202,13 @@ def goals_for(scn: Scenario) -> MeterGoals:
     return goals_for_meter(strategies(scn), METER_ID)
 
 
-def run_one(scn: Scenario, kind: str, *, record: bool = False) -> tuple[dict[str, float], Score]:
+def run_one(
+    scn: Scenario, kind: str, *, record: bool = False, progress: Progress | None = None
+) -> tuple[dict[str, float], Score]:
     """Closed loop over the whole scenario with one controller; metrics without the optimum."""
     config = ControlConfig()
+    label = f"{scn.name} / {LABELS[kind]}"
+    ticker = Ticker(label, scn.duration_s, progress) if progress else None
     g = goals_for(scn)
     score = Score(
         baseline_kw=g.streaming_kw if g.streaming_kw is not None else 0.0,
@@ -171,6 +218,7 @@ def run_one(scn: Scenario, kind: str, *, record: bool = False) -> tuple[dict[str
             window_s=config.demand_window_s, step_s=config.demand_step_s, zone=scn.zone
         ),
         record=record,
+        ticker=ticker,
     )
     params = plant_params(scn)
     began = time.perf_counter()
@@ -185,6 +233,8 @@ def run_one(scn: Scenario, kind: str, *, record: bool = False) -> tuple[dict[str
         on_step=score,
     )
     wall_s = time.perf_counter() - began
+    if ticker is not None:
+        ticker.done()
     return {
         "backflow_s": score.backflow_s,
         "backflow_s_after_2_cycles": score.after_s,
@@ -212,14 +262,21 @@ def limit_kw(scn: Scenario) -> float:
     return month_limit_kw(monthly, scn.start.astimezone(scn.zone).month)
 
 
-def bench_scenario(scn: Scenario, *, record: bool = False) -> tuple[dict[str, Any], Score]:
+def bench_scenario(
+    scn: Scenario, *, record: bool = False, progress: Progress | None = None
+) -> tuple[dict[str, Any], Score]:
     """Both controllers on one scenario, with the optimum and the ratio filled in."""
+    began = time.perf_counter()
     optimum = optimum_kw(scn)
+    if progress:
+        progress(f"{scn.name} / optimum (LP): finished in {time.perf_counter() - began:.1f} s")
     limit = limit_kw(scn)
     out: dict[str, Any] = {}
     kept: Score | None = None
     for kind in ("gridguard", "baseline"):
-        metrics, score = run_one(scn, kind, record=record and kind == "gridguard")
+        metrics, score = run_one(
+            scn, kind, record=record and kind == "gridguard", progress=progress
+        )
         kept = kept or score
         metrics |= {
             "demand_limit_kw": limit,

@@ -1,15 +1,20 @@
-"""Output of ``gridguard bench control``: the side-by-side table, JSON, and the day chart."""
+"""Output of ``gridguard bench control``: the side-by-side table, JSON, and the day chart.
+
+stdout carries the table (or the JSON object) only; progress lines go to stderr: per scenario
+and controller "started", every 10 % of the simulated steps, and "finished in N s".
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from gridguard.control.bench import KEYS, bench_scenario, scenario_paths
+from gridguard.control.bench import KEYS, Progress, bench_scenario, scenario_paths
 from gridguard.sim.scenario import load_scenario
 
 HEADERS = {
@@ -25,18 +30,29 @@ HEADERS = {
 }
 
 
-def _one(path: Path) -> tuple[str, dict[str, Any]]:
+def to_stderr(line: str) -> None:
+    """Progress goes to stderr, one whole line per write (workers share the stream)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _one(path: Path, progress: Progress | None = None) -> tuple[str, dict[str, Any]]:
     scn = load_scenario(path)
-    return scn.name, bench_scenario(scn)[0]
+    return scn.name, bench_scenario(scn, progress=progress)[0]
 
 
-def run_all(paths: list[Path], workers: int | None = None) -> dict[str, dict[str, Any]]:
-    """Every scenario (both controllers each), spread over the CPUs."""
+def run_all(
+    paths: list[Path], workers: int | None = None, *, progress: Progress | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every scenario (both controllers each), spread over the CPUs.
+
+    ``progress`` must be a module-level function when workers > 1 (it is pickled).
+    """
     workers = workers or min(len(paths), os.cpu_count() or 1)
     if workers <= 1:
-        return dict(_one(p) for p in paths)
+        return dict(_one(p, progress) for p in paths)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return dict(pool.map(_one, paths))
+        return dict(pool.map(_one, paths, [progress] * len(paths)))
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
@@ -50,8 +66,15 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(paths: list[Path] | None, *, as_json: bool, out: Callable[[str], None]) -> None:
-    results = run_all(scenario_paths(paths))
+def main(
+    paths: list[Path] | None,
+    *,
+    as_json: bool,
+    out: Callable[[str], None],
+    progress: Progress | None = to_stderr,
+) -> None:
+    """Run the bench; the table or JSON to ``out``, progress lines to ``progress``."""
+    results = run_all(scenario_paths(paths), progress=progress)
     out(json.dumps(results, indent=2) if as_json else table(results))
 
 
@@ -65,7 +88,7 @@ def chart(path: Path, png: Path) -> None:
     from gridguard.control.bench import goals_for, run_one  # noqa: PLC0415
 
     scn = load_scenario(path)
-    _, score = run_one(scn, "gridguard", record=True)
+    _, score = run_one(scn, "gridguard", record=True, progress=to_stderr)
     cols = list(zip(*score.samples, strict=True))
     hours = [t / 3600 for t in cols[0]]
     g = goals_for(scn)

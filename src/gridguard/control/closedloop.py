@@ -1,7 +1,7 @@
 """The closed loop without asyncio: plant model -> readings -> decide -> setpoints, per period.
 
 For closed-loop tests and the bench: the pure decision of :class:`MeterController` is driven
-synchronously with the plant at the control period (1 s), so a simulated month runs in
+synchronously with the plant at the control period (1 s by default), so a simulated month runs in
 seconds. The controller sees only what the fakes would report: the (noisy) meter, each
 device's present output, limits and SOC, and the time.
 """
@@ -96,8 +96,13 @@ def simulate(
     soc_pct: tuple[float, ...],
     seed: int = 1,
     on_step: StepHook | None = None,
+    period_s: float = 1.0,
 ) -> PlantState:
-    """Run ``seconds`` one-second cycles; call ``on_step`` after each decision."""
+    """Run ``seconds`` of cycles every ``period_s``; call ``on_step`` after each decision.
+
+    ``goals``, ``inputs_at`` and ``on_step`` get the cycle index (= seconds at 1 s); the
+    controller's period must match ``period_s``.
+    """
     rng = random.Random(seed) if params.meter_noise_kw > 0.0 else None  # noqa: S311 - noise
     state = initial_state(params, soc_pct)
     setpoints = PlantSetpoints(
@@ -105,11 +110,12 @@ def simulate(
         pv_limit_kw=params.pv_rated_kw,
         charger_limit_kw=tuple(c.rated_kw for c in params.chargers),
     )
-    for t in range(seconds):
+    for t in range(round(seconds / period_s)):
         inputs = inputs_at(t)
-        state = step(params, state, inputs, setpoints, 1.0)
+        state = step(params, state, inputs, setpoints, period_s)
         view = plant_view(params, state, inputs, setpoints, rng)
-        decision = controller.decide(view, goals(t), float(t), start_epoch_s + t)
+        now_s = t * period_s
+        decision = controller.decide(view, goals(t), now_s, start_epoch_s + now_s)
         setpoints = apply_command(setpoints, decision.command)
         if on_step is not None:
             on_step(t, inputs, state, decision)

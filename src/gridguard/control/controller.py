@@ -20,10 +20,11 @@ from gridguard.control.demand import DemandMeter
 from gridguard.control.dispatch import plan_dispatch
 from gridguard.control.failsafe import failsafe_command
 from gridguard.control.overdemand import meter_target_kw, over_demand_ceiling_kw
+from gridguard.control.owed import Owed, owed_after, owed_now
 from gridguard.control.params import ControlTuning, MeterGoals
 from gridguard.control.phase import phase_floor_kw
 from gridguard.control.piles import charger_commands
-from gridguard.control.planner import Battery, LoadPlanner
+from gridguard.control.planner import LoadPlanner, battery_budget
 from gridguard.control.split import class_spans, pv_commands, storage_commands
 from gridguard.control.view import Command, MeterRatings, MeterView, hold_command
 from gridguard.siteconfig import ControlConfig
@@ -63,10 +64,21 @@ class MeterController:
         self._last_s: float | None = None
         self._last_valid_s: float | None = None
         self._level_kw = 0.0
+        self._owed: Owed | None = None  # rise our releases still owe (owed.py)
         self.failsafe = False
 
     def decide(self, view: MeterView, goals: MeterGoals, mono_s: float, epoch_s: float) -> Decision:
         """One cycle: account the sample, then bounds -> dispatch -> clamped setpoints."""
+        if self.alpha >= 1.0:  # no lag: an output follows its limit within the cycle
+            return self._decide(view, goals, mono_s, epoch_s, None)
+        owed = owed_now(self._owed, view, self.alpha)
+        decision = self._decide(view, goals, mono_s, epoch_s, owed)
+        self._owed = owed_after(owed, view, decision.command)
+        return decision
+
+    def _decide(
+        self, view: MeterView, goals: MeterGoals, mono_s: float, epoch_s: float, owed: Owed | None
+    ) -> Decision:
         dt_s = self.config.period_s if self._last_s is None else min(mono_s - self._last_s, 60.0)
         self._last_s = mono_s
         if self._last_valid_s is None:
@@ -101,7 +113,7 @@ class MeterController:
             shave = max(target, self._level_kw + self.config.buffer_kw)
             recharge = billed - self.config.buffer_kw
         bounds = self._bounds(view, goals, shave)
-        spans = class_spans(view, self.ratings, goals, self.alpha, self.ramp_kw)
+        spans = class_spans(view, self.ratings, goals, self.alpha, self.ramp_kw, owed=owed)
         plan = plan_dispatch(
             grid_power_kw=grid_kw,
             bounds=bounds,
@@ -112,9 +124,11 @@ class MeterController:
         )
         command = Command(
             storage_kw=tuple(storage_commands(view, goals, plan, self.alpha)),
-            pv_limit_kw=tuple(pv_commands(view, goals, plan, spans, self.ramp_kw)),
+            pv_limit_kw=tuple(pv_commands(view, goals, plan, spans, self.ramp_kw, owed=owed)),
             charger_limit_kw=tuple(
-                charger_commands(view, self.ratings, goals, plan, spans=spans, ramp_kw=self.ramp_kw)
+                charger_commands(
+                    view, self.ratings, goals, plan, spans=spans, ramp_kw=self.ramp_kw, owed=owed
+                )
             ),
         )
         return self._decision(command, bounds, target, shave, valid=True)
@@ -149,17 +163,7 @@ class MeterController:
     def _plan(self, view: MeterView, epoch_s: float, floor_kw: float) -> float:
         """Lowest import level >= ``floor_kw`` the battery can hold (a peak already billed
         is free, so the floor is the higher of T and the month's maximum, minus the buffer)."""
-        eta = math.sqrt(self.tuning.storage_efficiency)
-        stored = room = dis = chg = 0.0
-        for r, rating in zip(view.storage, self.ratings.storage, strict=True):
-            if not r.online:
-                continue
-            per_pct = rating.capacity_kwh / 100.0
-            stored += max(0.0, r.soc_pct - rating.soc_min_pct) * per_pct
-            room += max(0.0, rating.soc_max_pct - r.soc_pct) * per_pct
-            dis += rating.rated_kw
-            chg += rating.rated_kw
-        battery = Battery(stored, room, dis, chg, eta)
+        battery = battery_budget(view.storage, self.ratings.storage)
         return self.planner.level_kw(epoch_s, floor_kw=floor_kw, battery=battery)
 
     def export_state(self) -> dict[str, Any]:

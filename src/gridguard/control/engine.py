@@ -43,7 +43,7 @@ def meter_ratings(site: SiteConfig, meter_id: int) -> MeterRatings:
     """Static ratings of the devices behind one meter, in configuration order."""
     return MeterRatings(
         storage=tuple(
-            StorageRating(s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct)
+            StorageRating(s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct, s.efficiency)
             for s in site.storage
             if s.meter_id == meter_id
         ),

@@ -38,8 +38,6 @@ class ControlTuning:
 
     actuator_lag_s: float = 0.0
     """Expected first-order lag of the actuators; the law pre-compensates it (0 = none)."""
-    storage_efficiency: float = 0.92
-    """Round-trip efficiency used by the demand planner's energy budget."""
     planner_enabled: bool = True
     """Raise the shaving level when the learned load forecast says the battery cannot hold T."""
     profile_weight: float = 0.3

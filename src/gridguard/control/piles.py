@@ -11,6 +11,7 @@ release; a paused pile resumes only when the release covers its minimum. Limits 
 from __future__ import annotations
 
 from gridguard.control.dispatch import Plan, Spans
+from gridguard.control.owed import Owed
 from gridguard.control.params import MeterGoals
 from gridguard.control.split import releasable
 from gridguard.control.view import MeterRatings, MeterView
@@ -45,12 +46,16 @@ def _throttle(
 
 
 def _release(
-    view: MeterView, ratings: MeterRatings, rel_kw: float, ramp_kw: float
+    view: MeterView, ratings: MeterRatings, rel_kw: float, ramp_kw: float, owed: Owed | None
 ) -> list[float | None]:
+    owed_kw = owed.charger_kw if owed else (0.0,) * len(view.chargers)
+
     def held(i: int) -> bool:
         r, c = view.chargers[i], ratings.chargers[i]
         paused = r.limit_kw < c.min_kw
-        return r.connected and (paused or releasable(r.power_kw, r.limit_kw, c.rated_kw, ramp_kw))
+        return r.connected and (
+            paused or releasable(r.power_kw, r.limit_kw, c.rated_kw, ramp_kw, owed_kw[i])
+        )
 
     out: list[float | None] = []
     for i, (r, c) in enumerate(zip(view.chargers, ratings.chargers, strict=True)):
@@ -86,6 +91,7 @@ def charger_commands(
     *,
     spans: Spans,
     ramp_kw: float,
+    owed: Owed | None = None,
 ) -> list[float | None]:
     """Pile limits for the plan: rated when piles have no over-demand goal."""
     if not goals.charger_hi:
@@ -95,4 +101,4 @@ def charger_commands(
         ]
     if plan.charger_cut_kw > 0.0:
         return _throttle(view, ratings, plan, spans)
-    return _release(view, ratings, plan.charger_release_kw, ramp_kw)
+    return _release(view, ratings, plan.charger_release_kw, ramp_kw, owed)

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from gridguard.control.view import StorageRating
+from gridguard.devices.protocols import StorageReading
+
 BIN_S = 900
 BINS_PER_DAY = 86400 // BIN_S
 
@@ -34,6 +37,26 @@ class Battery:
     discharge_kw: float
     charge_kw: float
     efficiency_one_way: float
+
+
+def battery_budget(
+    readings: tuple[StorageReading, ...], ratings: tuple[StorageRating, ...]
+) -> Battery:
+    """The energy budget of the online units. Each brings its own round-trip efficiency
+    (site file ``[[storage]] efficiency``); the budget takes their one-way efficiencies
+    averaged by capacity (exact when the units are alike)."""
+    stored = room = power = capacity = eta_kwh = 0.0
+    for r, rating in zip(readings, ratings, strict=True):
+        if not r.online:
+            continue
+        per_pct = rating.capacity_kwh / 100.0
+        stored += max(0.0, r.soc_pct - rating.soc_min_pct) * per_pct
+        room += max(0.0, rating.soc_max_pct - r.soc_pct) * per_pct
+        power += rating.rated_kw
+        capacity += rating.capacity_kwh
+        eta_kwh += math.sqrt(rating.efficiency) * rating.capacity_kwh
+    eta = eta_kwh / capacity if capacity > 0.0 else 1.0
+    return Battery(stored, room, power, power, eta)
 
 
 def _feasible(forecast_kw: list[float], hours: list[float], level_kw: float, b: Battery) -> bool:

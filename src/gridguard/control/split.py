@@ -4,7 +4,8 @@
 Storage, commanded every cycle, gets ``x + (y - x) / alpha`` to reach output ``y`` next cycle.
 A PV or pile limit only caps an output whose source (sun, vehicle) we do not know, so limits
 are raised by the release itself (the output follows with the lag; the rise still pending is
-counted at its worst case), and lowered with the same pre-compensation as storage. Every
+counted at its worst case: a gap within one ramp, or what our releases still owe, ``owed.py``),
+and lowered with the same pre-compensation as storage. Every
 command is clamped to the device's range before it is written (D20): storage to
 [-max_charge, max_discharge], PV limits to [0, rated]. Offline devices are left out of every
 sum and get ``None`` (not written, D21).
@@ -13,6 +14,7 @@ sum and get ``None`` (not written, D21).
 from __future__ import annotations
 
 from gridguard.control.dispatch import Plan, Spans
+from gridguard.control.owed import Owed
 from gridguard.control.params import MeterGoals
 from gridguard.control.view import MeterRatings, MeterView
 from gridguard.devices.protocols import PvReading
@@ -20,35 +22,52 @@ from gridguard.devices.protocols import PvReading
 EPS_KW = 0.5  # an output this close to its limit is held by the limit
 
 
-def gap_kw(power_kw: float, limit_kw: float, ramp_kw: float) -> float:
-    """Rise still pending toward a limit we raised (gaps wider than a ramp are the source's)."""
+def gap_kw(power_kw: float, limit_kw: float, ramp_kw: float, owed_kw: float = 0.0) -> float:
+    """Rise still pending toward a limit we raised: a gap within one ramp, or the part of a
+    wider gap that our own releases still owe (``owed.py``); the rest is the source's."""
     gap = limit_kw - power_kw
-    return gap if EPS_KW < gap <= ramp_kw + EPS_KW else 0.0
+    if EPS_KW < gap <= ramp_kw + EPS_KW:
+        return gap
+    if owed_kw <= 0.0 or gap <= 0.0:
+        return 0.0
+    return min(gap, owed_kw)
 
 
-def releasable(power_kw: float, limit_kw: float, rated_kw: float, ramp_kw: float) -> bool:
-    """The limit holds the output back (or did until a release one ramp ago)."""
-    return limit_kw < rated_kw - EPS_KW and power_kw >= limit_kw - ramp_kw - EPS_KW
+def releasable(
+    power_kw: float, limit_kw: float, rated_kw: float, ramp_kw: float, owed_kw: float = 0.0
+) -> bool:
+    """The limit holds the output back (or did until a release one ramp ago, or the whole gap
+    is still owed to our releases: the output is catching up, not held by its source)."""
+    gap = limit_kw - power_kw
+    return limit_kw < rated_kw - EPS_KW and (gap <= ramp_kw + EPS_KW or owed_kw >= gap - EPS_KW)
 
 
-def _pv_spans(pv: list[PvReading], alpha: float, ramp_kw: float) -> tuple[float, ...]:
-    x_v = sum(r.power_kw for r in pv)
+def _pv_spans(pv: list[tuple[PvReading, float]], alpha: float, ramp_kw: float) -> tuple[float, ...]:
+    x_v = sum(r.power_kw for r, _ in pv)
     return (
         x_v,
         x_v * (1.0 - alpha),
         sum(
             r.rated_kw - r.limit_kw
-            for r in pv
-            if releasable(r.power_kw, r.limit_kw, r.rated_kw, ramp_kw)
+            for r, owed in pv
+            if releasable(r.power_kw, r.limit_kw, r.rated_kw, ramp_kw, owed)
         ),
-        alpha * sum(gap_kw(r.power_kw, r.limit_kw, ramp_kw) for r in pv),
+        alpha * sum(gap_kw(r.power_kw, r.limit_kw, ramp_kw, owed) for r, owed in pv),
     )
 
 
 def class_spans(
-    view: MeterView, ratings: MeterRatings, goals: MeterGoals, alpha: float, ramp_kw: float
+    view: MeterView,
+    ratings: MeterRatings,
+    goals: MeterGoals,
+    alpha: float,
+    ramp_kw: float,
+    *,
+    owed: Owed | None = None,
 ) -> Spans:
     """Aggregate present outputs and next-cycle reachable ranges of each class."""
+    pv_owed = owed.pv_kw if owed else (0.0,) * len(view.pv)
+    pile_owed = owed.charger_kw if owed else (0.0,) * len(view.chargers)
     units = [r for r in view.storage if r.online]
     x_s = sum(r.power_kw for r in units)
     if goals.storage_on:
@@ -57,13 +76,15 @@ def class_spans(
         neutral = -sum(r.max_charge_kw for r in units) if goals.storage_hi else 0.0
     else:
         low = high = neutral = x_s * (1.0 - alpha)  # released to 0
-    x_v, floor_v, room_v, pending_v = _pv_spans([r for r in view.pv if r.online], alpha, ramp_kw)
+    x_v, floor_v, room_v, pending_v = _pv_spans(
+        [(r, o) for r, o in zip(view.pv, pv_owed, strict=True) if r.online], alpha, ramp_kw
+    )
     piles = [
-        (r, c)
-        for r, c in zip(view.chargers, ratings.chargers, strict=True)
+        (r, c, o)
+        for r, c, o in zip(view.chargers, ratings.chargers, pile_owed, strict=True)
         if r.online and r.connected
     ]
-    x_c = sum(r.power_kw for r, _ in piles)
+    x_c = sum(r.power_kw for r, _, _ in piles)
     return Spans(
         storage_kw=x_s,
         storage_low_kw=low,
@@ -77,10 +98,11 @@ def class_spans(
         charger_floor_kw=x_c * (1.0 - alpha),
         charger_release_room_kw=sum(
             c.rated_kw - max(r.limit_kw, r.power_kw)
-            for r, c in piles
-            if releasable(r.power_kw, r.limit_kw, c.rated_kw, ramp_kw) or r.limit_kw < c.min_kw
+            for r, c, o in piles
+            if releasable(r.power_kw, r.limit_kw, c.rated_kw, ramp_kw, o) or r.limit_kw < c.min_kw
         ),
-        charger_pending_kw=alpha * sum(gap_kw(r.power_kw, r.limit_kw, ramp_kw) for r, _ in piles),
+        charger_pending_kw=alpha
+        * sum(gap_kw(r.power_kw, r.limit_kw, ramp_kw, o) for r, _, o in piles),
         alpha=alpha,
     )
 
@@ -112,19 +134,31 @@ def storage_commands(
 
 
 def pv_commands(
-    view: MeterView, goals: MeterGoals, plan: Plan, spans: Spans, ramp_kw: float
+    view: MeterView,
+    goals: MeterGoals,
+    plan: Plan,
+    spans: Spans,
+    ramp_kw: float,
+    *,
+    owed: Owed | None = None,
 ) -> list[float | None]:
     """Cut: stop pending rises, then cut in proportion to output. Release: raise limits."""
     units = view.pv
     alpha = spans.alpha
     below_kw = max(0.0, plan.pv_cut_kw - spans.pv_pending_kw)  # cut below present output
-    room = sum(
-        r.rated_kw - max(r.limit_kw, r.power_kw)
-        for r in units
-        if r.online and releasable(r.power_kw, r.limit_kw, r.rated_kw, ramp_kw)
-    )
+    held = [False] * len(units)
+    room = 0.0
+    if goals.pv_lo and plan.pv_cut_kw <= 0.0 < plan.pv_release_kw:
+        owed_kw = owed.pv_kw if owed else (0.0,) * len(units)
+        held = [
+            r.online and releasable(r.power_kw, r.limit_kw, r.rated_kw, ramp_kw, o)
+            for r, o in zip(units, owed_kw, strict=True)
+        ]
+        room = sum(
+            r.rated_kw - max(r.limit_kw, r.power_kw) for r, h in zip(units, held, strict=True) if h
+        )
     out: list[float | None] = []
-    for r in units:
+    for r, h in zip(units, held, strict=True):
         if not r.online:
             out.append(None)
         elif not goals.pv_lo:
@@ -132,7 +166,7 @@ def pv_commands(
         elif plan.pv_cut_kw > 0.0:
             share = below_kw * r.power_kw / spans.pv_kw if spans.pv_kw > 0.0 else 0.0
             out.append(min(max(r.power_kw - share / alpha, 0.0), r.limit_kw, r.rated_kw))
-        elif plan.pv_release_kw > 0.0 and releasable(r.power_kw, r.limit_kw, r.rated_kw, ramp_kw):
+        elif h:  # a release, and this limit holds its output back
             base = max(r.limit_kw, r.power_kw)
             give = plan.pv_release_kw * (r.rated_kw - base) / room if room > 0.0 else 0.0
             out.append(min(base + give, r.rated_kw))

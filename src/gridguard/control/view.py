@@ -18,6 +18,7 @@ class StorageRating:
     capacity_kwh: float
     soc_min_pct: float
     soc_max_pct: float
+    efficiency: float = 0.92  # round-trip (site file: [[storage]] efficiency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,7 +194,6 @@ class FakeSite:
         inputs: dict[int, InputsSource],
         *,
         soc_pct: float = 50.0,
-        efficiency: float = 0.92,
         actuator_lag_s: float = 1.0,
         meter_noise_kw: float = 0.0,
         seed: int = 1,
@@ -205,7 +204,7 @@ class FakeSite:
             params = PlantParams(
                 storage=tuple(
                     StorageParams(
-                        s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct, efficiency
+                        s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct, s.efficiency
                     )
                     for s in storage
                 ),

@@ -114,7 +114,9 @@ class MeterPlant:
         self.chargers = [c for c in site.chargers if c.meter_id == meter.id]
         self.params = plant.PlantParams(
             storage=tuple(
-                plant.StorageParams(s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct, 0.92)
+                plant.StorageParams(
+                    s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct, s.efficiency
+                )
                 for s in self.storage
             ),
             pv_rated_kw=tuple(p.rated_kw for p in self.pv),

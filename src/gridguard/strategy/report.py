@@ -81,7 +81,7 @@ def _devices(site: SiteConfig, strategy: Strategy, online: OnlineFn) -> list[Any
     """Every device of the strategy's class behind its meter (D7), with live running_status."""
     common = {"site_name": site.device.site_name}
     configs: list[StorageConfig | PvConfig | ChargerConfig]
-    shape: type[EmsDevice] | type[Photovoltaic] | type[Pail]
+    shape: type[EmsDevice | Photovoltaic | Pail]
     if strategy.device_type == STORAGE:
         kind, shape, configs = "storage", EmsDevice, list(site.storage)
     elif strategy.device_type == PV:
