@@ -37,20 +37,13 @@ from gridguard.client import StrategyClient
 from gridguard.edge.link import NODELAY_OPTION
 from gridguard.protocol.codec import json_bytes
 from gridguard.protocol.topics import TopicScheme
+from gridguard.testing.examples import CREATE_DATA
 from gridguard.testing.mosquitto import MosquittoProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEME = TopicScheme("custom", prefix="bench/gridguard")
 DEVICE = "gg-bench-001"
-CREATE = {
-    "ele_meter_id": 9,
-    "streaming_status": 1,
-    "streaming_condition": 10,
-    "individual_phase_streaming_status": 2,
-    "over_demand_status": 1,
-    "over_demand_condition": [500] * 12,
-    "dynamic_demand_percentage": 90,
-}
+CREATE = CREATE_DATA
 
 
 def echo_server(port: int, ready: Any) -> None:

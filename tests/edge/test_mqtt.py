@@ -13,18 +13,11 @@ import pytest
 from gridguard.protocol import codec
 from gridguard.protocol.models import ListPost
 from gridguard.protocol.topics import build_topic
+from gridguard.testing.examples import CREATE_DATA
 from tests.edge.conftest import SCHEMES, AgentFactory, make_site, scheme_of
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "spec"
-CREATE: dict[str, Any] = {
-    "ele_meter_id": 9,
-    "streaming_status": 1,
-    "streaming_condition": 10,
-    "individual_phase_streaming_status": 2,
-    "over_demand_status": 1,
-    "over_demand_condition": [500] * 12,
-    "dynamic_demand_percentage": 90,
-}
+CREATE = CREATE_DATA
 
 
 def spec_payload(name: str, device_uid: str) -> bytes:
