@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from gridguard.edge.agent import LIST_SETTLE_S
 from gridguard.protocol import codec
 from gridguard.protocol.models import ListPost
 from gridguard.protocol.topics import build_topic
@@ -173,6 +175,7 @@ async def test_list_post_on_connect_is_retained(
     agent = await agent_factory(make_site(broker_url, "custom", tmp_path / "edge.db"))
     async with agent.client() as ems:
         assert (await ems.create(CREATE)).code == 200
+    await asyncio.sleep(LIST_SETTLE_S + 0.2)  # list/post follows a change once changes pause
     topic = build_topic(scheme_of(agent.site), agent.site.device.uid, "list", "post")
     host, port = agent.site.mqtt.url.removeprefix("mqtt://").split(":")
     async with aiomqtt.Client(host, int(port)) as late:

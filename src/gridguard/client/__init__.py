@@ -35,6 +35,9 @@ from gridguard.protocol.models import (
 from gridguard.protocol.timefmt import now_ms
 from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
 
+LISTS_KEPT = 16
+"""list/post reports kept for :meth:`StrategyClient.lists`; older ones are dropped."""
+
 
 class CommandTimeoutError(TimeoutError):
     """No result arrived for a command within the timeout."""
@@ -75,7 +78,7 @@ class StrategyClient:
         )
         self._client.pending_calls_threshold = 10_000  # many commands may be in flight
         self._pending: dict[str, asyncio.Future[bytes]] = {}
-        self._lists: asyncio.Queue[ListPost] = asyncio.Queue()
+        self._lists: asyncio.Queue[bytes] = asyncio.Queue(maxsize=LISTS_KEPT)
         self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
@@ -98,8 +101,9 @@ class StrategyClient:
             payload = message.payload if isinstance(message.payload, bytes) else b""
             topic = parse_topic(message.topic.value)
             if topic.op == "list":
-                with contextlib.suppress(ValueError):
-                    self._lists.put_nowait(codec.parse_model(ListPost, payload))
+                if self._lists.full():  # keep the newest reports only
+                    self._lists.get_nowait()
+                self._lists.put_nowait(payload)  # parsed when read: most are never read
                 continue
             reply = _reply_of(payload)
             future = self._pending.pop(reply, None) if reply else None
@@ -163,7 +167,12 @@ class StrategyClient:
     async def lists(self) -> AsyncIterator[ListPost]:
         """list/post reports as they arrive (the retained one first)."""
         while True:
-            yield await self._lists.get()
+            payload = await self._lists.get()
+            try:
+                report = codec.parse_model(ListPost, payload)
+            except ValueError:
+                continue  # not a list we can read: skip it, like a lost report
+            yield report
 
 
 def _reply_of(payload: bytes) -> str | None:

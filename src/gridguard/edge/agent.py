@@ -27,6 +27,10 @@ log = logging.getLogger("gridguard.edge")
 MAX_BATCH = 256
 """Commands already waiting when one is taken are handled with it, in one commit."""
 MAX_PUBLISHES_IN_FLIGHT = 512
+LIST_SETTLE_S = 0.05
+"""list/post goes out once changes have paused this long (D13, coalesced) ..."""
+LIST_MAX_DELAY_S = 1.0
+"""... and at least this often while changes keep coming."""
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 
@@ -182,10 +186,22 @@ class EdgeAgent:
                 self._list_dirty.set()
 
     async def _list_on_change(self) -> None:
-        """list/post after changes (D13); a burst of changes is reported by the latest list."""
+        """list/post after changes (D13), coalesced: once no change came for LIST_SETTLE_S,
+        and at least every LIST_MAX_DELAY_S while changes keep coming. The list is always the
+        newest state; replies never wait for it."""
+        loop = asyncio.get_running_loop()
         while True:
             await self._list_dirty.wait()
-            self._list_dirty.clear()
+            first_s = loop.time()
+            while True:
+                self._list_dirty.clear()
+                try:
+                    await asyncio.wait_for(self._list_dirty.wait(), LIST_SETTLE_S)
+                except TimeoutError:
+                    break
+                if loop.time() - first_s >= LIST_MAX_DELAY_S:
+                    self._list_dirty.clear()
+                    break
             await self.publish_list()
 
     async def publish_list(self) -> None:

@@ -32,6 +32,7 @@ from gridguard.protocol.models import (
 from gridguard.protocol.timefmt import format_time_ns
 from gridguard.siteconfig import SiteConfig
 from gridguard.store.base import (
+    DEFAULT_KEEP_REPLIES,
     CommitEntry,
     StoredReply,
     StoredStrategy,
@@ -93,6 +94,8 @@ class CommandService:
         self._clock_ns = clock_ns
         self._strategies: dict[int, Strategy] = {}
         self._next_id = 1
+        self._reply_keys: set[str] = set()
+        self._reload_keys_at = 2 * DEFAULT_KEEP_REPLIES
         self._site_view = rules.SiteView({m.id: m.per_phase for m in site.meters})
 
     async def load(self) -> None:
@@ -100,6 +103,15 @@ class CommandService:
         rows = await self._store.list_strategies()
         self._strategies = {row.id: Strategy.from_document(row.document) for row in rows}
         self._next_id = await self._store.next_id()
+        await self._load_reply_keys()
+
+    async def _load_reply_keys(self) -> None:
+        """Cache the stored reply keys: a key not in the cache is not stored, so a new command
+        costs no lookup. The store prunes old replies; the cache is re-read when it has grown
+        to twice what the store held (stale keys only cost a lookup that finds nothing)."""
+        keys = await self._store.reply_keys()
+        self._reply_keys = set(keys)
+        self._reload_keys_at = 2 * max(DEFAULT_KEEP_REPLIES, len(keys))
 
     def set_live_view(self, live: LiveView) -> None:
         self._live = live
@@ -159,6 +171,7 @@ class CommandService:
         batch = _Batch(dict(self._strategies), self._next_id)
         decoded = [self._decode(op, payload) for op, payload in commands]
         keys = [reply_key(op, d.mid) for (op, _), d in zip(commands, decoded, strict=True) if d.mid]
+        keys = [k for k in keys if k in self._reply_keys]
         try:
             batch.stored = await self._store.get_replies(keys) if keys else {}
         except StoreError as exc:
@@ -178,8 +191,17 @@ class CommandService:
                 self._log(handled, started)
                 return handled
         self._strategies, self._next_id = batch.strategies, batch.next_id
+        self._reply_keys.update(batch.fresh)
+        if len(self._reply_keys) > self._reload_keys_at:
+            await self._reload_reply_keys()
         self._log(handled, started)
         return handled
+
+    async def _reload_reply_keys(self) -> None:
+        try:
+            await self._load_reply_keys()
+        except StoreError as exc:  # keep the larger cache: it is still correct, only bigger
+            log.warning("could not re-read reply keys: %s", exc)
 
     def _log(self, handled: list[Handled], started: float) -> None:
         """One structured line per command: mid, op, code, ms (the batch's time)."""

@@ -67,6 +67,12 @@ def loads_lenient(payload: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise JsonSyntaxError(f"payload is not UTF-8 text (byte {exc.start})") from None
     try:
+        return json.loads(text, parse_constant=_reject_constant)  # fast path: strict JSON
+    except json.JSONDecodeError:
+        pass
+    except ValueError as exc:
+        raise JsonSyntaxError(f"invalid JSON: {exc}") from None
+    try:
         return json.loads(_blank_trailing_commas(text), parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise JsonSyntaxError(

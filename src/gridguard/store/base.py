@@ -102,6 +102,11 @@ class StrategyStore(Protocol):
         """The stored replies among ``mids`` (one query for a whole batch)."""
         ...
 
+    async def reply_keys(self) -> list[str]:
+        """The keys of every stored reply (the agent caches them to skip lookups that would
+        find nothing)."""
+        ...
+
     async def load_state(self, key: str) -> dict[str, Any] | None:
         """A JSON state document (control engine), or None."""
         ...

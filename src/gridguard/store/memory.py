@@ -71,6 +71,9 @@ class MemoryStrategyStore:
     async def get_reply(self, mid: str) -> StoredReply | None:
         return self._require_open().replies.get(mid)
 
+    async def reply_keys(self) -> list[str]:
+        return list(self._require_open().replies)
+
     async def get_replies(self, mids: Sequence[str]) -> dict[str, StoredReply]:
         stored = self._require_open().replies
         return {mid: stored[mid] for mid in mids if mid in stored}

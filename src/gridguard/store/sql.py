@@ -165,6 +165,9 @@ class SqlStrategyStore:
     async def get_reply(self, mid: str) -> StoredReply | None:
         return await self._run("read reply", partial(_read_reply, mid))
 
+    async def reply_keys(self) -> list[str]:
+        return await self._run("read reply keys", _read_reply_keys)
+
     async def get_replies(self, mids: Sequence[str]) -> dict[str, StoredReply]:
         if not mids:
             return {}
@@ -256,6 +259,10 @@ def _read_replies(mids: list[str], conn: Connection) -> dict[str, StoredReply]:
         row.mid: StoredReply(mid=row.mid, op=row.op, payload=bytes(row.payload))
         for row in conn.execute(_SELECT_REPLIES, {"reply_mids": mids})
     }
+
+
+def _read_reply_keys(conn: Connection) -> list[str]:
+    return list(conn.execute(sa.select(replies.c.mid)).scalars())
 
 
 def _read_next_id(conn: Connection) -> int:
