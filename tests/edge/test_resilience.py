@@ -75,10 +75,10 @@ async def test_commands_answered_200_survive_kill_9(
                 assert result.code == 200
             os.kill(process.pid, signal.SIGKILL)
             process.wait(10)
+            ems._timeout_s = 20.0  # before the request reads it: the restart takes a while
             pending = asyncio.create_task(ems.update_all([{**CREATE, "device_type": 4}]))
             await asyncio.sleep(0.3)  # published while no agent is connected
             process = start_agent_process(config, tmp_path / "agent.log")
-            ems._timeout_s = 20.0
             delivered = await asyncio.wait_for(pending, 30)
             assert delivered.code == 200, delivered.msg
             ems._timeout_s = 5.0

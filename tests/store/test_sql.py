@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gridguard.store import StoredReply, StoredStrategy, StoreError
 from gridguard.store.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
-from gridguard.store.schema import metadata
-from gridguard.store.sql import SqlStrategyStore
+from gridguard.store.schema import COUNTERS_ROW_ID, metadata, replies, store_counters
+from gridguard.store.sql import Sqlite3Statement, SqlStrategyStore
 from gridguard.store.urls import async_url
 from tests.store.conftest import Backend
 
@@ -168,3 +168,20 @@ async def test_sqlite_absolute_url(tmp_path: Path) -> None:
         await store.commit(reply=REPLY)
     assert path.is_file()
     assert str(path).startswith("/")
+
+
+def test_sqlite3_statements_are_the_core_statements_compiled() -> None:
+    """The commit's hot path runs SQL that SQLAlchemy compiled from the same Core statements;
+    a missing parameter is a KeyError naming it, never a silent NULL."""
+    insert = Sqlite3Statement.compile(sa.insert(replies), ["seq", "mid", "op", "payload"])
+    assert insert.sql == "INSERT INTO replies (seq, mid, op, payload) VALUES (?, ?, ?, ?)"
+    values = {"seq": 3, "mid": "m", "op": "update", "payload": b"x"}
+    assert insert.args(values) == (3, "m", "update", b"x")
+    with pytest.raises(KeyError, match="payload"):
+        insert.args({"seq": 3, "mid": "m", "op": "update"})
+    bump = Sqlite3Statement.compile(
+        sa.update(store_counters)
+        .where(store_counters.c.id == COUNTERS_ROW_ID)
+        .values(reply_seq=store_counters.c.reply_seq + sa.bindparam("n"))
+    )
+    assert bump.args({"n": 2}) == (2, COUNTERS_ROW_ID)  # the WHERE literal is a constant

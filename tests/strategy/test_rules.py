@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -164,8 +166,10 @@ def test_update_all_matches_by_id_then_key_and_creates_the_rest() -> None:
     [
         (
             [CREATE, {**CREATE, "ele_meter_id": 11}],
-            ("data[1].ele_meter_id: meter 11 is not in this EMS's site configuration "
-            "(meters: 9, 10)"),
+            (
+                "data[1].ele_meter_id: meter 11 is not in this EMS's site configuration "
+                "(meters: 9, 10)"
+            ),
         ),
         ([{"id": 3}], "data[0].id: strategy 3 not found"),
         (
@@ -174,8 +178,10 @@ def test_update_all_matches_by_id_then_key_and_creates_the_rest() -> None:
         ),
         (
             [{**CREATE, "device_type": 3}, {**CREATE, "device_type": 3}],
-            ("data[1]: names the same strategy as data[0] (id 1); "
-            "put each strategy in the batch once"),
+            (
+                "data[1]: names the same strategy as data[0] (id 1); "
+                "put each strategy in the batch once"
+            ),
         ),
     ],
     ids=[
@@ -191,3 +197,13 @@ def test_update_all_is_all_or_nothing(items: list[dict[str, Any]], msg: str) -> 
     with pytest.raises(rules.StrategyRejectedError) as caught:
         rules.apply_update_all({}, parsed, site=SITE, next_id=1, now=NOW)
     assert str(caught.value) == msg
+
+
+def test_document_has_every_field_as_plain_json() -> None:
+    """The stored document: every dataclass field, the monthly tuple as a list, and back."""
+    strategy = stored(over_demand_condition=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    document = strategy.document()
+    assert set(document) == {f.name for f in dataclasses.fields(Strategy)}
+    assert document["over_demand_condition"] == list(range(1, 13))
+    assert json.loads(json.dumps(document)) == document
+    assert Strategy.from_document(document) == strategy

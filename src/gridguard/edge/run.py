@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import tomllib
@@ -88,11 +89,15 @@ async def run_agent(
     *,
     devices: SiteDevices | None = None,
     control: bool = True,
+    freeze_heap: bool = False,
 ) -> None:
     """Open the store, load strategies, serve and control until ``stop`` is set.
 
     ``devices`` defaults to Modbus drivers for the site's configuration; ``control=False``
-    serves the protocol only (no field I/O)."""
+    serves the protocol only (no field I/O). ``freeze_heap`` (the agent's own process only)
+    moves everything built at start-up out of the garbage collector's reach: a full collection
+    over the ~100,000 objects of the loaded libraries took 66 ms on a 2-core box, a stall of
+    the command and control loops; after ``gc.freeze()`` it scans only what came later."""
     store = make_store(site.store.url)
     await store.open()
     owned = devices is None and control
@@ -108,6 +113,9 @@ async def run_agent(
             service.set_live_view(engine_controller)
             controller = engine_controller
         agent = EdgeAgent(site, service, controller=controller)
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         await agent.run(stop)
     finally:
         if owned and devices is not None:
@@ -124,7 +132,7 @@ def serve(site: SiteConfig) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await run_agent(site, stop)
+        await run_agent(site, stop, freeze_heap=True)
 
     asyncio.run(main())
 

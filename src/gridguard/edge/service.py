@@ -121,18 +121,17 @@ class CommandService:
         """The stored strategies in id order."""
         return [self._strategies[k] for k in sorted(self._strategies)]
 
-    def _now(self) -> tuple[int, datetime]:
-        ns = self._clock_ns()
-        return ns, datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock_ns() / 1e9, tz=UTC)
 
     def list_post(self) -> bytes:
         """The list/post report (D13)."""
-        ns, _ = self._now()
+        ns = self._clock_ns()
         data = self._wire_list(self._strategies)
         return codec.encode(ListPost(**self._envelope("list", ns), data=data))
 
     def _wire_list(self, strategies: Mapping[int, Strategy]) -> list[Any]:
-        _, now = self._now()
+        now = self._now()
         demand = self._live.dynamic_demand_kw()
         return [
             to_wire(
@@ -263,8 +262,7 @@ class CommandService:
         return Handled(op=op, reply=reply, code=200, changed=outcome.changed, mid=decoded.mid)
 
     def _apply(self, batch: _Batch, command: Envelope) -> rules.Outcome:
-        ns, _ = self._now()
-        now = format_time_ns(ns)
+        now = format_time_ns(self._clock_ns())
         site, current = self._site_view, batch.strategies
         if isinstance(command, CreateCommand):
             return rules.apply_create(
@@ -281,7 +279,7 @@ class CommandService:
         return rules.Outcome()  # sync: nothing changes (D12)
 
     def _result(self, op: str, decoded: _Decoded, batch: _Batch | None, **fields: Any) -> bytes:
-        ns, _ = self._now()
+        ns = self._clock_ns()
         if op == "sync" and fields.get("code") == 200 and batch is not None:  # D12
             fields["data"] = self._wire_list(batch.strategies)
         envelope = self._envelope(op, ns, decoded.trace_id)

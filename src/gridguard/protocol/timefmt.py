@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 
 _NS_PER_S = 1_000_000_000
 RFC3339_RE = re.compile(
@@ -19,11 +20,17 @@ RFC3339_RE = re.compile(
 def format_time_ns(epoch_ns: int) -> str:
     """Format nanoseconds since the epoch as D13 wire time."""
     seconds, nanos = divmod(epoch_ns, _NS_PER_S)
-    base = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    base = _second_text(seconds)
     if nanos == 0:
         return f"{base}Z"
     fraction = f"{nanos:09d}".rstrip("0")
     return f"{base}.{fraction}Z"
+
+
+@lru_cache(maxsize=8)
+def _second_text(seconds: int) -> str:
+    """The whole-second part; cached, as a busy agent stamps many messages per second."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def format_datetime(moment: datetime) -> str:

@@ -2,7 +2,8 @@
 
 SQLAlchemy 2 Core on SQLite (default; a durable file) or PostgreSQL (asyncpg). Every operation
 is a plain function over a sync ``Connection`` that a :mod:`runner <.runners>` executes in one
-transaction: on SQLite's own thread, or through ``AsyncConnection.run_sync`` on PostgreSQL.
+transaction: on the loop's thread for SQLite, or through ``AsyncConnection.run_sync``
+on PostgreSQL.
 SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk before it returns),
 ``busy_timeout`` and foreign keys on. One writer: commits and state saves are serialized by an
 :class:`asyncio.Lock` (and, across processes, by the counters row every write updates first).
@@ -25,9 +26,11 @@ final state has to satisfy the unique (meter, type) constraint (D7). Driver erro
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -35,8 +38,10 @@ from typing import Any, Self, TypeVar
 import asyncpg
 import sqlalchemy as sa
 from alembic.util import CommandError
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from gridguard.store.base import (
     DEFAULT_KEEP_REPLIES,
@@ -47,7 +52,7 @@ from gridguard.store.base import (
 )
 from gridguard.store.migrate import upgrade_to_head
 from gridguard.store.plan import NetEffect, net_effect
-from gridguard.store.runners import Runner, make_runner
+from gridguard.store.runners import Runner, SqliteRunner, make_runner
 from gridguard.store.schema import COUNTERS_ROW_ID, replies, state, store_counters, strategies
 from gridguard.store.urls import async_url, display_url
 
@@ -56,7 +61,13 @@ DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 T = TypeVar("T")
 
+
+class DocumentNotJsonError(ValueError):
+    """A strategy document that JSON cannot hold (a bug upstream): the commit is refused."""
+
+
 _DRIVER_ERRORS = (
+    DocumentNotJsonError,
     SQLAlchemyError,
     CommandError,
     OSError,  # connection refused, unreachable host, timeouts, unwritable folder
@@ -98,6 +109,49 @@ _UPDATE_STATE = (
     .values(value=sa.bindparam("state_value", type_=sa.JSON), updated_at=sa.func.now())
 )
 _INSERT_STATE = sa.insert(state)
+
+
+@dataclass(frozen=True, slots=True)
+class Sqlite3Statement:
+    """A Core statement compiled once for SQLite, run on the stdlib connection directly.
+
+    The SQL text and parameter order come from SQLAlchemy (one definition of every query); only
+    the execution skips its per-call machinery. Values need no type processing except JSON,
+    which the caller serializes as SQLAlchemy's JSON type does (``json.dumps``).
+    """
+
+    sql: str
+    names: tuple[str, ...]
+    constants: Mapping[str, Any]
+
+    @classmethod
+    def compile(
+        cls, statement: sa.ClauseElement, column_keys: Sequence[str] | None = None
+    ) -> Sqlite3Statement:
+        compiled = statement.compile(
+            dialect=sqlite_dialect.dialect(paramstyle="qmark"),
+            column_keys=list(column_keys) if column_keys is not None else None,
+        )
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError(f"not a SQL statement: {statement!r}")
+        names = tuple(compiled.positiontup or ())
+        constants = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+        return cls(str(compiled), names, constants)
+
+    def args(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """Positional parameters from ``values`` (KeyError naming a missing one)."""
+        return tuple(
+            values[name] if name in values else self.constants[name] for name in self.names
+        )
+
+
+_RAW_BUMP_COUNTERS = Sqlite3Statement.compile(_BUMP_COUNTERS)
+_RAW_DELETE_STRATEGY = Sqlite3Statement.compile(_DELETE_STRATEGY)
+_RAW_INSERT_STRATEGY = Sqlite3Statement.compile(
+    _INSERT_STRATEGY, ["id", "ele_meter_id", "device_type", "document"]
+)
+_RAW_INSERT_REPLY = Sqlite3Statement.compile(_INSERT_REPLY, ["seq", "mid", "op", "payload"])
+_RAW_PRUNE_REPLIES = Sqlite3Statement.compile(_PRUNE_REPLIES)
 
 
 class SqlStrategyStore:
@@ -186,9 +240,15 @@ class SqlStrategyStore:
     async def commit_batch(self, entries: Sequence[CommitEntry]) -> None:
         if not entries:
             return
-        apply = partial(_apply_commit, net_effect(entries), self._keep_replies)
+        effect = net_effect(entries)
         async with self._write_lock:
-            await self._run("commit", apply, write=True)
+            runner = self._runner
+            keep = self._keep_replies
+            if isinstance(runner, SqliteRunner):  # the hot path: see Sqlite3Statement
+                with self._errors("commit"):
+                    await runner.run_sqlite3(partial(_apply_commit_sqlite3, effect, keep))
+                return
+            await self._run("commit", partial(_apply_commit, effect, keep), write=True)
 
     async def load_state(self, key: str) -> dict[str, Any] | None:
         return await self._run("load state", partial(_read_state, key))
@@ -231,6 +291,45 @@ def _apply_commit(effect: NetEffect, keep_replies: int, conn: Connection) -> Non
     )
     if last_seq > keep_replies:
         conn.execute(_PRUNE_REPLIES, {"cutoff": last_seq - keep_replies})
+
+
+def _apply_commit_sqlite3(effect: NetEffect, keep_replies: int, raw: sqlite3.Connection) -> None:
+    """:func:`_apply_commit`, statement for statement, on the stdlib SQLite connection."""
+    count = len(effect.replies)
+    bump = {"id_floor": effect.id_floor, "reply_count": count}
+    (last_seq,) = raw.execute(_RAW_BUMP_COUNTERS.sql, _RAW_BUMP_COUNTERS.args(bump)).fetchone()
+    if effect.replaced:
+        raw.executemany(
+            _RAW_DELETE_STRATEGY.sql,
+            [_RAW_DELETE_STRATEGY.args({"strategy_id": i}) for i in effect.replaced],
+        )
+    if effect.rows:
+        raw.executemany(
+            _RAW_INSERT_STRATEGY.sql,
+            [
+                _RAW_INSERT_STRATEGY.args({**_strategy_row(s), "document": _json_text(s)})
+                for s in effect.rows
+            ],
+        )
+    first_seq = last_seq - count + 1
+    raw.executemany(
+        _RAW_INSERT_REPLY.sql,
+        [
+            _RAW_INSERT_REPLY.args({"seq": seq, "mid": r.mid, "op": r.op, "payload": r.payload})
+            for seq, r in enumerate(effect.replies, start=first_seq)
+        ],
+    )
+    if last_seq > keep_replies:
+        cutoff = {"cutoff": last_seq - keep_replies}
+        raw.execute(_RAW_PRUNE_REPLIES.sql, _RAW_PRUNE_REPLIES.args(cutoff))
+
+
+def _json_text(strategy: StoredStrategy) -> str:
+    """The document as SQLAlchemy's JSON type would store it on SQLite (``json.dumps``)."""
+    try:
+        return json.dumps(strategy.document)
+    except (TypeError, ValueError) as exc:
+        raise DocumentNotJsonError(f"strategy {strategy.id}: document is not JSON: {exc}") from exc
 
 
 def _strategy_row(strategy: StoredStrategy) -> dict[str, Any]:

@@ -7,7 +7,7 @@ the EMS derives (``ele_meter``, ``devices``, ``current_over_demand_condition``,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,7 +38,9 @@ class Strategy:
 
     def document(self) -> dict[str, Any]:
         """The JSON document stored for this strategy."""
-        doc = asdict(self)
+        # Every field is a scalar or a tuple of ints: no deep copy needed (dataclasses.asdict
+        # deep-copies and cost a third of a command's CPU).
+        doc = {name: getattr(self, name) for name in _FIELD_NAMES}
         doc["over_demand_condition"] = list(self.over_demand_condition)
         return doc
 
@@ -50,6 +52,9 @@ class Strategy:
     def current_over_demand_condition(self, now: datetime, time_zone: str) -> int:
         """D14: ``over_demand_condition[month-1]`` for the month in the site's time zone."""
         return self.over_demand_condition[site_month(now, time_zone) - 1]
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Strategy))
 
 
 def site_month(now: datetime, time_zone: str) -> int:

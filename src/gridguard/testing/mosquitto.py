@@ -41,11 +41,17 @@ class MosquittoProcess:
     """``start()``/``stop()`` a Mosquitto on 127.0.0.1:``port`` keeping state in ``folder``."""
 
     def __init__(
-        self, folder: Path | None = None, port: int | None = None, *, listener: str = ""
+        self,
+        folder: Path | None = None,
+        port: int | None = None,
+        *,
+        listener: str = "",
+        general: str = "",
     ) -> None:
         """``listener``: extra lines for the listener (TLS files, ``allow_anonymous false``,
-        ``password_file``); anonymous plain MQTT when empty. ``folder`` must be reachable by
-        the ``mosquitto`` user; by default a fresh one under the system temp folder."""
+        ``password_file``); anonymous plain MQTT when empty. ``general``: extra broker-wide
+        lines (e.g. ``max_queued_messages 0``). ``folder`` must be reachable by the
+        ``mosquitto`` user; by default a fresh one under the system temp folder."""
         folder = folder or Path(tempfile.mkdtemp(prefix="gridguard-mosquitto-"))
         self.folder = folder
         self.port = port or free_port()
@@ -56,7 +62,7 @@ class MosquittoProcess:
         (folder / "mosquitto.conf").write_text(
             f"per_listener_settings true\nlistener {self.port} 127.0.0.1\n{settings}"
             f"persistence true\npersistence_location {folder}/\nset_tcp_nodelay true\n"
-            f"log_dest file {folder}/mosquitto.log\n",
+            f"log_dest file {folder}/mosquitto.log\n{general}",
             encoding="utf-8",
         )
 
