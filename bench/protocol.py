@@ -1,18 +1,22 @@
 """Command round trip and sustained throughput through Mosquitto on loopback.
 
-    .venv/bin/python bench/protocol.py [--latency-n 2000] [--throughput-n 8000] [--window 64]
-                                       [--rounds 10]
+    .venv/bin/python bench/protocol.py [--latency-n 2000] [--closed-n 4000] [--flood-n 20000]
+                                       [--window 64] [--rounds 10]
 
-Starts its own Mosquitto (``set_tcp_nodelay true``) on a free 127.0.0.1 port, then measures
-two servers, each in its own process with TCP_NODELAY on its socket, in alternating rounds:
+Starts its own Mosquitto (``set_tcp_nodelay true``, ``max_queued_messages 0``) on a free
+127.0.0.1 port, then measures two servers, each in its own process with TCP_NODELAY on its
+socket, in rounds that alternate between them (the machine's speed drifts; both must see it):
 
 * **echo**: a raw MQTT client that publishes every request back (no parsing, no storage): the
   baseline, what the broker and the MQTT client library cost on their own;
-* **agent**: ``gridguard edge run`` with durable SQLite (WAL, synchronous=FULL), answering
-  update commands (each one a committed transaction; list/post coalesced after changes).
+* **agent**: ``gridguard edge run`` on ``examples/edge.toml`` with durable SQLite (WAL,
+  synchronous=FULL), answering update commands (each one committed before its reply is
+  published; list/post coalesced after changes), its control loop running.
 
-Prints one table: p50/p99 round trip of sequential requests, and requests per second with
-``--window`` requests in flight.
+Three numbers per server: p50/p99 round trip of sequential requests (Python SDK); requests per
+second in a closed loop with ``--window`` in flight (Python SDK, which on 2 cores costs about
+as much CPU per request as the server); and the sustained rate under a flood published by
+``mosquitto_pub`` (C, 64 in flight to the broker), replies counted by ``mosquitto_sub``.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,7 +47,7 @@ import aiomqtt
 import tomli_w
 
 from gridguard.client import StrategyClient
-from gridguard.edge.link import NODELAY_OPTION
+from gridguard.edge.link import NODELAY_OPTION, forwarding_queue
 from gridguard.protocol.codec import json_bytes
 from gridguard.protocol.topics import TopicScheme, build_topic
 from gridguard.testing.examples import CREATE_DATA
@@ -53,18 +59,36 @@ DEVICE = "gg-bench-001"
 CREATE = CREATE_DATA
 ECHO = "raw MQTT echo (baseline)"
 AGENT = "gridguard edge agent, update (SQLite FULL)"
+DISK = "durable commit alone (sqlite3, WAL FULL)"
 
 
 def echo_server(port: int, ready: Any) -> None:
-    """Process body: echo every message on bench/echo/req to bench/echo/resp."""
+    """Process body: echo every message on bench/echo/req to bench/echo/resp.
+
+    With the agent's own fast paths (messages forwarded from aiomqtt's queue, replies published
+    concurrently without a timer each), so the baseline is the best this MQTT stack does, and
+    the difference to the agent is the agent's own work: parsing, rules, the durable commit."""
 
     async def main() -> None:
-        async with aiomqtt.Client("127.0.0.1", port, socket_options=[NODELAY_OPTION]) as client:
+        loop = asyncio.get_running_loop()
+        replies: set[asyncio.Task[None]] = set()
+
+        def echo(message: aiomqtt.Message) -> None:
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            reply = client.publish("bench/echo/resp", payload, qos=1, timeout=math.inf)
+            task = loop.create_task(reply)
+            replies.add(task)
+            task.add_done_callback(replies.discard)
+
+        client = aiomqtt.Client(
+            "127.0.0.1", port, socket_options=[NODELAY_OPTION], queue_type=forwarding_queue(echo)
+        )
+        client.pending_calls_threshold = 1_000_000
+        async with client:
             await client.subscribe("bench/echo/req", qos=1)
             ready.set()
-            async for message in client.messages:
-                payload = message.payload if isinstance(message.payload, bytes) else b""
-                await client.publish("bench/echo/resp", payload, qos=1)
+            async for _ in client.messages:  # returns when the connection drops
+                pass
 
     asyncio.run(main())
 
@@ -73,7 +97,13 @@ class EchoClient:
     """Requester side of the echo baseline: correlates by a 16-byte id prefix."""
 
     def __init__(self, port: int) -> None:
-        self._client = aiomqtt.Client("127.0.0.1", port, socket_options=[NODELAY_OPTION])
+        self._client = aiomqtt.Client(
+            "127.0.0.1",
+            port,
+            socket_options=[NODELAY_OPTION],
+            queue_type=forwarding_queue(self._on_message),
+        )
+        self._client.pending_calls_threshold = 1_000_000
         self._pending: dict[bytes, asyncio.Future[None]] = {}
         self._reader: asyncio.Task[None] | None = None
 
@@ -89,11 +119,14 @@ class EchoClient:
         await self._client.__aexit__(None, None, None)
 
     async def _read(self) -> None:
-        async for message in self._client.messages:
-            payload = message.payload if isinstance(message.payload, bytes) else b""
-            future = self._pending.pop(payload[:16], None)
-            if future and not future.done():
-                future.set_result(None)
+        async for message in self._client.messages:  # only if one bypassed the forwarding
+            self._on_message(message)
+
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        future = self._pending.pop(payload[:16], None)
+        if future and not future.done():
+            future.set_result(None)
 
     async def request(self) -> None:
         key = uuid.uuid4().bytes
@@ -117,6 +150,11 @@ def agent_config(folder: Path, port: int) -> Path:
 
 Request = Callable[[], Awaitable[None]]
 PROBE = b"__bench_ready__"
+WARM_UP = 100
+"""Requests on each new connection before measuring."""
+SETTLE_S = 1.0
+"""Pause before each measurement: what the last phase left behind (a flood's coalesced
+list/post, the broker's and the disk's backlog) must not land in the next one's samples."""
 
 
 @dataclass
@@ -240,8 +278,9 @@ class Server:
             yield update
 
     async def measure(self, sequential_n: int, closed_n: int, window: int) -> None:
+        await asyncio.sleep(SETTLE_S)
         async with self.requests() as request:
-            await sequential(request, 20, [])  # warm the connection up
+            await sequential(request, WARM_UP, [])  # a fresh connection, idle CPUs, caches
             await sequential(request, sequential_n, self.samples.latency_ms)
             await windowed(request, closed_n, window, self.samples.closed)
 
@@ -253,6 +292,7 @@ class Server:
             lines = [update_payload(self.strategy_id, i) for i in range(n)]
             request_topic = build_topic(SCHEME, DEVICE, "update", "command")
             reply_topic = build_topic(SCHEME, DEVICE, "update", "result")
+        time.sleep(SETTLE_S)
         started = time.perf_counter()
         replies = flood(self.port, request_topic, reply_topic, lines)
         self.samples.flood[1] += time.perf_counter() - started
@@ -270,13 +310,34 @@ async def create_strategy(port: int) -> int:
                 created = await ems.create(CREATE)
             except TimeoutError:
                 continue
-            if created.code != HTTPStatus.OK or created.data is None:
+            if created.code != HTTPStatus.OK.value or created.data is None:
                 raise SystemExit(f"create refused: {created.msg}")
             return created.data.id
     raise SystemExit("the agent did not answer")
 
 
-def interleaved(servers: list[Server], args: argparse.Namespace) -> None:
+class DiskCommits:
+    """The disk's share, measured in the same rounds: one-row commits through stdlib sqlite3
+    with the agent's settings (WAL, synchronous=FULL), each one fsync, on the same file system.
+    Not a server; its round trip is the commit's own time."""
+
+    def __init__(self, folder: Path) -> None:
+        self._db = sqlite3.connect(folder / "disk.db", isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB)")
+        self.latency_ms: list[float] = []
+
+    def measure(self, n: int) -> None:
+        for _ in range(n):
+            started = time.perf_counter()
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT INTO t (payload) VALUES (?)", (b"x" * 300,))
+            self._db.execute("COMMIT")
+            self.latency_ms.append((time.perf_counter() - started) * 1000)
+
+
+def interleaved(servers: list[Server], disk: DiskCommits, args: argparse.Namespace) -> None:
     """Rounds that alternate between the servers (and which goes first), so both see the same
     machine: on a shared VM the speed of everything drifts by tens of percent within minutes,
     and a baseline measured before the agent would not be a baseline of the agent's moment."""
@@ -287,6 +348,7 @@ def interleaved(servers: list[Server], args: argparse.Namespace) -> None:
             asyncio.run(
                 server.measure(args.latency_n // rounds, args.closed_n // rounds, args.window)
             )
+        disk.measure(args.latency_n // rounds)
         for server in order:
             server.measure_flood(args.flood_n // rounds)
         print(f"  round {index + 1}/{rounds} done", file=sys.stderr)
@@ -299,6 +361,7 @@ def main() -> None:
     parser.add_argument("--flood-n", type=int, default=20000, help="flooded requests each")
     parser.add_argument("--window", type=int, default=64, help="closed-loop requests in flight")
     parser.add_argument("--rounds", type=int, default=10, help="alternations echo/agent")
+    parser.add_argument("--chart", type=Path, help="also draw the round trips into this PNG")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -325,16 +388,68 @@ def main() -> None:
                 "alternating rounds ...",
                 file=sys.stderr,
             )
-            interleaved(servers, args)
+            disk = DiskCommits(folder)
+            interleaved(servers, disk, args)
         finally:
             agent.terminate()
             agent.wait(10)
             echo.terminate()
             broker.stop()
-    print_table(servers[0].samples.row(), servers[1].samples.row(), args)
+    print_table(servers[0].samples.row(), servers[1].samples.row(), disk.latency_ms, args)
+    if args.chart is not None:
+        latency_ms = {s.name: s.samples.latency_ms for s in servers}
+        chart(
+            {**latency_ms, "durable commit alone (sqlite3, WAL FULL)": disk.latency_ms}, args.chart
+        )
+        print(f"chart written to {args.chart}", file=sys.stderr)
 
 
-def print_table(echo: dict[str, float], agent: dict[str, float], args: argparse.Namespace) -> None:
+def chart(latency_ms: dict[str, list[float]], png: Path) -> None:
+    """The distribution of sequential round trips, echo beside agent, with the p99 target."""
+    import matplotlib as mpl  # noqa: PLC0415
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(8, 4.6), layout="constrained")
+    p99 = {}
+    for name, values in latency_ms.items():
+        ordered = sorted(values)
+        share = [(i + 0.5) / len(ordered) for i in range(len(ordered))]
+        style = "-" if name in (ECHO, AGENT) else ":"
+        ax.plot(ordered, share, style, label=name, linewidth=2)
+        p99[name] = ordered[int(0.99 * (len(ordered) - 1))]
+    target_ms = 3 * p99[ECHO]
+    ax.axvline(target_ms, color="firebrick", linestyle="--", linewidth=1)
+    ax.text(target_ms, 0.03, "target: agent p99 <= 3 x echo p99 ", color="firebrick", ha="right")
+    for level in (0.5, 0.99):
+        ax.axhline(level, color="grey", linewidth=0.5)
+    ax.set_xscale("log")
+    plain = mpl.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(
+        mpl.ticker.FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[-1] in "25" else "")
+    )
+    ax.set_yscale("logit")  # the tail gets as much room as the middle
+    ax.set_ylim(0.01, 0.9995)
+    ax.set_yticks([0.01, 0.1, 0.5, 0.9, 0.99, 0.999])
+    ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda value, _: f"p{value * 100:g}"))
+    ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.set_xlabel("round trip of one command, ms (log scale)")
+    ax.set_ylabel("answered within (percentile)")
+    ax.set_title("Sequential QoS 1 round trips through Mosquitto on 127.0.0.1")
+    ax.legend(loc="upper left")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def print_table(
+    echo: dict[str, float],
+    agent: dict[str, float],
+    disk_ms: list[float],
+    args: argparse.Namespace,
+) -> None:
     print(
         f"\nQoS 1 through Mosquitto on 127.0.0.1 (set_tcp_nodelay true); each server: "
         f"{args.latency_n} sequential requests, {args.closed_n} closed-loop ({args.window} in "
@@ -351,6 +466,11 @@ def print_table(echo: dict[str, float], agent: dict[str, float], args: argparse.
             f"| {name:<44} | {row['p50_ms']:>7.2f} | {row['p99_ms']:>7.2f} | "
             f"{row['closed_per_s']:>13,.0f} | {row['flood_per_s']:>11,.0f} |"
         )
+    disk = sorted(disk_ms)
+    print(
+        f"| {DISK:<44} | {statistics.median(disk):>7.2f} | "
+        f"{disk[int(0.99 * (len(disk) - 1))]:>7.2f} | {'-':>13} | {'-':>11} |"
+    )
     print(f"\np99 ratio agent/echo: {agent['p99_ms'] / echo['p99_ms']:.2f} (target <= 3)")
     print(f"agent sustained: {agent['flood_per_s']:,.0f} commands/s (target >= 2,000)")
 

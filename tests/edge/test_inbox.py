@@ -8,8 +8,8 @@ import uuid
 import aiomqtt
 import pytest
 
-from gridguard.edge.agent import Inbox, forwarding_queue
-from gridguard.edge.link import parse_mqtt_url
+from gridguard.edge.agent import Inbox
+from gridguard.edge.link import forwarding_queue, parse_mqtt_url
 
 
 def message(topic: str, payload: bytes) -> aiomqtt.Message:
@@ -43,7 +43,7 @@ async def test_aiomqtt_hands_received_messages_to_the_inbox(broker_url: str) -> 
     topic = f"gridguard-test/inbox/{uuid.uuid4()}"
     inbox = Inbox()
     async with aiomqtt.Client(
-        address.host, address.port, queue_type=forwarding_queue(inbox)
+        address.host, address.port, queue_type=forwarding_queue(inbox.push)
     ) as client:
         await client.subscribe(topic, qos=1)
         await client.publish(topic, b"hello", qos=1)

@@ -19,7 +19,7 @@ from typing import Any, Self
 
 import aiomqtt
 
-from gridguard.edge.link import NODELAY_OPTION, parse_mqtt_url
+from gridguard.edge.link import NODELAY_OPTION, forwarding_queue, parse_mqtt_url
 from gridguard.protocol import codec
 from gridguard.protocol.models import (
     RESULT_MODELS,
@@ -75,6 +75,7 @@ class StrategyClient:
             identifier=client_id or f"gridguard-sdk-{uuid.uuid4().hex[:12]}",
             socket_options=[NODELAY_OPTION],
             tls_params=tls,
+            queue_type=forwarding_queue(self._on_message),
         )
         self._client.pending_calls_threshold = 10_000  # many commands may be in flight
         self._pending: dict[str, asyncio.Future[bytes]] = {}
@@ -97,18 +98,25 @@ class StrategyClient:
         await self._client.__aexit__(None, None, None)
 
     async def _read(self) -> None:
-        async for message in self._client.messages:
-            payload = message.payload if isinstance(message.payload, bytes) else b""
+        """Watches for the disconnect; messages come to :meth:`_on_message` directly."""
+        async for message in self._client.messages:  # only if one bypassed the forwarding
+            self._on_message(message)
+
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        try:
             topic = parse_topic(message.topic.value)
-            if topic.op == "list":
-                if self._lists.full():  # keep the newest reports only
-                    self._lists.get_nowait()
-                self._lists.put_nowait(payload)  # parsed when read: most are never read
-                continue
-            reply = _reply_of(payload)
-            future = self._pending.pop(reply, None) if reply else None
-            if future is not None and not future.done():
-                future.set_result(payload)
+        except ValueError:
+            return  # not one of ours (amqtt may replay other retained messages)
+        if topic.op == "list":
+            if self._lists.full():  # keep the newest reports only
+                self._lists.get_nowait()
+            self._lists.put_nowait(payload)  # parsed when read: most are never read
+            return
+        reply = _reply_of(payload)
+        future = self._pending.pop(reply, None) if reply else None
+        if future is not None and not future.done():
+            future.set_result(payload)
 
     async def send_raw(self, op: str, payload: bytes, mid: str) -> bytes:
         """Publish a raw command payload and await the raw result for ``mid``."""

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 import aiomqtt
 
-from gridguard.edge.link import client_kwargs
+from gridguard.edge.coalesce import Coalescer
+from gridguard.edge.link import client_kwargs, forwarding_queue
 from gridguard.edge.service import CommandService
 from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
 from gridguard.siteconfig import SiteConfig
@@ -33,6 +34,8 @@ LIST_SETTLE_S = 0.05
 """list/post goes out once changes have paused this long (D13, coalesced) ..."""
 LIST_MAX_DELAY_S = 1.0
 """... and at least this often while changes keep coming."""
+TIMER_SLACK_S = 0.001
+"""A timer may fire this much before its time and still count as on time."""
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 
@@ -55,22 +58,6 @@ class Inbox:
             await self._waiting.wait()
         count = min(limit, len(self._messages))
         return [self._messages.popleft() for _ in range(count)]
-
-
-def forwarding_queue(inbox: Inbox) -> type[asyncio.Queue[aiomqtt.Message]]:
-    """A queue class for aiomqtt's ``queue_type`` option that hands each message to ``inbox``.
-
-    aiomqtt puts every received message into its queue, and ``client.messages`` takes them out
-    one by one, each through a new task and an ``asyncio.wait``: about a fifth of the agent's
-    CPU per command on a 2-core box. Forwarded, a message reaches the command loop in one step
-    and a burst is taken at once; ``client.messages`` is then only watched for the disconnect.
-    """
-
-    class ForwardingQueue(asyncio.Queue[aiomqtt.Message]):
-        def put_nowait(self, item: aiomqtt.Message) -> None:
-            inbox.push(item)
-
-    return ForwardingQueue
 
 
 class Controller(Protocol):
@@ -119,7 +106,9 @@ class EdgeAgent:
         self._on_connected = on_connected
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self.connected = asyncio.Event()
-        self._list_dirty = asyncio.Event()
+        self._list_schedule = Coalescer(LIST_SETTLE_S, LIST_MAX_DELAY_S)
+        self._list_timer: asyncio.TimerHandle | None = None
+        self._list_wanted = asyncio.Event()
 
     def topic(self, op: str, direction: str) -> str:
         return build_topic(self._scheme, self._uid, op, direction)
@@ -161,7 +150,7 @@ class EdgeAgent:
     async def _session(self) -> None:
         inbox = Inbox()
         kwargs = client_kwargs(self._site.mqtt, self._uid)
-        async with aiomqtt.Client(**kwargs, queue_type=forwarding_queue(inbox)) as client:
+        async with aiomqtt.Client(**kwargs, queue_type=forwarding_queue(inbox.push)) as client:
             client.pending_calls_threshold = MAX_PUBLISHES_IN_FLIGHT + 16  # bursts are expected
             # Subscribe first, then announce: no command can slip between the two (D13).
             await client.subscribe([(self.topic(op, "command"), 1) for op in COMMAND_OPS])
@@ -224,25 +213,34 @@ class EdgeAgent:
             if any(result.changed for result in handled):
                 if self._controller is not None:
                     self._controller.set_strategies(self._service.strategies)
-                self._list_dirty.set()
+                self._list_changed()
+
+    def _list_changed(self) -> None:
+        """A change was answered: list/post falls due per :class:`Coalescer` (D13). A timer,
+        not a task per change: the reply of the next command must not wait behind it."""
+        loop = asyncio.get_running_loop()
+        self._list_schedule.changed(loop.time())
+        if self._list_timer is None:
+            self._arm_list_timer(loop)
+
+    def _arm_list_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        due_s = self._list_schedule.due_at()
+        self._list_timer = None if due_s is None else loop.call_at(due_s, self._list_timer_fired)
+
+    def _list_timer_fired(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._list_schedule.take(loop.time() + TIMER_SLACK_S):
+            self._list_timer = None
+            self._list_wanted.set()
+        else:  # changes came meanwhile: the due time moved on
+            self._arm_list_timer(loop)
 
     async def _list_on_change(self) -> None:
-        """list/post after changes (D13), coalesced: once no change came for LIST_SETTLE_S,
-        and at least every LIST_MAX_DELAY_S while changes keep coming. The list is always the
-        newest state; replies never wait for it."""
-        loop = asyncio.get_running_loop()
+        """Publishes list/post when one fell due; the list is always the newest state, and
+        replies never wait for it."""
         while True:
-            await self._list_dirty.wait()
-            first_s = loop.time()
-            while True:
-                self._list_dirty.clear()
-                try:
-                    await asyncio.wait_for(self._list_dirty.wait(), LIST_SETTLE_S)
-                except TimeoutError:
-                    break
-                if loop.time() - first_s >= LIST_MAX_DELAY_S:
-                    self._list_dirty.clear()
-                    break
+            await self._list_wanted.wait()
+            self._list_wanted.clear()
             await self.publish_list()
 
     async def publish_list(self) -> None:
