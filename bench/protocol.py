@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import multiprocessing
 import random
@@ -158,20 +157,36 @@ list/post, the broker's and the disk's backlog) must not land in the next one's 
 
 
 @dataclass
+class Rate:
+    """Requests answered over the seconds they took, summed over rounds."""
+
+    requests: int = 0
+    seconds: float = 0.0
+
+    def add(self, requests: int, seconds: float) -> None:
+        self.requests += requests
+        self.seconds += seconds
+
+    @property
+    def per_s(self) -> float:
+        return self.requests / self.seconds
+
+
+@dataclass
 class Samples:
     """One server's measurements, gathered over interleaved rounds."""
 
     latency_ms: list[float] = field(default_factory=list)
-    closed: list[float] = field(default_factory=lambda: [0, 0.0])
-    flood: list[float] = field(default_factory=lambda: [0, 0.0])
+    closed: Rate = field(default_factory=Rate)
+    flood: Rate = field(default_factory=Rate)
 
     def row(self) -> dict[str, float]:
         ordered = sorted(self.latency_ms)
         return {
             "p50_ms": statistics.median(ordered),
             "p99_ms": ordered[int(0.99 * (len(ordered) - 1))],
-            "closed_per_s": self.closed[0] / self.closed[1],
-            "flood_per_s": self.flood[0] / self.flood[1],
+            "closed_per_s": self.closed.per_s,
+            "flood_per_s": self.flood.per_s,
         }
 
 
@@ -182,7 +197,7 @@ async def sequential(request: Request, n: int, out: list[float]) -> None:
         out.append((time.perf_counter() - started) * 1000)
 
 
-async def windowed(request: Request, n: int, window: int, out: list[float]) -> None:
+async def windowed(request: Request, n: int, window: int, out: Rate) -> None:
     """``n`` requests, ``window`` in flight, each awaiting its reply (a closed loop)."""
     semaphore = asyncio.Semaphore(window)
 
@@ -192,8 +207,7 @@ async def windowed(request: Request, n: int, window: int, out: list[float]) -> N
 
     started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(n)))
-    out[0] += n
-    out[1] += time.perf_counter() - started
+    out.add(n, time.perf_counter() - started)
 
 
 def flood(port: int, request_topic: str, reply_topic: str, lines: list[bytes]) -> list[bytes]:
@@ -241,10 +255,10 @@ def flood(port: int, request_topic: str, reply_topic: str, lines: list[bytes]) -
     return replies
 
 
-def update_payload(strategy_id: int, condition_kw: int) -> bytes:
+def update_payload(strategy_id: int, condition_kw: int, mid: str | None = None) -> bytes:
     return json_bytes(
         {
-            "mid": str(uuid.uuid4()),
+            "mid": mid or str(uuid.uuid4()),
             "type": "streaming_overdemand_update",
             "device_uid": DEVICE,
             "timestamp": int(time.time() * 1000),
@@ -272,8 +286,9 @@ class Server:
         async with client as ems:
 
             async def update() -> None:
-                payload = update_payload(self.strategy_id, random.randrange(1000))
-                await ems.send_raw("update", payload, json.loads(payload)["mid"])
+                mid = str(uuid.uuid4())
+                payload = update_payload(self.strategy_id, random.randrange(1000), mid)
+                await ems.send_raw("update", payload, mid)
 
             yield update
 
@@ -295,8 +310,7 @@ class Server:
         time.sleep(SETTLE_S)
         started = time.perf_counter()
         replies = flood(self.port, request_topic, reply_topic, lines)
-        self.samples.flood[1] += time.perf_counter() - started
-        self.samples.flood[0] += n
+        self.samples.flood.add(n, time.perf_counter() - started)
         if self.name != ECHO:
             refused = [r for r in replies if b'"code":200' not in r]
             if refused:

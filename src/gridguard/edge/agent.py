@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -44,20 +43,17 @@ class Inbox:
     """Received messages, taken in arrival order and in batches of whatever is waiting."""
 
     def __init__(self) -> None:
-        self._messages: deque[aiomqtt.Message] = deque()
-        self._waiting = asyncio.Event()
+        self._queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
 
     def push(self, message: aiomqtt.Message) -> None:
-        self._messages.append(message)
-        self._waiting.set()
+        self._queue.put_nowait(message)
 
     async def take(self, limit: int) -> list[aiomqtt.Message]:
         """The oldest waiting messages, at most ``limit`` (waits for the first one)."""
-        while not self._messages:
-            self._waiting.clear()
-            await self._waiting.wait()
-        count = min(limit, len(self._messages))
-        return [self._messages.popleft() for _ in range(count)]
+        batch = [await self._queue.get()]
+        while len(batch) < limit and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
 
 
 class Controller(Protocol):

@@ -145,13 +145,17 @@ class Sqlite3Statement:
         )
 
 
-_RAW_BUMP_COUNTERS = Sqlite3Statement.compile(_BUMP_COUNTERS)
-_RAW_DELETE_STRATEGY = Sqlite3Statement.compile(_DELETE_STRATEGY)
-_RAW_INSERT_STRATEGY = Sqlite3Statement.compile(
-    _INSERT_STRATEGY, ["id", "ele_meter_id", "device_type", "document"]
-)
-_RAW_INSERT_REPLY = Sqlite3Statement.compile(_INSERT_REPLY, ["seq", "mid", "op", "payload"])
-_RAW_PRUNE_REPLIES = Sqlite3Statement.compile(_PRUNE_REPLIES)
+_SQLITE3: dict[sa.Executable, Sqlite3Statement] = {
+    statement: Sqlite3Statement.compile(statement, column_keys)
+    for statement, column_keys in [
+        (_BUMP_COUNTERS, None),
+        (_DELETE_STRATEGY, None),
+        (_INSERT_STRATEGY, ["id", "ele_meter_id", "device_type", "document"]),
+        (_INSERT_REPLY, ["seq", "mid", "op", "payload"]),
+        (_PRUNE_REPLIES, None),
+    ]
+}
+"""The commit's statements, compiled for the stdlib driver (the SQLite hot path)."""
 
 
 class SqlStrategyStore:
@@ -273,63 +277,63 @@ class SqlStrategyStore:
             raise StoreError(f"store: cannot {action} ({where}): {error_reason(exc)}") from exc
 
 
-def _apply_commit(effect: NetEffect, keep_replies: int, conn: Connection) -> None:
-    count = len(effect.replies)
-    bump = {"id_floor": effect.id_floor, "reply_count": count}
-    last_seq: int = conn.execute(_BUMP_COUNTERS, bump).scalar_one()
+def _bump_params(effect: NetEffect) -> dict[str, Any]:
+    return {"id_floor": effect.id_floor, "reply_count": len(effect.replies)}
+
+
+def _commit_writes(
+    effect: NetEffect, keep_replies: int, last_seq: int
+) -> list[tuple[sa.Executable, list[dict[str, Any]]]]:
+    """What a commit writes after bumping the counters (to ``last_seq``): each statement with
+    its rows, in order. Both drivers run exactly these."""
+    writes: list[tuple[sa.Executable, list[dict[str, Any]]]] = []
     if effect.replaced:
-        conn.execute(_DELETE_STRATEGY, [{"strategy_id": i} for i in effect.replaced])
+        writes.append((_DELETE_STRATEGY, [{"strategy_id": i} for i in effect.replaced]))
     if effect.rows:
-        conn.execute(_INSERT_STRATEGY, [_strategy_row(s) for s in effect.rows])
-    first_seq = last_seq - count + 1
-    conn.execute(
-        _INSERT_REPLY,
-        [
-            {"seq": seq, "mid": r.mid, "op": r.op, "payload": r.payload}
-            for seq, r in enumerate(effect.replies, start=first_seq)
-        ],
+        writes.append((_INSERT_STRATEGY, [_strategy_row(s) for s in effect.rows]))
+    first_seq = last_seq - len(effect.replies) + 1
+    writes.append(
+        (
+            _INSERT_REPLY,
+            [
+                {"seq": seq, "mid": r.mid, "op": r.op, "payload": r.payload}
+                for seq, r in enumerate(effect.replies, start=first_seq)
+            ],
+        )
     )
     if last_seq > keep_replies:
-        conn.execute(_PRUNE_REPLIES, {"cutoff": last_seq - keep_replies})
+        writes.append((_PRUNE_REPLIES, [{"cutoff": last_seq - keep_replies}]))
+    return writes
+
+
+def _apply_commit(effect: NetEffect, keep_replies: int, conn: Connection) -> None:
+    last_seq: int = conn.execute(_BUMP_COUNTERS, _bump_params(effect)).scalar_one()
+    for statement, rows in _commit_writes(effect, keep_replies, last_seq):
+        conn.execute(statement, rows)
 
 
 def _apply_commit_sqlite3(effect: NetEffect, keep_replies: int, raw: sqlite3.Connection) -> None:
-    """:func:`_apply_commit`, statement for statement, on the stdlib SQLite connection."""
-    count = len(effect.replies)
-    bump = {"id_floor": effect.id_floor, "reply_count": count}
-    (last_seq,) = raw.execute(_RAW_BUMP_COUNTERS.sql, _RAW_BUMP_COUNTERS.args(bump)).fetchone()
-    if effect.replaced:
-        raw.executemany(
-            _RAW_DELETE_STRATEGY.sql,
-            [_RAW_DELETE_STRATEGY.args({"strategy_id": i}) for i in effect.replaced],
-        )
-    if effect.rows:
-        raw.executemany(
-            _RAW_INSERT_STRATEGY.sql,
-            [
-                _RAW_INSERT_STRATEGY.args({**_strategy_row(s), "document": _json_text(s)})
-                for s in effect.rows
-            ],
-        )
-    first_seq = last_seq - count + 1
-    raw.executemany(
-        _RAW_INSERT_REPLY.sql,
-        [
-            _RAW_INSERT_REPLY.args({"seq": seq, "mid": r.mid, "op": r.op, "payload": r.payload})
-            for seq, r in enumerate(effect.replies, start=first_seq)
-        ],
-    )
-    if last_seq > keep_replies:
-        cutoff = {"cutoff": last_seq - keep_replies}
-        raw.execute(_RAW_PRUNE_REPLIES.sql, _RAW_PRUNE_REPLIES.args(cutoff))
+    """:func:`_apply_commit` on the stdlib SQLite connection, through :data:`_SQLITE3`."""
+    bump = _SQLITE3[_BUMP_COUNTERS]
+    (last_seq,) = raw.execute(bump.sql, bump.args(_bump_params(effect))).fetchone()
+    for statement, rows in _commit_writes(effect, keep_replies, last_seq):
+        compiled = _SQLITE3[statement]
+        raw.executemany(compiled.sql, [compiled.args(_sqlite3_row(row)) for row in rows])
 
 
-def _json_text(strategy: StoredStrategy) -> str:
-    """The document as SQLAlchemy's JSON type would store it on SQLite (``json.dumps``)."""
+def _sqlite3_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with its JSON document serialized, as SQLAlchemy's JSON type would on SQLite."""
+    if "document" not in row:
+        return row
+    return {**row, "document": _json_text(row["id"], row["document"])}
+
+
+def _json_text(strategy_id: int, document: dict[str, Any]) -> str:
+    """``document`` as SQLAlchemy's JSON type stores it on SQLite (``json.dumps``)."""
     try:
-        return json.dumps(strategy.document)
+        return json.dumps(document)
     except (TypeError, ValueError) as exc:
-        raise DocumentNotJsonError(f"strategy {strategy.id}: document is not JSON: {exc}") from exc
+        raise DocumentNotJsonError(f"strategy {strategy_id}: document is not JSON: {exc}") from exc
 
 
 def _strategy_row(strategy: StoredStrategy) -> dict[str, Any]:
