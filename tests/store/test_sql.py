@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gridguard.store import StoredReply, StoredStrategy, StoreError
 from gridguard.store.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
+from gridguard.store.runners import WRITER_AUTOCHECKPOINT_PAGES, SqliteRunner
 from gridguard.store.schema import COUNTERS_ROW_ID, metadata, replies, store_counters
 from gridguard.store.sql import Sqlite3Statement, SqlStrategyStore
 from gridguard.store.urls import async_url
@@ -185,3 +188,40 @@ def test_sqlite3_statements_are_the_core_statements_compiled() -> None:
         .values(reply_seq=store_counters.c.reply_seq + sa.bindparam("n"))
     )
     assert bump.args({"n": 2}) == (2, COUNTERS_ROW_ID)  # the WHERE literal is a constant
+
+
+async def test_writer_checkpoints_only_a_large_wal(tmp_path: Path) -> None:
+    """The writer's own checkpoint waits for 10,000 WAL pages, not SQLite's 1,000: below
+    that, a commit never pays for copying the WAL back (the idle checkpointer does)."""
+    async with SqlStrategyStore(str(tmp_path / "w.db")) as store:
+        assert store._runner is not None
+        pages = await store._runner.run(
+            lambda conn: conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar(), write=False
+        )
+    assert pages == WRITER_AUTOCHECKPOINT_PAGES == 10_000
+
+
+async def test_idle_checkpointer_copies_the_wal_once_commits_pause(tmp_path: Path) -> None:
+    """Commits land in the WAL; after a pause the checkpointer thread copies them into the
+    database file (which grows from the WAL's pages); it stops with the store."""
+    file = tmp_path / "c.db"
+    url = sa.make_url(f"sqlite:///{file}")
+    runner = SqliteRunner(url, busy_timeout_ms=1000, checkpoint_idle_s=0.05)
+    await runner.start()
+    try:
+        await runner.run(upgrade_to_head, write=True)
+        size_before = file.stat().st_size
+        for n in range(20):
+            await runner.run_sqlite3(
+                lambda raw, n=n: raw.execute(
+                    "INSERT INTO state (key, value) VALUES (?, '{}')", (f"k{n}",)
+                )
+            )
+        for _ in range(100):  # up to 5 s: a pause of 0.05 s, then the copy
+            if file.stat().st_size > size_before:
+                break
+            await asyncio.sleep(0.05)
+        assert file.stat().st_size > size_before
+    finally:
+        await runner.stop()
+    assert "sqlite-checkpoint" not in {t.name for t in threading.enumerate()}
