@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import tomli_w
 
 from gridguard.client import StrategyClient
@@ -109,3 +111,35 @@ async def test_agent_reconnects_after_broker_restart(
         result = await ems.update({"id": 1, "streaming_condition": 42})
         assert result.code == 200
         assert [s.streaming_condition for s in (await ems.sync()).data] == [42]
+
+
+async def test_a_command_the_agent_died_on_is_delivered_again(
+    own_mosquitto: MosquittoProcess,
+    tmp_path: Path,
+    agent_factory: AgentFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command received but not yet committed when the agent dies was never acknowledged to
+    the broker (PUBACK only after the commit): the next session gets it again and answers it
+    (D5: at-least-once, answered once)."""
+    site = make_site(own_mosquitto.url, "custom", tmp_path / "edge.db")
+    first = await agent_factory(site)
+    commit_started = asyncio.Event()
+
+    async def disk_never_answers(_entries: object) -> None:
+        commit_started.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(first.store, "commit_batch", disk_never_answers)
+    async with first.client(timeout_s=30) as ems:
+        pending = asyncio.create_task(ems.create(CREATE))
+        await asyncio.wait_for(commit_started.wait(), 10)
+        first.task.cancel()  # the agent dies in the middle of the commit
+        with contextlib.suppress(asyncio.CancelledError):
+            await first.task
+        await first.store.close()
+        await agent_factory(site)  # same device, same client id, same persistent session
+        created = await asyncio.wait_for(pending, 20)
+        assert created.code == 200, created.msg
+        assert created.data is not None
+        assert [s.id for s in (await ems.sync()).data] == [created.data.id]

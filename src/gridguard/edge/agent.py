@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import aiomqtt
 
 from gridguard.edge.coalesce import Coalescer
-from gridguard.edge.link import client_kwargs, forwarding_queue
+from gridguard.edge.link import acknowledge_when_handled, client_kwargs, forwarding_queue
 from gridguard.edge.service import CommandService
 from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
 from gridguard.siteconfig import SiteConfig
@@ -54,6 +54,13 @@ class Inbox:
         while len(batch) < limit and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
+
+
+def _acknowledge_all(
+    acknowledge: Callable[[aiomqtt.Message], None], messages: list[aiomqtt.Message]
+) -> None:
+    for message in messages:
+        acknowledge(message)
 
 
 class Controller(Protocol):
@@ -126,11 +133,12 @@ class EdgeAgent:
         while not stop.is_set():
             session = asyncio.create_task(self._session())
             stopper = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (session, stopper):
-                if task not in done:
+            try:
+                await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when run() itself is cancelled: no session outlives the agent
+                for task in (session, stopper):
                     task.cancel()
-            await asyncio.gather(session, stopper, return_exceptions=True)
+                await asyncio.gather(session, stopper, return_exceptions=True)
             self.connected.clear()
             self._client = None
             if stop.is_set():
@@ -146,7 +154,9 @@ class EdgeAgent:
     async def _session(self) -> None:
         inbox = Inbox()
         kwargs = client_kwargs(self._site.mqtt, self._uid)
-        async with aiomqtt.Client(**kwargs, queue_type=forwarding_queue(inbox.push)) as client:
+        client = aiomqtt.Client(**kwargs, queue_type=forwarding_queue(inbox.push))
+        acknowledge = acknowledge_when_handled(client)
+        async with client:
             client.pending_calls_threshold = MAX_PUBLISHES_IN_FLIGHT + 16  # bursts are expected
             # Subscribe first, then announce: no command can slip between the two (D13).
             await client.subscribe([(self.topic(op, "command"), 1) for op in COMMAND_OPS])
@@ -163,7 +173,9 @@ class EdgeAgent:
                 await self._on_connected()
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._watch(client, inbox), name="mqtt-watch")
-                group.create_task(self._process(group, client, inbox), name="commands")
+                group.create_task(
+                    self._process(group, client, inbox, acknowledge), name="commands"
+                )
                 group.create_task(self._list_on_change(), name="list-on-change")
 
     async def _watch(self, client: aiomqtt.Client, inbox: Inbox) -> None:
@@ -188,15 +200,15 @@ class EdgeAgent:
         group: asyncio.TaskGroup,
         client: aiomqtt.Client,
         inbox: Inbox,
+        acknowledge: Callable[[aiomqtt.Message], None],
     ) -> None:
-        """Commands in arrival order (D5); those already waiting are group-committed."""
+        """Commands in arrival order (D5); those already waiting are group-committed. Each is
+        acknowledged to the broker only once handled: committed with its reply, or refused."""
         in_flight = asyncio.Semaphore(MAX_PUBLISHES_IN_FLIGHT)
         while True:
             messages = await inbox.take(MAX_BATCH)
             commands = [c for c in map(self._command, messages) if c is not None]
-            if not commands:
-                continue
-            handled = await self._service.handle_batch(commands)
+            handled = await self._service.handle_batch(commands) if commands else []
             for result in handled:  # replies go out in order, after the commit
                 await in_flight.acquire()
                 # No timeout of its own (math.inf): a lost connection ends the session, and
@@ -206,6 +218,9 @@ class EdgeAgent:
                 )
                 task = group.create_task(reply)
                 task.add_done_callback(lambda _: in_flight.release())
+            # After the replies' tasks have queued them (call_soon runs behind those): the
+            # acknowledgements never delay a reply.
+            asyncio.get_running_loop().call_soon(_acknowledge_all, acknowledge, messages)
             if any(result.changed for result in handled):
                 if self._controller is not None:
                     self._controller.set_strategies(self._service.strategies)

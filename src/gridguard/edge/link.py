@@ -41,6 +41,24 @@ def forwarding_queue(
     return ForwardingQueue
 
 
+def acknowledge_when_handled(client: aiomqtt.Client) -> Callable[[aiomqtt.Message], None]:
+    """Turn paho's automatic PUBACK off for ``client`` and return the function that sends one.
+
+    paho acknowledges a QoS 1 message as soon as it has read it, so a command that was received
+    but not yet committed when the agent died was gone: the broker had its PUBACK. With the
+    acknowledgement sent only after the command's commit, the broker delivers it again to the
+    persistent session (D5), and the reply table answers it once. aiomqtt 2.x has no option for
+    this; paho's own switch (``manual_ack_set``) is on its ``_client``. Call before connecting.
+    """
+    paho = client._client  # noqa: SLF001 - see the docstring
+    paho.manual_ack_set(on=True)
+
+    def acknowledge(message: aiomqtt.Message) -> None:
+        paho.ack(message.mid, message.qos)
+
+    return acknowledge
+
+
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
     host: str
