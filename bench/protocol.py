@@ -465,14 +465,12 @@ def chart(latency_ms: dict[str, list[float]], png: Path) -> None:
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     fig, ax = plt.subplots(figsize=(8, 5.2), layout="constrained")
-    p99 = {}
     for name, values in latency_ms.items():
         ordered = sorted(values)
         share = [(i + 0.5) / len(ordered) for i in range(len(ordered))]
         style = "-" if name in (ECHO, AGENT) else ":"
         ax.plot(ordered, share, style, label=name, linewidth=2)
-        p99[name] = ordered[int(0.99 * (len(ordered) - 1))]
-    target_ms = 3 * p99[ECHO]
+    target_ms = 3 * percentile(latency_ms[ECHO], 0.99)
     ax.axvline(
         target_ms,
         color="firebrick",

@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import aiomqtt
@@ -54,13 +54,6 @@ class Inbox:
         while len(batch) < limit and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
-
-
-def _acknowledge_all(
-    acknowledge: Callable[[aiomqtt.Message], None], messages: list[aiomqtt.Message]
-) -> None:
-    for message in messages:
-        acknowledge(message)
 
 
 class Controller(Protocol):
@@ -173,9 +166,7 @@ class EdgeAgent:
                 await self._on_connected()
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._watch(client, inbox), name="mqtt-watch")
-                group.create_task(
-                    self._process(group, client, inbox, acknowledge), name="commands"
-                )
+                group.create_task(self._process(group, client, inbox, acknowledge), name="commands")
                 group.create_task(self._list_on_change(), name="list-on-change")
 
     async def _watch(self, client: aiomqtt.Client, inbox: Inbox) -> None:
@@ -200,7 +191,7 @@ class EdgeAgent:
         group: asyncio.TaskGroup,
         client: aiomqtt.Client,
         inbox: Inbox,
-        acknowledge: Callable[[aiomqtt.Message], None],
+        acknowledge: Callable[[Iterable[aiomqtt.Message]], None],
     ) -> None:
         """Commands in arrival order (D5); those already waiting are group-committed. Each is
         acknowledged to the broker only once handled: committed with its reply, or refused."""
@@ -220,7 +211,7 @@ class EdgeAgent:
                 task.add_done_callback(lambda _: in_flight.release())
             # After the replies' tasks have queued them (call_soon runs behind those): the
             # acknowledgements never delay a reply.
-            asyncio.get_running_loop().call_soon(_acknowledge_all, acknowledge, messages)
+            asyncio.get_running_loop().call_soon(acknowledge, messages)
             if any(result.changed for result in handled):
                 if self._controller is not None:
                     self._controller.set_strategies(self._service.strategies)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -41,8 +41,10 @@ def forwarding_queue(
     return ForwardingQueue
 
 
-def acknowledge_when_handled(client: aiomqtt.Client) -> Callable[[aiomqtt.Message], None]:
-    """Turn paho's automatic PUBACK off for ``client`` and return the function that sends one.
+def acknowledge_when_handled(
+    client: aiomqtt.Client,
+) -> Callable[[Iterable[aiomqtt.Message]], None]:
+    """Turn paho's automatic PUBACK off for ``client``; return the function that sends them.
 
     paho acknowledges a QoS 1 message as soon as it has read it, so a command that was received
     but not yet committed when the agent died was gone: the broker had its PUBACK. With the
@@ -53,8 +55,9 @@ def acknowledge_when_handled(client: aiomqtt.Client) -> Callable[[aiomqtt.Messag
     paho = client._client  # noqa: SLF001 - see the docstring
     paho.manual_ack_set(on=True)
 
-    def acknowledge(message: aiomqtt.Message) -> None:
-        paho.ack(message.mid, message.qos)
+    def acknowledge(messages: Iterable[aiomqtt.Message]) -> None:
+        for message in messages:
+            paho.ack(message.mid, message.qos)
 
     return acknowledge
 

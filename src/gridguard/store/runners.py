@@ -124,6 +124,7 @@ class SqliteRunner:
     ) -> None:
         self._url = url.set(drivername="sqlite+pysqlite")
         self._busy_timeout_ms = busy_timeout_ms
+        self._file = sqlite_file(self._url)
         self._checkpoint_idle_s = checkpoint_idle_s
         self._engine: sa.Engine | None = None
         self._connection: Connection | None = None
@@ -131,9 +132,8 @@ class SqliteRunner:
 
     async def start(self) -> None:
         self._connect()
-        file = sqlite_file(self._url)
-        if file is not None and self._url.database not in {"", ":memory:"}:
-            self._checkpointer = Checkpointer(str(file), idle_s=self._checkpoint_idle_s)
+        if self._file is not None:
+            self._checkpointer = Checkpointer(str(self._file), idle_s=self._checkpoint_idle_s)
             self._checkpointer.start()
 
     async def run(self, fn: Callable[[Connection], T], *, write: bool) -> T:
@@ -154,9 +154,8 @@ class SqliteRunner:
         self._disconnect()
 
     def _connect(self) -> None:
-        file = sqlite_file(self._url)
-        if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
+        if self._file is not None:
+            self._file.parent.mkdir(parents=True, exist_ok=True)
         # NullPool: the runner holds its one connection itself, for its whole life.
         engine = sa.create_engine(self._url, poolclass=sa.NullPool)
         sa.event.listen(
