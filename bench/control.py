@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from gridguard.control.bench import SCENARIO_DIR
-from gridguard.control.benchreport import chart, main
+from gridguard.lab.bench import SCENARIO_DIR
+from gridguard.lab.report import chart, main
 
 ROOT = Path(__file__).resolve().parents[1]
 

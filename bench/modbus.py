@@ -29,7 +29,7 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from gridguard.devices.factory import build_site_devices, close_site_devices, running_status
 from gridguard.devices.protocols import SiteDevices
-from gridguard.siteconfig import load_site_config, parse_site_config
+from gridguard.site.config import load_site_config, parse_site_config
 
 PERIOD_S = 1.0
 

@@ -50,7 +50,7 @@ import aiomqtt
 import tomli_w
 
 from gridguard.client import StrategyClient
-from gridguard.edge.link import NODELAY_OPTION, forwarding_queue
+from gridguard.mqtt.session import NODELAY_OPTION, forwarding_queue
 from gridguard.protocol.codec import json_bytes
 from gridguard.protocol.models import CreateResult
 from gridguard.protocol.topics import TopicScheme, build_topic

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from gridguard.cli import app
 from gridguard.edge.service import CommandService
-from gridguard.siteconfig import load_site_config
+from gridguard.site.config import load_site_config
 from gridguard.store.sql import SqlStrategyStore
 
 ROOT = Path(__file__).parents[1]

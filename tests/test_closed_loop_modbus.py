@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from gridguard.control.clock import SystemClock
+from gridguard.clock import SystemClock
 from gridguard.control.engine import ControlEngine
 from gridguard.control.params import ControlTuning, StrategyParams
 from gridguard.control.status import ControlEvent
 from gridguard.control.store import MemoryStateStore
 from gridguard.devices.factory import build_site_devices, close_site_devices
 from gridguard.sim.runner import SiteSimulator, World
-from gridguard.siteconfig import SiteConfig, load_site_config
+from gridguard.site.config import SiteConfig, load_site_config
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "edge.toml"
 PERIOD_S = 0.2

@@ -13,7 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from gridguard.edge.run import Overrides
-    from gridguard.siteconfig import SiteConfig
+    from gridguard.site.config import SiteConfig
 
 app = typer.Typer(
     name="gridguard",
@@ -44,14 +44,16 @@ app.add_typer(bench_app, name="bench")
 def bench_control(
     scenario: Annotated[
         list[Path] | None,
-        typer.Option("--scenario", help="Scenario TOML (repeatable); default: bench/scenarios/*"),
+        typer.Option(
+            "--scenario", help="Scenario TOML (repeatable); default: the shipped scenarios"
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object keyed by scenario name")
     ] = False,
 ) -> None:
     """Closed-loop control at 1 s per scenario: GridGuard vs a proportional baseline."""
-    from gridguard.control.benchreport import main  # noqa: PLC0415
+    from gridguard.lab.report import main  # noqa: PLC0415
 
     main(scenario, as_json=as_json, out=print)
 
@@ -78,7 +80,7 @@ ConfigOption = Annotated[
 def _load_or_exit(config: Path, overrides: Overrides | None = None) -> SiteConfig:
     """Load the site file or exit 2 with the file, key and rule that are wrong."""
     from gridguard.edge.run import load_config  # noqa: PLC0415
-    from gridguard.siteconfig import ConfigError  # noqa: PLC0415
+    from gridguard.site.config import ConfigError  # noqa: PLC0415
 
     try:
         return load_config(config, overrides)
@@ -160,7 +162,7 @@ def sim_run(
     from gridguard.devices.modbus.regmap import MapError  # noqa: PLC0415
     from gridguard.sim.runner import run_simulator  # noqa: PLC0415
     from gridguard.sim.servers import SimulatorError  # noqa: PLC0415
-    from gridguard.siteconfig import ConfigError  # noqa: PLC0415
+    from gridguard.site.config import ConfigError  # noqa: PLC0415
 
     try:
         run_simulator(config, scenario=scenario, speed=speed, start=start)
@@ -182,7 +184,7 @@ def demo(
     import asyncio  # noqa: PLC0415
     import logging  # noqa: PLC0415
 
-    from gridguard.demo import run_demo  # noqa: PLC0415
+    from gridguard.demo.run import run_demo  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     if not config.exists():

@@ -18,7 +18,7 @@ from gridguard.devices.protocols import (
     PvReading,
     StorageReading,
 )
-from gridguard.siteconfig import ControlConfig
+from gridguard.site.config import ControlConfig
 
 MONTHLY_400 = (400,) * 12
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridguard.control.bench import SCENARIO_DIR, Ticker, goals_for, limit_kw, strategies
-from gridguard.control.benchreport import main
-from gridguard.control.optimal import minute_means, optimal_max_demand_kw
-from gridguard.sim.plant import StorageParams
-from gridguard.sim.scenario import ScenarioError, load_scenario
+from gridguard.lab.bench import SCENARIO_DIR, Ticker, goals_for, limit_kw, strategies
+from gridguard.lab.optimal import minute_means, optimal_max_demand_kw
+from gridguard.lab.report import main
+from gridguard.plant.model import StorageParams
+from gridguard.plant.scenario import ScenarioError, load_scenario
 
 LOSSLESS = StorageParams(
     power_kw=250.0, energy_kwh=100.0, soc_min_pct=0.0, soc_max_pct=100.0, efficiency=1.0

@@ -6,15 +6,15 @@ import math
 
 import pytest
 
-from gridguard.control.backflow import backflow_floor_kw
-from gridguard.control.bounds import Bounds, combine_bounds
-from gridguard.control.overdemand import (
+from gridguard.control.laws.backflow import backflow_floor_kw
+from gridguard.control.laws.combine import Bounds, combine_bounds
+from gridguard.control.laws.overdemand import (
     demand_target_kw,
     meter_target_kw,
     month_limit_kw,
     over_demand_ceiling_kw,
 )
-from gridguard.control.phase import phase_floor_kw
+from gridguard.control.laws.phase import phase_floor_kw
 from tests.control.helpers import strategy
 
 MONTHLY = (100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200)

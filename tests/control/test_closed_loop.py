@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
-from gridguard.control.closedloop import simulate
 from gridguard.control.controller import Decision, MeterController
 from gridguard.control.demand import DemandMeter
 from gridguard.control.params import ControlTuning, MeterGoals
-from gridguard.sim.plant import PlantInputs, PlantParams, PlantState, StorageParams
-from gridguard.siteconfig import ControlConfig
+from gridguard.lab.closedloop import simulate
+from gridguard.plant.model import PlantInputs, PlantParams, PlantState, StorageParams
+from gridguard.site.config import ControlConfig
 from tests.control.helpers import ZONE, goals, ratings, strategy
 
 EPOCH = 1717344000.0  # 2024-06-03 00:00 Asia/Shanghai, a Monday

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gridguard.control.clock import FakeClock
+from gridguard.clock import FakeClock
 from gridguard.control.engine import ControlEngine, meter_ratings
 from gridguard.control.params import ControlTuning, StrategyParams
 from gridguard.control.status import ControlEvent
 from gridguard.control.store import MemoryStateStore
 from gridguard.devices.fakes import FakeSite
-from gridguard.sim.plant import PlantInputs
-from gridguard.siteconfig import (
+from gridguard.plant.model import PlantInputs
+from gridguard.site.config import (
     ChargerConfig,
     ControlConfig,
     DeviceIdentity,

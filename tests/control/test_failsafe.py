@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gridguard.control.failsafe import failsafe_command
+from gridguard.control.laws.failsafe import failsafe_command
 from gridguard.control.params import MeterGoals
 from gridguard.control.view import ChargerRating, MeterRatings, StorageRating
 from tests.control.helpers import battery, goals, inverter, pile, strategy, view

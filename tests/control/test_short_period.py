@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from gridguard.control.closedloop import simulate
 from gridguard.control.controller import Decision, MeterController
-from gridguard.control.owed import Owed, owed_after, owed_now
+from gridguard.control.dispatch.owed import Owed, owed_after, owed_now
 from gridguard.control.params import ControlTuning
 from gridguard.control.view import Command, MeterView
-from gridguard.sim.plant import PlantInputs, PlantParams, PlantState, StorageParams
-from gridguard.siteconfig import ControlConfig
+from gridguard.lab.closedloop import simulate
+from gridguard.plant.model import PlantInputs, PlantParams, PlantState, StorageParams
+from gridguard.site.config import ControlConfig
 from tests.control.helpers import ZONE, battery, goals, inverter, ratings, strategy, view
 
 LAG_S = 1.0

@@ -8,7 +8,7 @@ import pytest
 
 from gridguard.devices.factory import build_site_devices, close_site_devices
 from gridguard.sim.servers import SiteServers
-from gridguard.siteconfig import parse_site_config
+from gridguard.site.config import parse_site_config
 
 
 class FakeClock:

@@ -9,7 +9,7 @@ import pytest
 
 from gridguard.devices.factory import build_site_devices, running_status
 from gridguard.devices.modbus.regmap import MapError
-from gridguard.siteconfig import parse_site_config
+from gridguard.site.config import parse_site_config
 from tests.devices.conftest import ServedSite, free_port, link, site_dict
 
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from gridguard.broker import EmbeddedBroker
 from gridguard.client import StrategyClient
+from gridguard.demo.broker import EmbeddedBroker
 from gridguard.edge.agent import EdgeAgent
 from gridguard.edge.service import CommandService
 from gridguard.protocol.topics import TopicScheme
-from gridguard.siteconfig import SiteConfig, load_site_config
+from gridguard.site.config import SiteConfig, load_site_config
 from gridguard.store.sql import SqlStrategyStore
 from gridguard.testing.mosquitto import MosquittoProcess, free_port, port_open
 

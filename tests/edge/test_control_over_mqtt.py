@@ -15,7 +15,7 @@ import aiomqtt
 import pytest
 
 from gridguard.client import StrategyClient
-from gridguard.control.clock import SystemClock
+from gridguard.clock import SystemClock
 from gridguard.control.engine import ControlEngine
 from gridguard.control.params import ControlTuning
 from gridguard.control.status import ControlStatus, MeterStatus
@@ -24,9 +24,9 @@ from gridguard.devices.fakes import FakeSite
 from gridguard.edge.agent import EdgeAgent
 from gridguard.edge.control_link import EngineController
 from gridguard.edge.service import CommandService
+from gridguard.plant.model import PlantInputs
 from gridguard.protocol.topics import build_topic
-from gridguard.sim.plant import PlantInputs
-from gridguard.siteconfig import SiteConfig
+from gridguard.site.config import SiteConfig
 from gridguard.store.memory import MemoryStrategyStore
 from tests.edge.conftest import make_site, scheme_of
 from tests.edge.test_mqtt import CREATE

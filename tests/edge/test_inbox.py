@@ -9,7 +9,7 @@ import aiomqtt
 import pytest
 
 from gridguard.edge.agent import Inbox
-from gridguard.edge.link import forwarding_queue, parse_mqtt_url
+from gridguard.mqtt.session import forwarding_queue, parse_mqtt_url
 
 
 def message(topic: str, payload: bytes) -> aiomqtt.Message:

@@ -11,7 +11,7 @@ import pytest
 from gridguard.edge.service import CommandService
 from gridguard.protocol import codec
 from gridguard.protocol.models import CreateResult, ListPost, SyncResult
-from gridguard.siteconfig import SiteConfig, load_site_config
+from gridguard.site.config import SiteConfig, load_site_config
 from gridguard.store.memory import MemoryDatabase, MemoryStrategyStore
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "edge.toml"

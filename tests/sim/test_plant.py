@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from gridguard.sim.plant import (
+from gridguard.plant.model import (
     ChargerParams,
     PlantInputs,
     PlantParams,

@@ -7,7 +7,7 @@ import pytest
 from gridguard.devices.factory import build_site_devices, close_site_devices
 from gridguard.sim.runner import DemandMeter, SiteSimulator, World, daily_profile
 from gridguard.sim.servers import SimulatorError, SiteServers
-from gridguard.siteconfig import parse_site_config
+from gridguard.site.config import parse_site_config
 from tests.devices.conftest import FakeClock, site_dict
 
 

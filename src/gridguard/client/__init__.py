@@ -19,7 +19,7 @@ from typing import Any, Self
 
 import aiomqtt
 
-from gridguard.edge.link import NODELAY_OPTION, forwarding_queue, parse_mqtt_url
+from gridguard.mqtt.session import NODELAY_OPTION, forwarding_queue, parse_mqtt_url
 from gridguard.protocol import codec
 from gridguard.protocol.models import (
     RESULT_MODELS,

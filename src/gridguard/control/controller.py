@@ -14,20 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gridguard.control.backflow import backflow_floor_kw
-from gridguard.control.bounds import Bounds, combine_bounds
 from gridguard.control.demand import DemandMeter
-from gridguard.control.dispatch import plan_dispatch
-from gridguard.control.failsafe import failsafe_command
-from gridguard.control.overdemand import meter_target_kw, over_demand_ceiling_kw
-from gridguard.control.owed import Owed, owed_after, owed_now
+from gridguard.control.dispatch.merit import plan_dispatch
+from gridguard.control.dispatch.owed import Owed, owed_after, owed_now
+from gridguard.control.dispatch.piles import charger_commands
+from gridguard.control.dispatch.split import class_spans, pv_commands, storage_commands
+from gridguard.control.laws.backflow import backflow_floor_kw
+from gridguard.control.laws.combine import Bounds, combine_bounds
+from gridguard.control.laws.failsafe import failsafe_command
+from gridguard.control.laws.overdemand import meter_target_kw, over_demand_ceiling_kw
+from gridguard.control.laws.phase import phase_floor_kw
 from gridguard.control.params import ControlTuning, MeterGoals
-from gridguard.control.phase import phase_floor_kw
-from gridguard.control.piles import charger_commands
 from gridguard.control.planner import LoadPlanner, battery_budget
-from gridguard.control.split import class_spans, pv_commands, storage_commands
 from gridguard.control.view import Command, MeterRatings, MeterView, hold_command
-from gridguard.siteconfig import ControlConfig
+from gridguard.site.config import ControlConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from gridguard.control.clock import Clock
+from gridguard.clock import Clock
 from gridguard.control.controller import Decision, MeterController
 from gridguard.control.params import ControlTuning, MeterGoals, StrategyParams, goals_for_meter
-from gridguard.control.status import ControlEvent, ControlStatus, DeviceKind, EventKind
+from gridguard.control.status import ControlEvent, ControlStatus, EventKind
 from gridguard.control.status_build import build_status
 from gridguard.control.store import StateStore
 from gridguard.control.view import (
@@ -33,7 +33,8 @@ from gridguard.devices.protocols import (
     SiteDevices,
     StorageReading,
 )
-from gridguard.siteconfig import SiteConfig
+from gridguard.site.config import SiteConfig
+from gridguard.vocab import DeviceKind
 
 T = TypeVar("T")
 OnEvent = Callable[[ControlEvent], None]

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-DEVICE_STORAGE: Final = 2
-DEVICE_PV: Final = 3
-DEVICE_CHARGER: Final = 4
+from gridguard.vocab import DeviceClass
+
+DEVICE_STORAGE: Final = DeviceClass.STORAGE
+DEVICE_PV: Final = DeviceClass.PV
+DEVICE_CHARGER: Final = DeviceClass.CHARGER
 
 
 @dataclass(frozen=True, slots=True)

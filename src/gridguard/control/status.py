@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DeviceKind = Literal["storage", "pv", "charger"]
+from gridguard.vocab import DeviceKind
+
 EventKind = Literal["failsafe_on", "failsafe_off", "device_offline", "device_online", "error"]
 
 

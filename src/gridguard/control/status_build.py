@@ -6,9 +6,10 @@ import math
 from datetime import datetime
 
 from gridguard.control.controller import Decision
-from gridguard.control.status import ControlStatus, DeviceKind, DeviceStatus, MeterStatus
+from gridguard.control.status import ControlStatus, DeviceStatus, MeterStatus
 from gridguard.control.view import MeterView
-from gridguard.siteconfig import SiteConfig
+from gridguard.site.config import SiteConfig
+from gridguard.vocab import DeviceKind
 
 
 def _finite(value: float) -> float | None:

@@ -11,31 +11,31 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Literal
 
 from gridguard.devices.modbus.drivers import ModbusCharger, ModbusPv, ModbusStorage
 from gridguard.devices.modbus.link import Channel, Clock, Connection, endpoint_key
 from gridguard.devices.modbus.mapped import MappedDevice
 from gridguard.devices.modbus.meter import ModbusMeter
 from gridguard.devices.modbus.regmap import (
-    DeviceKind,
     MapError,
+    MapKind,
     RegisterMap,
     WordOrder,
     load_map,
 )
 from gridguard.devices.protocols import SiteDevices
-from gridguard.siteconfig import ModbusLink, SiteConfig
+from gridguard.site.config import ModbusLink, SiteConfig
+from gridguard.vocab import RunningStatus
 
 READ_BUDGET_SHARE = 0.8
 """Share of the control period one device's read (or write) may take."""
 
 
 def _load_maps(site: SiteConfig, maps_dir: Path | None) -> dict[tuple[str, int], RegisterMap]:
-    wanted: list[tuple[str, int, str, DeviceKind, str]] = [
+    wanted: list[tuple[str, int, str, MapKind, str]] = [
         ("meters", m.id, m.type, "meter", f"meters[{i}].type") for i, m in enumerate(site.meters)
     ]
-    kinds: tuple[tuple[str, DeviceKind], ...] = (
+    kinds: tuple[tuple[str, MapKind], ...] = (
         ("storage", "storage"),
         ("pv", "pv"),
         ("chargers", "charger"),
@@ -127,6 +127,6 @@ def device_online(device: object) -> bool:
     return bool(getattr(device, "online", True))
 
 
-def running_status(device: object) -> Literal[1, 2]:
+def running_status(device: object) -> RunningStatus:
     """``running_status`` for MQTT reports: 1 online, 2 offline (D21)."""
-    return 1 if device_online(device) else 2
+    return RunningStatus.ONLINE if device_online(device) else RunningStatus.OFFLINE

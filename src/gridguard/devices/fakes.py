@@ -1,6 +1,6 @@
 """In-process fake devices implementing the Protocols, backed by the plant model.
 
-A :class:`FakePlant` owns one gateway meter's :class:`~gridguard.sim.plant.PlantState` and
+A :class:`FakePlant` owns one gateway meter's :class:`~gridguard.plant.model.PlantState` and
 steps it lazily up to the clock's present time whenever a device is read or written, so the
 physics is exact whatever the control period, and no background task is needed. A
 :class:`FakeSite` builds one FakePlant per meter of a :class:`SiteConfig` and hands out a
@@ -25,7 +25,7 @@ from gridguard.devices.protocols import (
     SiteDevices,
     StorageReading,
 )
-from gridguard.sim.plant import (
+from gridguard.plant.model import (
     ChargerParams,
     PlantInputs,
     PlantParams,
@@ -36,7 +36,7 @@ from gridguard.sim.plant import (
     measure,
     step,
 )
-from gridguard.siteconfig import SiteConfig
+from gridguard.site.config import SiteConfig
 
 InputsSource = PlantInputs | Callable[[float], PlantInputs]
 

@@ -18,10 +18,10 @@ from typing import Any, Protocol
 import aiomqtt
 
 from gridguard.edge.coalesce import Coalescer
-from gridguard.edge.link import acknowledge_when_handled, client_kwargs, forwarding_queue
 from gridguard.edge.service import CommandService
+from gridguard.mqtt.session import acknowledge_when_handled, client_kwargs, forwarding_queue
 from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
-from gridguard.siteconfig import SiteConfig
+from gridguard.site.config import SiteConfig
 from gridguard.strategy.model import Strategy
 
 log = logging.getLogger("gridguard.edge")

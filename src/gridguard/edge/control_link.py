@@ -18,7 +18,7 @@ from gridguard.control.engine import ControlEngine
 from gridguard.control.params import StrategyParams
 from gridguard.control.status import ControlEvent
 from gridguard.protocol.timefmt import now_ms
-from gridguard.siteconfig import SiteConfig
+from gridguard.site.config import SiteConfig
 from gridguard.store.base import StrategyStore
 from gridguard.strategy.model import ENABLED, Strategy
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gridguard.control.clock import SystemClock
+from gridguard.clock import SystemClock
 from gridguard.control.engine import ControlEngine
 from gridguard.control.params import ControlTuning
 from gridguard.devices.factory import build_site_devices, close_site_devices
@@ -21,10 +21,11 @@ from gridguard.devices.protocols import SiteDevices
 from gridguard.edge.agent import Controller, EdgeAgent
 from gridguard.edge.control_link import EngineController, StoreStateAdapter, log_event
 from gridguard.edge.service import CommandService
-from gridguard.siteconfig import ConfigError, SiteConfig, parse_site_config
+from gridguard.site.config import ConfigError, SiteConfig, parse_site_config
 from gridguard.store import make_store
 from gridguard.store.base import StrategyStore
-from gridguard.strategy.model import DEVICE_CLASS_NAMES, ENABLED, Strategy
+from gridguard.strategy.model import Strategy
+from gridguard.vocab import ENABLED, DeviceClass
 
 log = logging.getLogger("gridguard.edge")
 
@@ -164,7 +165,7 @@ def strategy_rows(strategies: list[Strategy], time_zone: str) -> list[list[str]]
             [
                 str(s.id),
                 str(s.ele_meter_id),
-                DEVICE_CLASS_NAMES.get(s.device_type, str(s.device_type)),
+                _class_label(s.device_type),
                 _status(s.streaming_status, s.streaming_condition),
                 _status(
                     s.individual_phase_streaming_status, s.individual_phase_streaming_condition
@@ -195,3 +196,11 @@ async def read_strategies(site: SiteConfig) -> list[Strategy]:
     finally:
         await store.close()
     return [Strategy.from_document(r.document) for r in rows]
+
+
+def _class_label(device_type: int) -> str:
+    """``storage`` / ``PV`` / ``charging pile`` for a stored device_type."""
+    try:
+        return DeviceClass(device_type).label
+    except ValueError:
+        return str(device_type)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from gridguard.edge.report import to_wire
 from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import (
@@ -30,7 +31,7 @@ from gridguard.protocol.models import (
     message_type,
 )
 from gridguard.protocol.timefmt import format_time_ns
-from gridguard.siteconfig import SiteConfig
+from gridguard.site.config import SiteConfig
 from gridguard.store.base import (
     DEFAULT_KEEP_REPLIES,
     CommitEntry,
@@ -41,7 +42,6 @@ from gridguard.store.base import (
 )
 from gridguard.strategy import rules
 from gridguard.strategy.model import Strategy
-from gridguard.strategy.report import to_wire
 
 log = logging.getLogger("gridguard.edge.commands")
 NS_PER_MS = 1_000_000

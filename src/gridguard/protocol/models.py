@@ -28,10 +28,10 @@ from gridguard.protocol.fields import (
     Uuid,
     WireTime,
 )
+from gridguard.vocab import DeviceClass, Switch
 
-ENABLED = 1
-DISABLED = 2
-STORAGE, PV, CHARGER = 2, 3, 4
+ENABLED, DISABLED = Switch.ENABLED, Switch.DISABLED
+STORAGE, PV, CHARGER = DeviceClass.STORAGE, DeviceClass.PV, DeviceClass.CHARGER
 
 
 class WireModel(BaseModel):

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gridguard.sim import plant
+from gridguard.plant import model as plant
 from gridguard.sim.servers import EndpointServer, RegisterBank, SimulatorError, SiteServers
-from gridguard.siteconfig import MeterConfig, SiteConfig
+from gridguard.site.config import MeterConfig, SiteConfig
 
 DAY_S = 86400.0
 DEMAND_WINDOW_S = 900.0
@@ -275,9 +275,9 @@ class SiteSimulator:
 
 
 def scenario_profile(path: Path) -> Profile:
-    """The world from a scenario (TOML + CSV trace, ``gridguard.sim.scenario``), repeated
+    """The world from a scenario (TOML + CSV trace, ``gridguard.plant.scenario``), repeated
     after its end. Raises SimulatorError naming the file when it cannot be read."""
-    from gridguard.sim.scenario import ScenarioError, load_scenario  # noqa: PLC0415
+    from gridguard.plant.scenario import ScenarioError, load_scenario  # noqa: PLC0415
 
     try:
         scenario = load_scenario(path)
@@ -346,7 +346,7 @@ def run_simulator(
 
     Raises ConfigError / MapError / SimulatorError for a file that cannot be served.
     """
-    from gridguard.siteconfig import load_site_config  # noqa: PLC0415
+    from gridguard.site.config import load_site_config  # noqa: PLC0415
 
     site = load_site_config(config)
     if scenario is not None:

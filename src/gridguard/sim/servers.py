@@ -24,7 +24,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from gridguard.devices.modbus.codec import decode_point, encode_point
 from gridguard.devices.modbus.regmap import Function, RegisterMap, WordOrder, load_map
-from gridguard.siteconfig import (
+from gridguard.site.config import (
     ChargerConfig,
     MeterConfig,
     ModbusLink,

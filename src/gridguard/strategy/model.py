@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ENABLED = 1
-DISABLED = 2
-DEVICE_CLASS_NAMES = {2: "storage", 3: "PV", 4: "charging pile"}
+from gridguard.vocab import DISABLED, ENABLED
+
+__all__ = ["DISABLED", "ENABLED", "Strategy", "site_month"]
+
 
 
 @dataclass(frozen=True, slots=True)

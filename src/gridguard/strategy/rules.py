@@ -21,7 +21,8 @@ from gridguard.protocol.models import (
     StrategyItem,
     StrategyUpdate,
 )
-from gridguard.strategy.model import DEVICE_CLASS_NAMES, DISABLED, ENABLED, Strategy
+from gridguard.strategy.model import Strategy
+from gridguard.vocab import DISABLED, ENABLED, DeviceClass
 
 
 class StrategyRejectedError(ProtocolError):
@@ -113,7 +114,7 @@ def _check_unique(strategy: Strategy, others: Mapping[int, Strategy], where: str
             strategy.device_type,
         )
         if other.id != strategy.id and same_key:
-            kind = DEVICE_CLASS_NAMES[strategy.device_type]
+            kind = DeviceClass(strategy.device_type).label
             raise StrategyRejectedError(
                 f"{where}: meter {strategy.ele_meter_id} already has a {kind} strategy "
                 f"(id {other.id}); update it instead (D7)"

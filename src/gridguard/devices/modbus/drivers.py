@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gridguard.devices.modbus.mapped import MappedDevice, clamp
 from gridguard.devices.protocols import ChargerReading, PvReading, StorageReading
-from gridguard.siteconfig import ChargerConfig, PvConfig, StorageConfig
+from gridguard.site.config import ChargerConfig, PvConfig, StorageConfig
 
 
 def _present(device: MappedDevice, *names: str) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
 from gridguard.devices.modbus.regmap import Function
-from gridguard.siteconfig import ModbusLink
+from gridguard.site.config import ModbusLink
 
 log = logging.getLogger(__name__)
 

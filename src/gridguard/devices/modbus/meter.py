@@ -11,7 +11,7 @@ from __future__ import annotations
 from gridguard.devices.modbus.mapped import MappedDevice
 from gridguard.devices.modbus.regmap import PHASE_POINTS
 from gridguard.devices.protocols import MeterReading
-from gridguard.siteconfig import MeterConfig
+from gridguard.site.config import MeterConfig
 
 
 class ModbusMeter:

@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 RegisterType = Literal["u16", "i16", "u32", "i32"]
 Function = Literal["holding", "input"]
 WordOrder = Literal["big", "little"]
-DeviceKind = Literal["meter", "storage", "pv", "charger"]
+MapKind = Literal["meter", "storage", "pv", "charger"]  # "meter" or a DeviceKind
+"""What a register map describes: the gateway meter or one controllable device class."""
 
 WORDS: dict[RegisterType, int] = {"u16": 1, "i16": 1, "u32": 2, "i32": 2}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -73,14 +74,14 @@ class Point(BaseModel):
 
 
 # Per kind: points a driver cannot work without, and points that must be writable / signed.
-_REQUIRED: dict[DeviceKind, tuple[str, ...]] = {
+_REQUIRED: dict[MapKind, tuple[str, ...]] = {
     "meter": ("total_power_kw",),
     "storage": ("power_setpoint_kw", "power_kw", "soc_pct"),
     "pv": ("power_kw",),
     "charger": ("power_kw", "power_limit_kw"),
 }
 _WRITABLE = ("power_setpoint_kw", "power_limit_kw", "power_limit_pct")
-_SIGNED: dict[DeviceKind, tuple[str, ...]] = {
+_SIGNED: dict[MapKind, tuple[str, ...]] = {
     "meter": ("total_power_kw", "phase_a_power_kw", "phase_b_power_kw", "phase_c_power_kw"),
     "storage": ("power_setpoint_kw", "power_kw"),  # + discharge / - charge
     "pv": (),
@@ -94,7 +95,7 @@ class RegisterMap(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: DeviceKind
+    kind: MapKind
     description: str = ""
     word_order: WordOrder = Field(default="big", description="word order of 32-bit values")
     max_read_registers: int = Field(default=64, ge=1, le=125, description="per batched read")

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix, diags, eye, hstack, vstack
 
-from gridguard.sim.plant import StorageParams
+from gridguard.plant.model import StorageParams
 
 
 def _window_max_kw(grid_kw: np.ndarray, window_min: int) -> float:

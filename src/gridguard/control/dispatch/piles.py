@@ -10,10 +10,10 @@ release; a paused pile resumes only when the release covers its minimum. Limits 
 
 from __future__ import annotations
 
-from gridguard.control.dispatch import Plan, Spans
-from gridguard.control.owed import Owed
+from gridguard.control.dispatch.merit import Plan, Spans
+from gridguard.control.dispatch.owed import Owed
+from gridguard.control.dispatch.split import releasable
 from gridguard.control.params import MeterGoals
-from gridguard.control.split import releasable
 from gridguard.control.view import MeterRatings, MeterView
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gridguard.control.bounds import Bounds
+from gridguard.control.laws.combine import Bounds
 from gridguard.control.params import MeterGoals
 
 

@@ -14,8 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from gridguard.control.bench import KEYS, Progress, bench_scenario, scenario_paths
-from gridguard.sim.scenario import load_scenario
+from gridguard.lab.bench import KEYS, Progress, bench_scenario, scenario_paths
+from gridguard.plant.scenario import load_scenario
 
 HEADERS = {
     "backflow_s": "backflow s",
@@ -85,7 +85,7 @@ def chart(path: Path, png: Path) -> None:
     mpl.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    from gridguard.control.bench import goals_for, run_one  # noqa: PLC0415
+    from gridguard.lab.bench import goals_for, run_one  # noqa: PLC0415
 
     scn = load_scenario(path)
     _, score = run_one(scn, "gridguard", record=True, progress=to_stderr)

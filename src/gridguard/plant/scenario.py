@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from gridguard.sim.plant import ChargerParams, PlantInputs, StorageParams
+from gridguard.plant.model import ChargerParams, PlantInputs, StorageParams
 
 
 class ScenarioError(ValueError):

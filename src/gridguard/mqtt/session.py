@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
-from gridguard.siteconfig import MqttConfig
+from gridguard.site.config import MqttConfig
 
 NODELAY_OPTION = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 

@@ -15,23 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gridguard.control.baseline import ProportionalController
-from gridguard.control.closedloop import Decider, simulate
 from gridguard.control.controller import Decision, MeterController
 from gridguard.control.demand import DemandMeter
-from gridguard.control.optimal import minute_means, optimal_max_demand_kw
-from gridguard.control.overdemand import month_limit_kw
+from gridguard.control.laws.overdemand import month_limit_kw
 from gridguard.control.params import ControlTuning, MeterGoals, StrategyParams, goals_for_meter
 from gridguard.control.view import ChargerRating, Command, MeterRatings, StorageRating
-from gridguard.sim.plant import PlantInputs, PlantParams, PlantState
-from gridguard.sim.scenario import Scenario, load_scenario
-from gridguard.siteconfig import ControlConfig
+from gridguard.lab.baseline import ProportionalController
+from gridguard.lab.closedloop import Decider, simulate
+from gridguard.lab.optimal import minute_means, optimal_max_demand_kw
+from gridguard.plant.model import PlantInputs, PlantParams, PlantState
+from gridguard.plant.scenario import Scenario, load_scenario
+from gridguard.site.config import ControlConfig
 
 LAG_S = 1.0
 NOISE_KW = 0.2  # per phase; the 2 kW buffer must be >= ~5 sigma of the total (D20)
 METER_ID = 1
 DISTURBANCE_KW = 0.5  # a step of the uncontrolled net load bigger than this in 1 s
-SCENARIO_DIR = Path(__file__).resolve().parents[3] / "bench" / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 LABELS = {"gridguard": "GridGuard", "baseline": "baseline P 20 %"}
 Progress = Callable[[str], None]
 """Where progress lines go (stderr in the CLI); the table or JSON alone goes to stdout."""

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from gridguard.control.controller import Decision, MeterController
 from gridguard.control.params import ControlTuning, MeterGoals
 from gridguard.control.view import Command, MeterRatings, MeterView
-from gridguard.siteconfig import ControlConfig
+from gridguard.site.config import ControlConfig
 
 
 def _blend(

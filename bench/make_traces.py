@@ -1,6 +1,6 @@
 """Generate the CSV traces of the shipped scenarios, deterministically (fixed seeds).
 
-    python bench/scenarios/make_traces.py
+    python bench/make_traces.py
 
 Each trace is ``seconds,load_kw,pv_kw`` (+ optional ``load_a_kw,load_b_kw,load_c_kw`` and
 ``charger_kw``). Loads switch (the closed loop holds them), PV is smooth (it interpolates).
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1] / "src" / "gridguard" / "lab" / "scenarios"
 
 
 def clear_sky_kw(hours: np.ndarray, rated_kw: float) -> np.ndarray:

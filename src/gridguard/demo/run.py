@@ -16,12 +16,12 @@ from pathlib import Path
 
 import aiomqtt
 
-from gridguard.broker import EmbeddedBroker
+from gridguard.demo.broker import EmbeddedBroker
 from gridguard.edge.run import run_agent
+from gridguard.ports import free_port, port_open
 from gridguard.protocol.topics import build_topic
 from gridguard.sim.runner import SiteSimulator
-from gridguard.siteconfig import SiteConfig
-from gridguard.testing.mosquitto import free_port, port_open
+from gridguard.site.config import SiteConfig
 
 DEMO_START_S = 11.5 * 3600  # 11:30: full sun, PV above the site's load
 

@@ -23,7 +23,7 @@ from gridguard.protocol.models import (
     Photovoltaic,
     StreamingOverDemand,
 )
-from gridguard.siteconfig import (
+from gridguard.site.config import (
     ChargerConfig,
     MeterConfig,
     ModbusLink,

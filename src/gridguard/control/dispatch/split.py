@@ -13,8 +13,8 @@ sum and get ``None`` (not written, D21).
 
 from __future__ import annotations
 
-from gridguard.control.dispatch import Plan, Spans
-from gridguard.control.owed import Owed
+from gridguard.control.dispatch.merit import Plan, Spans
+from gridguard.control.dispatch.owed import Owed
 from gridguard.control.params import MeterGoals
 from gridguard.control.view import MeterRatings, MeterView
 from gridguard.devices.protocols import PvReading

@@ -17,7 +17,7 @@ from gridguard.control.params import MeterGoals
 from gridguard.control.view import Command, MeterView
 from gridguard.devices.fakes import storage_reading
 from gridguard.devices.protocols import ChargerReading, MeterReading, PvReading
-from gridguard.sim.plant import (
+from gridguard.plant.model import (
     PlantInputs,
     PlantParams,
     PlantSetpoints,
