@@ -39,7 +39,6 @@ class Decision:
     demand_kw: float
     dynamic_demand_kw: float
     failsafe: bool
-    meter_valid: bool
 
 
 class MeterController:
@@ -96,13 +95,9 @@ class MeterController:
             command = failsafe_command(
                 view, self.ratings, goals, pv_failsafe_pct=self.config.pv_failsafe_pct
             )
-            return self._decision(
-                command, Bounds(), self._target_kw(goals), None, valid=reading.valid
-            )
+            return self._decision(command, Bounds(), self._target_kw(goals), None)
         if grid_kw is None:
-            return self._decision(
-                hold_command(view), Bounds(), self._target_kw(goals), None, valid=False
-            )
+            return self._decision(hold_command(view), Bounds(), self._target_kw(goals), None)
         target = self._target_kw(goals)
         shave = target
         recharge = math.inf
@@ -131,7 +126,7 @@ class MeterController:
                 )
             ),
         )
-        return self._decision(command, bounds, target, shave, valid=True)
+        return self._decision(command, bounds, target, shave)
 
     def _target_kw(self, goals: MeterGoals) -> float | None:
         return meter_target_kw(
@@ -187,8 +182,6 @@ class MeterController:
         bounds: Bounds,
         target_kw: float | None,
         shave_kw: float | None,
-        *,
-        valid: bool,
     ) -> Decision:
         return Decision(
             command=command,
@@ -198,5 +191,4 @@ class MeterController:
             demand_kw=self.demand.demand_kw,
             dynamic_demand_kw=self.demand.month_max_kw,
             failsafe=self.failsafe,
-            meter_valid=valid,
         )

@@ -53,22 +53,11 @@ class MeterGoals:
     streaming_kw: float | None  # None: no anti-backflow on this meter
     phase_kw: float | None  # None: no single-phase anti-backflow
     over_demand: tuple[StrategyParams, ...]  # strategies with over-demand on (D17)
-    dynamic: tuple[StrategyParams, ...]  # strategies with dynamic demand on (D18)
     storage_lo: bool  # storage acts for anti-backflow (D15/D16)
     storage_hi: bool  # storage acts for over-demand (D17)
     storage_on: bool  # storage has any enabled goal
     pv_lo: bool  # PV curtails for anti-backflow
-    pv_on: bool
     charger_hi: bool  # piles are throttled for over-demand
-    charger_on: bool
-
-    @property
-    def lower_on(self) -> bool:
-        return self.streaming_kw is not None or self.phase_kw is not None
-
-    @property
-    def upper_on(self) -> bool:
-        return bool(self.over_demand)
 
 
 def _max_or_none(values: list[float]) -> float | None:
@@ -85,17 +74,14 @@ def goals_for_meter(strategies: list[StrategyParams], meter_id: int) -> MeterGoa
     def on(s: StrategyParams) -> bool:
         return lo(s) or s.over_demand_enabled or s.dynamic_enabled
 
-    by_type = {t: [s for s in mine if s.device_type == t] for t in (2, 3, 4)}
+    by_type = {t: [s for s in mine if s.device_type == t] for t in DeviceClass}
     return MeterGoals(
         streaming_kw=_max_or_none([s.streaming_kw for s in mine if s.streaming_enabled]),
         phase_kw=_max_or_none([s.phase_kw for s in mine if s.phase_enabled]),
         over_demand=tuple(s for s in mine if s.over_demand_enabled),
-        dynamic=tuple(s for s in mine if s.dynamic_enabled),
         storage_lo=any(lo(s) for s in by_type[DEVICE_STORAGE]),
         storage_hi=any(s.over_demand_enabled for s in by_type[DEVICE_STORAGE]),
         storage_on=any(on(s) for s in by_type[DEVICE_STORAGE]),
         pv_lo=any(lo(s) for s in by_type[DEVICE_PV]),
-        pv_on=any(on(s) for s in by_type[DEVICE_PV]),
         charger_hi=any(s.over_demand_enabled for s in by_type[DEVICE_CHARGER]),
-        charger_on=any(on(s) for s in by_type[DEVICE_CHARGER]),
     )

@@ -328,7 +328,7 @@ class _Batch:
 
     def add(self, entry: CommitEntry, outcome: rules.Outcome | None) -> None:
         self.entries.append(entry)
-        self.fresh[entry.reply.mid] = entry.reply
+        self.fresh[entry.reply.key] = entry.reply
         if outcome is None:
             return
         for strategy in outcome.upserts:

@@ -41,11 +41,6 @@ def format_datetime(moment: datetime) -> str:
     return format_time_ns(epoch_us * 1000)
 
 
-def now_wire() -> str:
-    """The current time as D13 wire time."""
-    return format_time_ns(time.time_ns())
-
-
 def now_ms() -> int:
     """The current time in ms since the epoch, for the envelope's ``timestamp`` (D2)."""
     return time.time_ns() // 1_000_000

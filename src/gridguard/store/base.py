@@ -38,9 +38,13 @@ class StoredStrategy:
 
 @dataclass(frozen=True, slots=True)
 class StoredReply:
-    """The reply once sent for a command mid (D5)."""
+    """The reply once sent for a command (D5), under its idempotency key.
 
-    mid: str
+    ``key`` is ``"{op}/{mid}"`` (the edge agent's ``reply_key``): idempotency is per (op, mid).
+    The table's column keeps its first name, ``mid``.
+    """
+
+    key: str
     op: str
     payload: bytes
 
@@ -75,8 +79,8 @@ class StrategyStore(Protocol):
         """The id the next created strategy gets (ids are never reused)."""
         ...
 
-    async def get_reply(self, mid: str) -> StoredReply | None:
-        """The stored reply for ``mid``, if this command was answered before."""
+    async def get_reply(self, key: str) -> StoredReply | None:
+        """The stored reply under ``key`` (``op/mid``), if this command was answered before."""
         ...
 
     async def commit(
@@ -98,7 +102,7 @@ class StrategyStore(Protocol):
         after it returns; either all entries are stored or none is."""
         ...
 
-    async def get_replies(self, mids: Sequence[str]) -> dict[str, StoredReply]:
+    async def get_replies(self, keys: Sequence[str]) -> dict[str, StoredReply]:
         """The stored replies among ``mids`` (one query for a whole batch)."""
         ...
 

@@ -68,15 +68,15 @@ class MemoryStrategyStore:
     async def next_id(self) -> int:
         return self._require_open().next_id
 
-    async def get_reply(self, mid: str) -> StoredReply | None:
-        return self._require_open().replies.get(mid)
+    async def get_reply(self, key: str) -> StoredReply | None:
+        return self._require_open().replies.get(key)
 
     async def reply_keys(self) -> list[str]:
         return list(self._require_open().replies)
 
-    async def get_replies(self, mids: Sequence[str]) -> dict[str, StoredReply]:
+    async def get_replies(self, keys: Sequence[str]) -> dict[str, StoredReply]:
         stored = self._require_open().replies
-        return {mid: stored[mid] for mid in mids if mid in stored}
+        return {key: stored[key] for key in keys if key in stored}
 
     async def commit(
         self,
@@ -96,14 +96,14 @@ class MemoryStrategyStore:
         if not entries:
             return
         effect = net_effect(entries)
-        if stored := [r.mid for r in effect.replies if r.mid in db.replies]:
+        if stored := [r.key for r in effect.replies if r.key in db.replies]:
             raise StoreError(f"store: cannot commit (memory): replies {stored} already stored")
         strategies = _apply(db.strategies, effect)
         # Nothing above touched the database: from here on, nothing can fail.
         db.strategies = strategies
         db.next_id = max(db.next_id, effect.id_floor)
         for reply in effect.replies:
-            db.replies[reply.mid] = reply
+            db.replies[reply.key] = reply
         while len(db.replies) > self._keep_replies:
             db.replies.popitem(last=False)
 

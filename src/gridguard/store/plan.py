@@ -50,7 +50,7 @@ def net_effect(entries: Sequence[CommitEntry]) -> NetEffect:
             raise StoreError(f"store: cannot commit: an id is upserted twice in {ids}")
         final.update(dict.fromkeys(entry.deletes))
         final.update((s.id, s) for s in entry.upserts)
-    mids = [e.reply.mid for e in entries]
+    mids = [e.reply.key for e in entries]
     if len(set(mids)) != len(mids):
         raise StoreError(f"store: cannot commit: a mid appears twice in one batch: {mids}")
     return NetEffect(

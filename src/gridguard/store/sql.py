@@ -220,16 +220,16 @@ class SqlStrategyStore:
     async def next_id(self) -> int:
         return await self._run("read next id", _read_next_id)
 
-    async def get_reply(self, mid: str) -> StoredReply | None:
-        return await self._run("read reply", partial(_read_reply, mid))
+    async def get_reply(self, key: str) -> StoredReply | None:
+        return await self._run("read reply", partial(_read_reply, key))
 
     async def reply_keys(self) -> list[str]:
         return await self._run("read reply keys", _read_reply_keys)
 
-    async def get_replies(self, mids: Sequence[str]) -> dict[str, StoredReply]:
-        if not mids:
+    async def get_replies(self, keys: Sequence[str]) -> dict[str, StoredReply]:
+        if not keys:
             return {}
-        return await self._run("read replies", partial(_read_replies, sorted(set(mids))))
+        return await self._run("read replies", partial(_read_replies, sorted(set(keys))))
 
     async def commit(
         self,
@@ -296,7 +296,7 @@ def _commit_writes(
         (
             _INSERT_REPLY,
             [
-                {"seq": seq, "mid": r.mid, "op": r.op, "payload": r.payload}
+                {"seq": seq, "mid": r.key, "op": r.op, "payload": r.payload}
                 for seq, r in enumerate(effect.replies, start=first_seq)
             ],
         )
@@ -359,7 +359,7 @@ def _read_strategies(conn: Connection) -> list[StoredStrategy]:
 
 def _read_replies(mids: list[str], conn: Connection) -> dict[str, StoredReply]:
     return {
-        row.mid: StoredReply(mid=row.mid, op=row.op, payload=bytes(row.payload))
+        row.mid: StoredReply(key=row.mid, op=row.op, payload=bytes(row.payload))
         for row in conn.execute(_SELECT_REPLIES, {"reply_mids": mids})
     }
 
@@ -377,7 +377,7 @@ def _read_reply(mid: str, conn: Connection) -> StoredReply | None:
     row = conn.execute(_SELECT_REPLY, {"reply_mid": mid}).first()
     if row is None:
         return None
-    return StoredReply(mid=row.mid, op=row.op, payload=bytes(row.payload))
+    return StoredReply(key=row.mid, op=row.op, payload=bytes(row.payload))
 
 
 def _read_state(key: str, conn: Connection) -> dict[str, Any] | None:
