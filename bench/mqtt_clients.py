@@ -207,9 +207,20 @@ async def receive_cost_us(client: Any, subscribe: Subscribe, port: int, messages
     await asyncio.sleep(0.2)  # the SUBACK (gmqtt's subscribe does not wait for it)
     line = ("x" * (PAYLOAD_BYTES - 1) + "\n").encode()
     publisher = await asyncio.create_subprocess_exec(
-        "mosquitto_pub", "-h", HOST, "-p", str(port), "-q", "1", "-t", topic, "-l",
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        "mosquitto_pub",
+        "-h",
+        HOST,
+        "-p",
+        str(port),
+        "-q",
+        "1",
+        "-t",
+        topic,
+        "-l",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     assert publisher.stdin is not None
     publisher.stdin.write(line * messages)
     await publisher.stdin.drain()

@@ -171,6 +171,48 @@ def sim_run(
         raise typer.Exit(2) from exc
 
 
+@sim_app.command("fleet")
+def sim_fleet(
+    count: Annotated[int, typer.Option("--count", min=1, help="Simulated EMS devices")],
+    mqtt_url: Annotated[
+        str, typer.Option("--mqtt-url", help="Broker URL: mqtt://\\[user:pw@]host\\[:port]")
+    ] = "mqtt://127.0.0.1:1883",
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="Topic prefix (custom scheme, D1)")
+    ] = "v1/gridguard",
+    uid_prefix: Annotated[
+        str, typer.Option("--uid-prefix", help="Device UIDs are PREFIX-00000, PREFIX-00001, ...")
+    ] = "sim",
+    first: Annotated[int, typer.Option("--first", min=0, help="Number of the first device")] = 0,
+    status_interval_s: Annotated[
+        float, typer.Option("--status-interval-s", min=0.01, help="status/post period per device")
+    ] = 2.0,
+    stats_interval_s: Annotated[
+        float, typer.Option("--stats-interval-s", min=0.1, help="How often to print statistics")
+    ] = 10.0,
+) -> None:
+    """N simulated EMS in one process, each serving the strategy protocol over MQTT."""
+    import asyncio  # noqa: PLC0415
+
+    from gridguard.protocol.errors import ProtocolError  # noqa: PLC0415
+    from gridguard.sim.fleet import FleetConfig, run_fleet  # noqa: PLC0415
+
+    try:
+        config = FleetConfig(
+            count=count,
+            mqtt_url=mqtt_url,
+            prefix=prefix,
+            uid_prefix=uid_prefix,
+            first=first,
+            status_interval_s=status_interval_s,
+            stats_interval_s=stats_interval_s,
+        )
+    except (ValueError, ProtocolError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    asyncio.run(run_fleet(config, echo=lambda line: print(line, flush=True)))
+
+
 @app.command()
 def demo(
     config: Annotated[
