@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
@@ -40,6 +41,19 @@ MessageHandler = Callable[["LiteClient", str, bytes], None]
 
 class LiteMqttError(Exception):
     """The connection failed, was refused or was lost."""
+
+
+class Publication(NamedTuple):
+    topic: str
+    payload: bytes
+    qos: int = 0
+    retain: bool = False
+
+
+def _check_granted(topics: Sequence[tuple[str, int]], suback: bytes) -> None:
+    refused = [t for (t, _), code in zip(topics, suback[2:], strict=False) if code == 0x80]
+    if refused:
+        raise LiteMqttError(f"subscription refused for {', '.join(refused)}")
 
 
 def _varint(value: int) -> bytes:
@@ -144,24 +158,31 @@ class LiteClient(asyncio.Protocol):
         username: str | None = None,
         password: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        subscriptions: Sequence[tuple[str, int]] = (),
+        announce: Sequence[Publication] = (),
         timeout_s: float = 10.0,
     ) -> None:
-        """Open the connection and wait for the CONNACK; LiteMqttError if refused."""
+        """Connect, subscribe to ``subscriptions`` and publish ``announce``, in one write.
+
+        The broker handles a connection's packets in order, so nothing published after the
+        announcement can miss the subscriptions, and a whole session start costs one send and
+        one round trip. Waits for the CONNACK (and the SUBACK); LiteMqttError if refused.
+        """
         loop = asyncio.get_running_loop()
         self.closed = loop.create_future()
         connack = self._waiter(-1)
+        login = connect_packet(
+            self.client_id, keepalive_s=self._keepalive_s, username=username, password=password
+        )
+        subscribe, suback = self._subscribe_packet(subscriptions) if subscriptions else (b"", None)
+        publications = [self._publish_packet(*p) for p in announce]
         try:
             async with asyncio.timeout(timeout_s):
                 await loop.create_connection(lambda: self, host, port, ssl=ssl_context)
-                self._write(
-                    connect_packet(
-                        self.client_id,
-                        keepalive_s=self._keepalive_s,
-                        username=username,
-                        password=password,
-                    )
-                )
+                self._write(b"".join([login, subscribe, *publications]))
                 body = await connack
+                if body[1:2] == b"\x00" and suback is not None:
+                    _check_granted(subscriptions, await suback)
         except (OSError, TimeoutError) as exc:
             self.abort()
             raise LiteMqttError(f"connect to {host}:{port}: {exc or 'timed out'}") from exc
@@ -171,25 +192,20 @@ class LiteClient(asyncio.Protocol):
             raise LiteMqttError(f"connection refused: {CONNACK_REASONS.get(code, code)}")
         self._arm_keepalive()
 
-    async def subscribe(self, topics: list[tuple[str, int]], timeout_s: float = 10.0) -> None:
+    async def subscribe(self, topics: Sequence[tuple[str, int]], timeout_s: float = 10.0) -> None:
         """Subscribe and wait for the SUBACK; LiteMqttError if the broker refused a filter."""
-        packet_id = self._packet_id()
-        body = packet_id.to_bytes(2, "big") + b"".join(_text(t) + bytes([q]) for t, q in topics)
-        suback = self._waiter(packet_id)
-        self._write(_packet((SUBSCRIBE << 4) | 0x02, body))
+        packet, suback = self._subscribe_packet(topics)
+        self._write(packet)
         async with asyncio.timeout(timeout_s):
-            granted = await suback
-        refused = [t for (t, _), code in zip(topics, granted[2:], strict=False) if code == 0x80]
-        if refused:
-            raise LiteMqttError(f"subscription refused for {', '.join(refused)}")
+            _check_granted(topics, await suback)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False) -> None:
         """Queue a PUBLISH on the socket (QoS 0 or 1); LiteMqttError when not connected."""
-        if qos not in {0, 1}:
-            raise ValueError(f"qos {qos}: this client publishes at QoS 0 or 1")
-        packet_id = self._packet_id() if qos else 0
-        self._write(publish_packet(topic, payload, qos=qos, retain=retain, packet_id=packet_id))
-        self.unacked += qos
+        self._write(self._publish_packet(topic, payload, qos, retain))
+
+    def publish_many(self, publications: Sequence[Publication]) -> None:
+        """Several PUBLISH packets in one write (one system call)."""
+        self._write(b"".join(self._publish_packet(*p) for p in publications))
 
     def close(self) -> None:
         """Send DISCONNECT and close (the broker drops the will, if any)."""
@@ -279,6 +295,20 @@ class LiteClient(asyncio.Protocol):
             raise LiteMqttError(f"{self.client_id}: not connected")
         self._transport.write(data)
         self._last_out = time.monotonic()
+
+    def _publish_packet(self, topic: str, payload: bytes, qos: int, retain: bool) -> bytes:
+        if qos not in {0, 1}:
+            raise ValueError(f"qos {qos}: this client publishes at QoS 0 or 1")
+        packet_id = self._packet_id() if qos else 0
+        self.unacked += qos
+        return publish_packet(topic, payload, qos=qos, retain=retain, packet_id=packet_id)
+
+    def _subscribe_packet(
+        self, topics: Sequence[tuple[str, int]]
+    ) -> tuple[bytes, asyncio.Future[bytes]]:
+        packet_id = self._packet_id()
+        body = packet_id.to_bytes(2, "big") + b"".join(_text(t) + bytes([q]) for t, q in topics)
+        return _packet((SUBSCRIBE << 4) | 0x02, body), self._waiter(packet_id)
 
     def _packet_id(self) -> int:
         self._next_id = self._next_id % 65535 + 1

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gridguard.mqtt.lite import LiteClient, LiteMqttError
+from gridguard.mqtt.lite import LiteClient, LiteMqttError, Publication
 from gridguard.mqtt.session import parse_mqtt_url
 from gridguard.protocol.errors import TopicError
 from gridguard.protocol.topics import (
@@ -181,10 +181,11 @@ class Fleet:
             username=address.username,
             password=address.password,
             ssl_context=_ssl_context() if address.tls else None,
+            subscriptions=[(self.topic(uid, op, "command"), 1) for op in COMMAND_OPS],
+            announce=[self._list_publication(self.devices[uid])],
         )
-        await client.subscribe([(self.topic(uid, op, "command"), 1) for op in COMMAND_OPS])
         self._clients[uid] = client
-        self._publish_list(client, self.devices[uid])
+        self.stats.lists += 1
         assert client.closed is not None
         client.closed.add_done_callback(lambda _: self._lost(uid, client))
         self.stats.connected += 1
@@ -224,28 +225,32 @@ class Fleet:
             return
         self.stats.commands += 1
         answer = device.handle(parsed.op, payload, self._clock_ns())
-        client.publish(self.topic(device.uid, parsed.op, "result"), answer.reply, qos=1)
+        reply = Publication(self.topic(device.uid, parsed.op, "result"), answer.reply, qos=1)
         self.stats.replies += 1
-        if answer.changed:
-            self._publish_list(client, device)
+        if answer.changed:  # the reply first, then the new list, in one write
+            client.publish_many([reply, self._list_publication(device)])
+            self.stats.lists += 1
+        else:
+            client.publish_many([reply])
 
-    def _publish_list(self, client: LiteClient, device: SimDevice) -> None:
+    def _list_publication(self, device: SimDevice) -> Publication:
         payload = device.list_post(self._clock_ns())
-        client.publish(self.topic(device.uid, "list", "post"), payload, qos=1, retain=True)
-        self.stats.lists += 1
+        return Publication(self.topic(device.uid, "list", "post"), payload, qos=1, retain=True)
 
     async def _status_ticker(self, stop: asyncio.Event) -> None:
-        """Every TICK_S, the status reports that fell due: count x TICK_S / interval of them."""
+        """Every TICK_S, the status reports that fell due since the last tick (count / interval
+        per second of them, each device in turn)."""
         order = list(self.devices)
         interval_s = self.config.status_interval_s
-        per_tick = len(order) * TICK_S / interval_s
+        per_s = len(order) / interval_s
         loop = asyncio.get_running_loop()
-        due, position, next_at = 0.0, 0, loop.time()
+        due, position, last = 0.0, 0, loop.time()
         while not stop.is_set():
-            next_at += TICK_S
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.0, next_at - loop.time()))
-            due += per_tick
+                await asyncio.wait_for(stop.wait(), TICK_S)
+            now = loop.time()
+            due = min(due + (now - last) * per_s, len(order))  # late ticks catch up, once
+            last = now
             now_ns = self._clock_ns()
             while due >= 1.0:
                 due -= 1.0

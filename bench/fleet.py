@@ -1,0 +1,164 @@
+"""The fleet simulator at scale: connect time, memory, CPU and the status rate it sustains.
+
+    .venv/bin/python bench/fleet.py [--counts 1000 10000] [--rates 2 0.5 0.25]
+                                    [--window-s 15]
+
+Starts a Mosquitto of its own on a free 127.0.0.1 port (open-files limit raised to the hard
+limit, so it takes every client), then per ``--counts`` runs ``gridguard sim fleet`` in its own
+process and measures, from outside:
+
+* **connect**: wall time until the fleet reports every device connected and subscribed (its
+  retained list/post published), and the CPU seconds the fleet process spent on it;
+* **RSS**: the fleet process's resident memory once all are connected (from /proc);
+* per ``--status-interval-s`` in ``--rates``: status/post messages per second that reach the
+  broker, counted by ``mosquitto_sub`` (C, its own process) over ``--window-s``, against the
+  rate asked for (count / interval), and the fleet's CPU share meanwhile.
+
+The smallest count is the baseline of the same run. A new fleet process is started per
+interval, so each row starts from a connected, idle fleet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from gridguard.testing.mosquitto import MosquittoProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+CONNECTED_RE = re.compile(r"(\d+) devices connected in ([\d.]+) s")
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+PAGE_BYTES = resource.getpagesize()
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    count: int
+    interval_s: float
+    connect_s: float
+    connect_cpu_s: float
+    rss_mib: float
+    asked_per_s: float
+    got_per_s: float
+    cpu_pct: float
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+
+
+def rss_mib(pid: int) -> float:
+    pages = int(Path(f"/proc/{pid}/statm").read_text(encoding="ascii").split()[1])
+    return pages * PAGE_BYTES / 2**20
+
+
+def count_messages(port: int, topic: str, window_s: float) -> int:
+    """Messages on ``topic`` that mosquitto_sub receives in ``window_s``."""
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-p", str(port), "-t", topic, "-W", str(int(window_s) + 2)],
+        stdout=subprocess.PIPE,
+    )
+    assert sub.stdout is not None
+    counted = [0]
+    stop_at = [float("inf")]
+    started = threading.Event()
+
+    def read() -> None:
+        assert sub.stdout is not None
+        for _ in sub.stdout:
+            if not started.is_set():
+                started.set()
+                stop_at[0] = time.monotonic() + window_s
+            if time.monotonic() >= stop_at[0]:
+                break
+            counted[0] += 1
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(window_s + 5)
+    sub.kill()
+    sub.wait()
+    return counted[0]
+
+
+def run_fleet(port: int, count: int, interval_s: float, window_s: float) -> Row:
+    prefix = f"bench/fleet-{uuid.uuid4().hex[:6]}"
+    command = [sys.executable, "-m", "gridguard", "sim", "fleet", "--count", str(count)]
+    command += ["--mqtt-url", f"mqtt://127.0.0.1:{port}", "--prefix", prefix]
+    command += ["--status-interval-s", str(interval_s), "--stats-interval-s", "3600"]
+    fleet = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert fleet.stdout is not None
+    try:
+        for line in fleet.stdout:
+            found = CONNECTED_RE.search(line)
+            if found:
+                break
+        else:
+            raise RuntimeError("the fleet ended before connecting")
+        connect_s = float(found.group(2))
+        connect_cpu_s, rss = cpu_s(fleet.pid), rss_mib(fleet.pid)
+        cpu_before, wall_before = cpu_s(fleet.pid), time.monotonic()
+        got = count_messages(port, f"{prefix}/+/streaming_overdemand/status/post", window_s)
+        cpu_pct = (cpu_s(fleet.pid) - cpu_before) / (time.monotonic() - wall_before) * 100
+    finally:
+        fleet.terminate()
+        fleet.wait(30)
+    return Row(
+        count,
+        interval_s,
+        connect_s,
+        connect_cpu_s,
+        rss,
+        count / interval_s,
+        got / window_s,
+        cpu_pct,
+    )
+
+
+def print_table(rows: list[Row]) -> None:
+    print(
+        f"{'devices':>8} {'connect':>9} {'CPU':>7} {'RSS MiB':>8} {'interval':>9} "
+        f"{'asked/s':>8} {'got/s':>8} {'fleet CPU':>10}"
+    )
+    for r in rows:
+        print(
+            f"{r.count:>8} {r.connect_s:>8.2f}s {r.connect_cpu_s:>6.2f}s {r.rss_mib:>8.1f} "
+            f"{r.interval_s:>8.2f}s {r.asked_per_s:>8.0f} {r.got_per_s:>8.0f} "
+            f"{r.cpu_pct:>9.0f}%"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--rates", type=float, nargs="+", default=[2.0, 0.5, 0.25])
+    parser.add_argument("--window-s", type=float, default=15.0)
+    args = parser.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    broker = MosquittoProcess(general="max_queued_messages 0\n")
+    broker.start()
+    rows: list[Row] = []
+    try:
+        for count in sorted(args.counts):
+            for interval_s in args.rates:
+                rows.append(run_fleet(broker.port, count, interval_s, args.window_s))
+                print_table(rows[-1:])
+    finally:
+        broker.remove()
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
