@@ -118,6 +118,10 @@ class Fleet:
         self._address = parse_mqtt_url(config.mqtt_url)
         self.stats = FleetStats()
         self.all_connected = asyncio.Event()
+        self.first_wave_done = asyncio.Event()
+        """Set once every device has had its first connect attempt (status/post starts then,
+        so a connect wave is not slowed by reports)."""
+        self._first_attempts = 0
         self._rng = random.Random(config.first)  # noqa: S311 - load shapes and jitter
         self.devices: dict[str, SimDevice] = {}
         for number in range(config.first, config.first + config.count):
@@ -162,7 +166,7 @@ class Fleet:
             halt = asyncio.ensure_future(stop.wait())
             await asyncio.wait({take, halt}, return_when=asyncio.FIRST_COMPLETED)
             halt.cancel()
-            if not take.done():
+            if not take.done() or stop.is_set():
                 take.cancel()
                 return
             uid = take.result()
@@ -171,6 +175,14 @@ class Fleet:
             except (LiteMqttError, OSError) as exc:
                 log.info("%s: connect failed (%s); retrying", uid, exc)
                 self._retry_later(uid)
+            finally:
+                self._attempted()
+
+    def _attempted(self) -> None:
+        if self._first_attempts < self.config.count:
+            self._first_attempts += 1
+            if self._first_attempts == self.config.count:
+                self.first_wave_done.set()
 
     async def _connect(self, uid: str) -> None:
         address, config = self._address, self.config
@@ -240,6 +252,7 @@ class Fleet:
     async def _status_ticker(self, stop: asyncio.Event) -> None:
         """Every TICK_S, the status reports that fell due since the last tick (count / interval
         per second of them, each device in turn)."""
+        await _wait_either(self.first_wave_done, stop)
         order = list(self.devices)
         interval_s = self.config.status_interval_s
         per_s = len(order) / interval_s
@@ -279,6 +292,15 @@ class Fleet:
                     f"reconnects {s.reconnects}"
                 )
             last = now
+
+
+async def _wait_either(first: asyncio.Event, second: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 def _ssl_context() -> ssl.SSLContext:

@@ -3,7 +3,8 @@
 ``handle(op, payload, now_ns)`` answers one command exactly as the protocol says (D2-D13): the
 pure rules of ``gridguard.strategy.rules`` decide, a 400 names the field and the rule, and a
 repeated (op, mid) gets the identical stored reply and changes nothing (D5). Replies are kept
-in memory for the last :data:`KEEP_REPLIES` commands per device: a simulator, not a store.
+in memory for the last :data:`KEEP_REPLIES` commands per device (a redelivery comes within
+seconds; 10,000 devices must fit in 100 MB): a simulator, not a store.
 ``list_post`` and ``status_post`` build the two reports; the fleet does the publishing.
 """
 
@@ -30,12 +31,13 @@ from gridguard.protocol.models import (
     message_type,
 )
 from gridguard.protocol.timefmt import format_time_ns
-from gridguard.sim.fleet_plant import MeterState, MeterStep, step_meter
-from gridguard.sim.fleet_site import MeterShape, SiteShape
+from gridguard.sim.fleet_plant import MeterState, step_meter
+from gridguard.sim.fleet_site import SiteShape
+from gridguard.sim.fleet_status import device_json, meter_json, status_json
 from gridguard.strategy import rules
 from gridguard.strategy.model import Strategy, site_month
 
-KEEP_REPLIES = 32
+KEEP_REPLIES = 8
 NS_PER_MS = 1_000_000
 
 
@@ -186,18 +188,13 @@ class SimDevice:
         return codec.encode(ListPost(**envelope, data=self.wire_list(now_ns)))
 
     def status_post(self, now_ns: int, dt_s: float) -> bytes:
-        """The status/post report after advancing the toy plant by ``dt_s``.
-
-        The shape of the edge agent's (type, device_uid, timestamp, then the control status:
-        at, cycle, failsafe, meters, devices), built as plain JSON: it goes out thousands of
-        times a second.
-        """
+        """The status/post report after advancing the toy plant by ``dt_s``."""
         t_s = now_ns / 1e9
         month = _month(int(t_s) // 60, self.site.time_zone)
         meters = self._meters if self._meters is not None else self._first_states(t_s, month)
         self._meters = meters
-        meter_docs: list[dict[str, Any]] = []
-        device_docs: list[dict[str, Any]] = []
+        meter_docs: list[str] = []
+        device_docs: list[str] = []
         for shape in self.site.meters:
             bound = {k: s for k, s in self.strategies.items() if s.ele_meter_id == shape.id}
             state = meters[shape.id]
@@ -211,20 +208,9 @@ class SimDevice:
                 scale=self.scale,
                 phase=self.phase,
             )
-            meter_docs.append(_meter_doc(shape.id, step, state))
-            device_docs.extend(_device_docs(shape, step, state))
-        return codec.json_bytes(
-            {
-                "type": message_type("status"),
-                "device_uid": self.uid,
-                "timestamp": now_ns // NS_PER_MS,
-                "at": format_time_ns(now_ns),
-                "cycle": 0,
-                "failsafe": False,
-                "meters": meter_docs,
-                "devices": device_docs,
-            }
-        )
+            meter_docs.append(meter_json(shape.id, step, state))
+            device_docs.extend(device_json(shape, step, state))
+        return status_json(self.uid, now_ns, meter_docs, device_docs)
 
     def _first_states(self, t_s: float, month: int) -> dict[int, MeterState]:
         states = {}
@@ -242,47 +228,3 @@ class SimDevice:
 def _month(epoch_minute: int, time_zone: str) -> int:
     """The site's month (D14) during one minute; cached, as thousands of reports share it."""
     return site_month(datetime.fromtimestamp(epoch_minute * 60, tz=UTC), time_zone)
-
-
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
-
-
-def _meter_doc(meter_id: int, step: MeterStep, state: MeterState) -> dict[str, Any]:
-    phases = step.phase_power_kw
-    return {
-        "meter_id": meter_id,
-        "grid_power_kw": _r(step.grid_power_kw),
-        "phase_power_kw": None if phases is None else [round(p, 2) for p in phases],
-        "demand_kw": _r(state.demand_kw),
-        "dynamic_demand_kw": round(state.peak_kw),
-        "target_kw": _r(step.target_kw),
-        "shave_kw": _r(step.target_kw),
-        "floor_kw": _r(step.floor_kw),
-        "ceiling_kw": _r(step.target_kw),
-        "failsafe": False,
-    }
-
-
-def _device_docs(shape: MeterShape, step: MeterStep, state: MeterState) -> list[dict[str, Any]]:
-    docs = []
-    for unit, share in zip(shape.units, shape.shares, strict=True):
-        doc: dict[str, Any] = {
-            "kind": unit.kind,
-            "id": unit.id,
-            "meter_id": shape.id,
-            "online": True,
-            "soc_pct": None,
-        }
-        if unit.kind == "storage":
-            doc["power_kw"] = doc["setpoint_kw"] = round(step.storage_kw * share, 2)
-            doc["soc_pct"] = round(state.soc_pct, 1)
-        elif unit.kind == "pv":
-            doc["power_kw"] = round(step.pv_kw * share, 2)
-            doc["setpoint_kw"] = None if step.pv_limit_kw is None else _r(step.pv_limit_kw * share)
-        else:
-            doc["power_kw"] = round(step.charger_kw * share, 2)
-            limit = step.charger_limit_kw
-            doc["setpoint_kw"] = None if limit is None else _r(limit * share)
-        docs.append(doc)
-    return docs
