@@ -10,9 +10,10 @@ process and measures, from outside:
 * **connect**: wall time until the fleet reports every device connected and subscribed (its
   retained list/post published), and the CPU seconds the fleet process spent on it;
 * **RSS**: the fleet process's resident memory once all are connected (from /proc);
-* per ``--status-interval-s`` in ``--rates``: status/post messages per second that reach the
-  broker, counted by ``mosquitto_sub`` (C, its own process) over ``--window-s``, against the
-  rate asked for (count / interval), and the fleet's CPU share meanwhile.
+* per ``--status-interval-s`` in ``--rates``: status/post messages per second asked for
+  (count / interval), sent (the fleet's own count) and received by ``mosquitto_sub`` (C, its
+  own process, subscribed to all of them) over ``--window-s``, and the CPU share of the fleet
+  and of the broker meanwhile (100% = one core).
 
 The smallest count is the baseline of the same run. A new fleet process is started per
 interval, so each row starts from a connected, idle fleet.
@@ -36,6 +37,7 @@ from gridguard.testing.mosquitto import MosquittoProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 CONNECTED_RE = re.compile(r"(\d+) devices connected in ([\d.]+) s")
+STATUS_RE = re.compile(r"status (\d+)/s")
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = resource.getpagesize()
 
@@ -48,8 +50,10 @@ class Row:
     connect_cpu_s: float
     rss_mib: float
     asked_per_s: float
+    sent_per_s: float
     got_per_s: float
     cpu_pct: float
+    broker_cpu_pct: float
 
 
 def cpu_s(pid: int) -> float:
@@ -91,11 +95,13 @@ def count_messages(port: int, topic: str, window_s: float) -> int:
     return counted[0]
 
 
-def run_fleet(port: int, count: int, interval_s: float, window_s: float) -> Row:
+def run_fleet(broker: MosquittoProcess, count: int, interval_s: float, window_s: float) -> Row:
     prefix = f"bench/fleet-{uuid.uuid4().hex[:6]}"
     command = [sys.executable, "-m", "gridguard", "sim", "fleet", "--count", str(count)]
-    command += ["--mqtt-url", f"mqtt://127.0.0.1:{port}", "--prefix", prefix]
-    command += ["--status-interval-s", str(interval_s), "--stats-interval-s", "3600"]
+    command += ["--mqtt-url", broker.url, "--prefix", prefix]
+    command += ["--status-interval-s", str(interval_s), "--stats-interval-s", str(window_s)]
+    assert broker.process is not None
+    broker_pid = broker.process.pid
     fleet = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert fleet.stdout is not None
     try:
@@ -107,9 +113,15 @@ def run_fleet(port: int, count: int, interval_s: float, window_s: float) -> Row:
             raise RuntimeError("the fleet ended before connecting")
         connect_s = float(found.group(2))
         connect_cpu_s, rss = cpu_s(fleet.pid), rss_mib(fleet.pid)
-        cpu_before, wall_before = cpu_s(fleet.pid), time.monotonic()
-        got = count_messages(port, f"{prefix}/+/streaming_overdemand/status/post", window_s)
-        cpu_pct = (cpu_s(fleet.pid) - cpu_before) / (time.monotonic() - wall_before) * 100
+        for line in fleet.stdout:  # the first statistics line: status/post has started
+            if "status" in line:
+                break
+        before = (cpu_s(fleet.pid), cpu_s(broker_pid), time.monotonic())
+        got = count_messages(broker.port, f"{prefix}/+/streaming_overdemand/status/post", window_s)
+        wall_s = time.monotonic() - before[2]
+        cpu_pct = (cpu_s(fleet.pid) - before[0]) / wall_s * 100
+        broker_cpu_pct = (cpu_s(broker_pid) - before[1]) / wall_s * 100
+        sent = next(STATUS_RE.search(line) for line in fleet.stdout if STATUS_RE.search(line))
     finally:
         fleet.terminate()
         fleet.wait(30)
@@ -120,21 +132,23 @@ def run_fleet(port: int, count: int, interval_s: float, window_s: float) -> Row:
         connect_cpu_s,
         rss,
         count / interval_s,
+        float(sent.group(1)) if sent else 0.0,
         got / window_s,
         cpu_pct,
+        broker_cpu_pct,
     )
 
 
 def print_table(rows: list[Row]) -> None:
     print(
         f"{'devices':>8} {'connect':>9} {'CPU':>7} {'RSS MiB':>8} {'interval':>9} "
-        f"{'asked/s':>8} {'got/s':>8} {'fleet CPU':>10}"
+        f"{'asked/s':>8} {'sent/s':>8} {'got/s':>8} {'fleet CPU':>10} {'broker CPU':>11}"
     )
     for r in rows:
         print(
             f"{r.count:>8} {r.connect_s:>8.2f}s {r.connect_cpu_s:>6.2f}s {r.rss_mib:>8.1f} "
-            f"{r.interval_s:>8.2f}s {r.asked_per_s:>8.0f} {r.got_per_s:>8.0f} "
-            f"{r.cpu_pct:>9.0f}%"
+            f"{r.interval_s:>8.2f}s {r.asked_per_s:>8.0f} {r.sent_per_s:>8.0f} "
+            f"{r.got_per_s:>8.0f} {r.cpu_pct:>9.0f}% {r.broker_cpu_pct:>10.0f}%"
         )
 
 
@@ -152,7 +166,7 @@ def main() -> None:
     try:
         for count in sorted(args.counts):
             for interval_s in args.rates:
-                rows.append(run_fleet(broker.port, count, interval_s, args.window_s))
+                rows.append(run_fleet(broker, count, interval_s, args.window_s))
                 print_table(rows[-1:])
     finally:
         broker.remove()
