@@ -11,7 +11,8 @@ shared) and measures, per candidate:
 
 * **connect**: wall time to connect ``--clients`` clients (MQTT 3.1.1, clean session, at most
   200 connecting at once), then to subscribe each to the five command topics of a device;
-* **KiB/client**: RSS growth over those connected, subscribed clients, per client;
+* **KiB/client**: RSS growth over those connected, subscribed clients, per client (and what
+  10,000 would take);
 * **CPU us/msg**: process CPU time per received QoS 1 message (PUBACK included) while one of
   those clients receives ``--messages`` messages of 400 bytes from ``mosquitto_pub`` (C, in
   its own process, so the publisher's CPU is not counted).
@@ -169,7 +170,7 @@ CANDIDATES: dict[str, tuple[str, Connect, Subscribe]] = {
     "gmqtt": ("gmqtt", gmqtt_connect, gmqtt_subscribe),
     "amqtt": ("amqtt's MQTTClient", amqtt_connect, amqtt_subscribe),
     "aio_mqtt": ("aio-mqtt-mod", aio_mqtt_connect, aio_mqtt_subscribe),
-    "lite": ("gridguard.mqtt.lite (asyncio.Protocol)", lite_connect, lite_subscribe),
+    "lite": ("gridguard.mqtt.lite", lite_connect, lite_subscribe),
 }
 
 
@@ -270,7 +271,7 @@ def run_candidate(name: str, port: int, clients: int, messages: int) -> dict[str
 
 def print_table(rows: dict[str, dict[str, Any]], clients: int) -> None:
     head = f"{'client':34} {'connect ' + str(clients):>13} {'subscribe':>10}"
-    print(f"{head} {'KiB/client':>11} {'CPU us/msg':>11} {'x baseline':>11}")
+    print(f"{head} {'KiB/client':>11} {'10k: MiB':>9} {'CPU us/msg':>11} {'x baseline':>11}")
     base = rows.get("aiomqtt", {}).get("cpu_us_per_msg")
     for name, row in rows.items():
         label = CANDIDATES[name][0]
@@ -280,7 +281,8 @@ def print_table(rows: dict[str, dict[str, Any]], clients: int) -> None:
         ratio = f"{row['cpu_us_per_msg'] / base:.2f}" if base else "-"
         print(
             f"{label:34} {row['connect_s']:>12.2f}s {row['subscribe_s']:>9.2f}s "
-            f"{row['kib_per_client']:>11.1f} {row['cpu_us_per_msg']:>11.1f} {ratio:>11}"
+            f"{row['kib_per_client']:>11.1f} {row['kib_per_client'] * 10000 / 1024:>9.0f} "
+            f"{row['cpu_us_per_msg']:>11.1f} {ratio:>11}"
         )
 
 
