@@ -190,6 +190,9 @@ def sim_fleet(
     stats_interval_s: Annotated[
         float, typer.Option("--stats-interval-s", min=0.1, help="How often to print statistics")
     ] = 10.0,
+    connectors: Annotated[
+        int, typer.Option("--connectors", min=1, help="Connections opened at once")
+    ] = 64,
 ) -> None:
     """N simulated EMS in one process, each serving the strategy protocol over MQTT."""
     import asyncio  # noqa: PLC0415
@@ -206,6 +209,7 @@ def sim_fleet(
             first=first,
             status_interval_s=status_interval_s,
             stats_interval_s=stats_interval_s,
+            connectors=connectors,
         )
     except (ValueError, ProtocolError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -137,3 +137,18 @@ async def test_lost_connection_resolves_closed(broker: MosquittoProcess) -> None
         await client.closed
     with pytest.raises(LiteMqttError, match="not connected"):
         client.publish("x", b"")
+
+
+@pytest.mark.integration
+async def test_broker_going_away_is_an_error_not_a_close(tmp_path: Path) -> None:
+    """When the broker ends the session, closed carries an exception (so owners reconnect)."""
+    own = MosquittoProcess(tmp_path / "own")
+    own.start()
+    try:
+        client = await connected(own, asyncio.Queue())
+        own.stop()
+        assert client.closed is not None
+        with pytest.raises(LiteMqttError, match="broker closed"):
+            await asyncio.wait_for(client.closed, 10)
+    finally:
+        own.remove()

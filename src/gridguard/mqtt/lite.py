@@ -120,6 +120,7 @@ class LiteClient(asyncio.Protocol):
 
     __slots__ = (
         "_buffer",
+        "_by_us",
         "_keepalive_s",
         "_last_in",
         "_last_out",
@@ -140,6 +141,7 @@ class LiteClient(asyncio.Protocol):
         self.on_message = on_message
         self._keepalive_s = keepalive_s
         self._buffer = b""
+        self._by_us = False
         self._transport: asyncio.Transport | None = None
         self._waiters: dict[int, asyncio.Future[bytes]] = {}
         self._next_id = 0
@@ -148,7 +150,8 @@ class LiteClient(asyncio.Protocol):
         self.unacked = 0
         """QoS 1 messages published and not yet acknowledged by the broker."""
         self.closed: asyncio.Future[None] | None = None
-        """Done when the connection is gone (its exception says why, if not by close())."""
+        """Done when the connection is gone: a result after close() or abort(), else an
+        exception saying why (the broker closed it, it was lost, the broker went silent)."""
 
     async def connect(
         self,
@@ -209,11 +212,14 @@ class LiteClient(asyncio.Protocol):
 
     def close(self) -> None:
         """Send DISCONNECT and close (the broker drops the will, if any)."""
+        self._by_us = True
         if self._transport is not None and not self._transport.is_closing():
             self._transport.write(DISCONNECT_PACKET)
             self._transport.close()
 
     def abort(self) -> None:
+        """Drop the connection at once (no DISCONNECT)."""
+        self._by_us = True
         if self._transport is not None:
             self._transport.abort()
 
@@ -247,13 +253,16 @@ class LiteClient(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        error = LiteMqttError(f"connection lost: {exc}") if exc else LiteMqttError("closed")
+        if exc is not None:
+            error = LiteMqttError(f"connection lost: {exc}")
+        else:
+            error = LiteMqttError("closed" if self._by_us else "the broker closed the connection")
         for waiter in self._waiters.values():
             if not waiter.done():
                 waiter.set_exception(error)
         self._waiters.clear()
         if self.closed is not None and not self.closed.done():
-            if exc is None:
+            if exc is None and self._by_us:
                 self.closed.set_result(None)
             else:
                 self.closed.set_exception(error)

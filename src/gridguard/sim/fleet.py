@@ -55,8 +55,9 @@ class FleetConfig:
     uid_prefix: str = "sim"
     status_interval_s: float = 2.0
     keepalive_s: int = 60
-    connectors: int = 200
-    """Connections opened at once (the broker's listen backlog is the limit)."""
+    connectors: int = 64
+    """Connections opened at once: Mosquitto listens with a backlog of 100, and SYNs beyond it
+    wait a second for their retransmission."""
     stats_interval_s: float = 10.0
     first: int = 0
     """Number of the first device (several fleets on one broker use disjoint ranges)."""
