@@ -15,13 +15,17 @@ process and measures, from outside:
   own process, subscribed to all of them) over ``--window-s``, and the CPU share of the fleet
   and of the broker meanwhile (100% = one core).
 
-The smallest count is the baseline of the same run. A new fleet process is started per
-interval, so each row starts from a connected, idle fleet.
+With the first interval, the bench then sends one create to every device (a platform client
+on ``gridguard.mqtt.lite`` in the bench's process, QoS 1, all at once) and measures creates
+per second answered 200, the fleet's CPU per create (decode, rules, reply, list/post) and its
+RSS once every device holds a strategy. The smallest count is the baseline of the same run.
+A new fleet process is started per interval, so each row starts from a connected, idle fleet.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import resource
@@ -33,6 +37,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from gridguard.mqtt.lite import LiteClient
+from gridguard.protocol.codec import json_bytes
+from gridguard.sim.fleet_site import shape_for
+from gridguard.testing.examples import CREATE_DATA
 from gridguard.testing.mosquitto import MosquittoProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +48,14 @@ CONNECTED_RE = re.compile(r"(\d+) devices connected in ([\d.]+) s")
 STATUS_RE = re.compile(r"status (\d+)/s")
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = resource.getpagesize()
+
+
+@dataclass(frozen=True, slots=True)
+class Creates:
+    count: int
+    seconds: float
+    fleet_cpu_us: float
+    rss_mib: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +111,47 @@ def count_messages(port: int, topic: str, window_s: float) -> int:
     return counted[0]
 
 
-def run_fleet(broker: MosquittoProcess, count: int, interval_s: float, window_s: float) -> Row:
+async def create_on_every(port: int, prefix: str, count: int) -> float:
+    """Send one create to every device and wait for every result; the seconds it took."""
+    done, results = asyncio.Event(), [0]
+
+    def on_result(_client: LiteClient, _topic: str, payload: bytes) -> None:
+        results[0] += 1 if b'"code":200' in payload else 0
+        if results[0] == count:
+            done.set()
+
+    client = LiteClient(f"bench-platform-{uuid.uuid4().hex[:6]}", on_result)
+    results_topic = f"{prefix}/+/streaming_overdemand/create/result"
+    await client.connect("127.0.0.1", port, subscriptions=[(results_topic, 1)])
+    started = time.perf_counter()
+    for number in range(count):
+        uid = f"sim-{number:05d}"
+        data = {**CREATE_DATA, "ele_meter_id": shape_for(number).meters[0].id}
+        envelope = {
+            "mid": str(uuid.uuid4()),
+            "type": "streaming_overdemand_create",
+            "device_uid": uid,
+            "timestamp": 1,
+            "data": data,
+        }
+        topic = f"{prefix}/{uid}/streaming_overdemand/create/command"
+        client.publish(topic, json_bytes(envelope), qos=1)
+        if number % 256 == 0:
+            await asyncio.sleep(0)  # let the results in meanwhile
+    await asyncio.wait_for(done.wait(), 300)
+    elapsed_s = time.perf_counter() - started
+    client.close()
+    return elapsed_s
+
+
+def run_fleet(
+    broker: MosquittoProcess,
+    count: int,
+    interval_s: float,
+    window_s: float,
+    *,
+    with_commands: bool = False,
+) -> tuple[Row, Creates | None]:
     prefix = f"bench/fleet-{uuid.uuid4().hex[:6]}"
     command = [sys.executable, "-m", "gridguard", "sim", "fleet", "--count", str(count)]
     command += ["--mqtt-url", broker.url, "--prefix", prefix]
@@ -104,6 +160,7 @@ def run_fleet(broker: MosquittoProcess, count: int, interval_s: float, window_s:
     broker_pid = broker.process.pid
     fleet = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert fleet.stdout is not None
+    creates = None
     try:
         for line in fleet.stdout:
             found = CONNECTED_RE.search(line)
@@ -122,6 +179,12 @@ def run_fleet(broker: MosquittoProcess, count: int, interval_s: float, window_s:
         cpu_pct = (cpu_s(fleet.pid) - before[0]) / wall_s * 100
         broker_cpu_pct = (cpu_s(broker_pid) - before[1]) / wall_s * 100
         sent = next(STATUS_RE.search(line) for line in fleet.stdout if STATUS_RE.search(line))
+        if with_commands:
+            cpu_before = cpu_s(fleet.pid)
+            creates_s = asyncio.run(create_on_every(broker.port, prefix, count))
+            creates = Creates(
+                count, creates_s, (cpu_s(fleet.pid) - cpu_before) / count * 1e6, rss_mib(fleet.pid)
+            )
     finally:
         fleet.terminate()
         fleet.wait(30)
@@ -136,7 +199,7 @@ def run_fleet(broker: MosquittoProcess, count: int, interval_s: float, window_s:
         got / window_s,
         cpu_pct,
         broker_cpu_pct,
-    )
+    ), creates
 
 
 def print_table(rows: list[Row]) -> None:
@@ -163,15 +226,25 @@ def main() -> None:
     broker = MosquittoProcess(general="max_queued_messages 0\n")
     broker.start()
     rows: list[Row] = []
+    creates: list[Creates] = []
     try:
         for count in sorted(args.counts):
-            for interval_s in args.rates:
-                rows.append(run_fleet(broker, count, interval_s, args.window_s))
+            for index, interval_s in enumerate(args.rates):
+                row, made = run_fleet(
+                    broker, count, interval_s, args.window_s, with_commands=index == 0
+                )
+                rows.append(row)
+                creates += [made] if made else []
                 print_table(rows[-1:])
     finally:
         broker.remove()
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
     print_table(rows)
+    print(f"\n{'devices':>8} {'creates/s':>10} {'fleet CPU us/create':>20} {'RSS MiB after':>14}")
+    for c in creates:
+        print(
+            f"{c.count:>8} {c.count / c.seconds:>10.0f} {c.fleet_cpu_us:>20.0f} {c.rss_mib:>14.1f}"
+        )
 
 
 if __name__ == "__main__":
