@@ -188,3 +188,13 @@ def test_toy_plant_follows_the_strategy(strategy: dict[str, Any], check: Any) ->
         shape, sim.strategies, state, t_s=NOON_NS / 1e9, dt_s=2.0, month=5, scale=1.4, phase=0.25
     )
     assert check(step), step
+
+
+def test_equal_monthly_limits_are_held_once() -> None:
+    """Memory: devices with the same twelve limits share one tuple; the values are unchanged."""
+    first, second = SimDevice("a", shape_for(0)), SimDevice("b", shape_for(0))
+    first.handle("create", command("create", CREATE, uid="a"), NOW_NS)
+    second.handle("create", command("create", CREATE, uid="b"), NOW_NS)
+    months = first.strategies[1].over_demand_condition
+    assert months is second.strategies[1].over_demand_condition
+    assert list(months) == CREATE["over_demand_condition"]

@@ -11,8 +11,7 @@ seconds; 10,000 devices must fit in 100 MB): a simulator, not a store.
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -67,7 +66,7 @@ class SimDevice:
         """Where this EMS is in its daily curve, 0..1 (so they do not peak together)."""
         self.strategies: dict[int, Strategy] = {}
         self._next_id = 1
-        self._replies: OrderedDict[str, Answer] | None = None
+        self._replies: dict[str, Answer] | None = None
         self._meters: dict[int, MeterState] | None = None
 
     # --- commands -----------------------------------------------------------------------------
@@ -122,7 +121,7 @@ class SimDevice:
 
     def _commit(self, outcome: rules.Outcome) -> None:
         for strategy in outcome.upserts:
-            self.strategies[strategy.id] = strategy
+            self.strategies[strategy.id] = _shared(strategy)
         for strategy_id in outcome.deletes:
             self.strategies.pop(strategy_id, None)
         if outcome.next_id is not None:
@@ -130,11 +129,11 @@ class SimDevice:
 
     def _remember(self, op: str, mid: str | None, answer: Answer) -> Answer:
         if mid is not None:
-            replies = self._replies if self._replies is not None else OrderedDict()
+            replies = self._replies if self._replies is not None else {}
             self._replies = replies
             replies[f"{op}/{mid}"] = answer
-            if len(replies) > KEEP_REPLIES:
-                replies.popitem(last=False)
+            if len(replies) > KEEP_REPLIES:  # dicts keep insertion order: the first is oldest
+                del replies[next(iter(replies))]
         return answer
 
     def _envelope(self, op: str, now_ns: int, trace_id: str | None) -> dict[str, Any]:
@@ -222,6 +221,25 @@ class SimDevice:
             state.demand_kw = state.peak_kw = step.grid_power_kw
             states[shape.id] = state
         return states
+
+
+_CONDITIONS: dict[tuple[int, ...], tuple[int, ...]] = {}
+MAX_SHARED_CONDITIONS = 4096
+
+
+def _shared(strategy: Strategy) -> Strategy:
+    """The strategy with its twelve monthly limits shared with every equal set already held.
+
+    A fleet's strategies mostly carry the same few sets; twelve ints and a tuple of their own
+    cost each device about 600 bytes, a third of what a strategy and its stored reply take.
+    """
+    months = strategy.over_demand_condition
+    shared = _CONDITIONS.get(months)
+    if shared is None:
+        if len(_CONDITIONS) >= MAX_SHARED_CONDITIONS:
+            return strategy
+        shared = _CONDITIONS[months] = months
+    return strategy if shared is months else replace(strategy, over_demand_condition=shared)
 
 
 @lru_cache(maxsize=16)
