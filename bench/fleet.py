@@ -8,7 +8,8 @@ limit, so it takes every client), then per ``--counts`` runs ``gridguard sim fle
 process and measures, from outside:
 
 * **connect**: wall time until the fleet reports every device connected and subscribed (its
-  retained list/post published), and the CPU seconds the fleet process spent on it;
+  retained list/post published), and the CPU seconds the fleet process (start-up included)
+  and the broker spent on it;
 * **RSS**: the fleet process's resident memory once all are connected (from /proc);
 * per ``--status-interval-s`` in ``--rates``: status/post messages per second asked for
   (count / interval), sent (the fleet's own count) and received by ``mosquitto_sub`` (C, its
@@ -64,6 +65,7 @@ class Row:
     interval_s: float
     connect_s: float
     connect_cpu_s: float
+    broker_connect_cpu_s: float
     rss_mib: float
     asked_per_s: float
     sent_per_s: float
@@ -158,6 +160,7 @@ def run_fleet(
     command += ["--status-interval-s", str(interval_s), "--stats-interval-s", str(window_s)]
     assert broker.process is not None
     broker_pid = broker.process.pid
+    broker_cpu_at_start = cpu_s(broker_pid)
     fleet = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert fleet.stdout is not None
     creates = None
@@ -170,6 +173,7 @@ def run_fleet(
             raise RuntimeError("the fleet ended before connecting")
         connect_s = float(found.group(2))
         connect_cpu_s, rss = cpu_s(fleet.pid), rss_mib(fleet.pid)
+        broker_connect_cpu_s = cpu_s(broker_pid) - broker_cpu_at_start
         for line in fleet.stdout:  # the first statistics line: status/post has started
             if "status" in line:
                 break
@@ -193,6 +197,7 @@ def run_fleet(
         interval_s,
         connect_s,
         connect_cpu_s,
+        broker_connect_cpu_s,
         rss,
         count / interval_s,
         float(sent.group(1)) if sent else 0.0,
@@ -204,12 +209,13 @@ def run_fleet(
 
 def print_table(rows: list[Row]) -> None:
     print(
-        f"{'devices':>8} {'connect':>9} {'CPU':>7} {'RSS MiB':>8} {'interval':>9} "
+        f"{'devices':>8} {'connect':>9} {'CPU':>7} {'broker':>7} {'RSS MiB':>8} {'interval':>9} "
         f"{'asked/s':>8} {'sent/s':>8} {'got/s':>8} {'fleet CPU':>10} {'broker CPU':>11}"
     )
     for r in rows:
         print(
-            f"{r.count:>8} {r.connect_s:>8.2f}s {r.connect_cpu_s:>6.2f}s {r.rss_mib:>8.1f} "
+            f"{r.count:>8} {r.connect_s:>8.2f}s {r.connect_cpu_s:>6.2f}s "
+            f"{r.broker_connect_cpu_s:>6.2f}s {r.rss_mib:>8.1f} "
             f"{r.interval_s:>8.2f}s {r.asked_per_s:>8.0f} {r.sent_per_s:>8.0f} "
             f"{r.got_per_s:>8.0f} {r.cpu_pct:>9.0f}% {r.broker_cpu_pct:>10.0f}%"
         )

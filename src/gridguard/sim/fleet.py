@@ -117,11 +117,12 @@ class Fleet:
         self._clock_ns = clock_ns
         self._echo = echo
         self._address = parse_mqtt_url(config.mqtt_url)
+        self._ssl = ssl.create_default_context() if self._address.tls else None
         self.stats = FleetStats()
         self.all_connected = asyncio.Event()
         self.first_wave_done = asyncio.Event()
-        """Set once every device has had its first connect attempt (status/post starts then,
-        so a connect wave is not slowed by reports)."""
+        """Set once as many connect attempts as devices have been made: the first wave is over
+        (status/post starts then, so the wave is not slowed by reports)."""
         self._first_attempts = 0
         self._rng = random.Random(config.first)  # noqa: S311 - load shapes and jitter
         self.devices: dict[str, SimDevice] = {}
@@ -193,7 +194,7 @@ class Fleet:
             address.port,
             username=address.username,
             password=address.password,
-            ssl_context=_ssl_context() if address.tls else None,
+            ssl_context=self._ssl,
             subscriptions=[(self.topic(uid, op, "command"), 1) for op in COMMAND_OPS],
             announce=[self._list_publication(self.devices[uid])],
         )
@@ -302,10 +303,6 @@ async def _wait_either(first: asyncio.Event, second: asyncio.Event) -> None:
     finally:
         for wait in waits:
             wait.cancel()
-
-
-def _ssl_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
 
 
 async def run_fleet(config: FleetConfig, *, echo: Callable[[str], None] = print) -> None:
