@@ -120,7 +120,9 @@ async def test_refused_and_unreachable_brokers_raise(tmp_path: Path) -> None:
     locked.start()
     try:
         with pytest.raises(LiteMqttError, match="not authorised"):
-            await LiteClient("t-refused", lambda *_: None).connect("127.0.0.1", locked.port)
+            await LiteClient("t-refused", lambda *_: None).connect(
+                "127.0.0.1", locked.port, subscriptions=[("test/lite/refused", 1)]
+            )
     finally:
         locked.remove()
     with pytest.raises(LiteMqttError, match="connect to"):

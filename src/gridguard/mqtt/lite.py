@@ -189,6 +189,10 @@ class LiteClient(asyncio.Protocol):
         except (OSError, TimeoutError) as exc:
             self.abort()
             raise LiteMqttError(f"connect to {host}:{port}: {exc or 'timed out'}") from exc
+        finally:
+            for waiter in (connack, suback):
+                if waiter is not None and not waiter.done():
+                    waiter.cancel()  # nobody will await it: no "exception never retrieved"
         if len(body) < 2 or body[1] != 0:
             self.abort()
             code = body[1] if len(body) > 1 else -1

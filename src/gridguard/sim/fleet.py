@@ -135,7 +135,9 @@ class Fleet:
                 phase=self._rng.random(),
             )
         self._clients: dict[str, LiteClient] = {}
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        """Devices to connect; None ends a connector."""
+        self._stopping = False
 
     @property
     def address_text(self) -> str:
@@ -152,8 +154,10 @@ class Fleet:
             self._queue.put_nowait(uid)
         try:
             async with asyncio.TaskGroup() as group:
-                for index in range(min(self.config.connectors, self.config.count)):
-                    group.create_task(self._connector(stop), name=f"fleet-connector-{index}")
+                connectors = min(self.config.connectors, self.config.count)
+                for index in range(connectors):
+                    group.create_task(self._connector(), name=f"fleet-connector-{index}")
+                group.create_task(self._end_connectors(stop, connectors), name="fleet-end")
                 group.create_task(self._status_ticker(stop), name="fleet-status")
                 group.create_task(self._stats_printer(stop), name="fleet-stats")
         finally:
@@ -162,16 +166,9 @@ class Fleet:
 
     # --- sessions -----------------------------------------------------------------------------
 
-    async def _connector(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            take = asyncio.ensure_future(self._queue.get())
-            halt = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({take, halt}, return_when=asyncio.FIRST_COMPLETED)
-            halt.cancel()
-            if not take.done() or stop.is_set():
-                take.cancel()
-                return
-            uid = take.result()
+    async def _connector(self) -> None:
+        """Takes devices off the queue and connects them, until it takes the end mark."""
+        while (uid := await self._queue.get()) is not None:
             try:
                 await self._connect(uid)
             except (LiteMqttError, OSError) as exc:
@@ -179,6 +176,12 @@ class Fleet:
                 self._retry_later(uid)
             finally:
                 self._attempted()
+
+    async def _end_connectors(self, stop: asyncio.Event, connectors: int) -> None:
+        await stop.wait()
+        self._stopping = True
+        for _ in range(connectors):
+            self._queue.put_nowait(None)
 
     def _attempted(self) -> None:
         if self._first_attempts < self.config.count:
@@ -223,6 +226,8 @@ class Fleet:
         self._retry_later(uid)
 
     def _retry_later(self, uid: str) -> None:
+        if self._stopping:
+            return
         delay_s = self._rng.uniform(RECONNECT_MIN_S, RECONNECT_MAX_S)
         asyncio.get_running_loop().call_later(delay_s, self._queue.put_nowait, uid)
 
