@@ -6,22 +6,10 @@ import socket
 
 import pytest
 
+from gridguard.clock import FakeClock
 from gridguard.devices.factory import build_site_devices, close_site_devices
 from gridguard.sim.servers import SiteServers
 from gridguard.site.config import parse_site_config
-
-
-class FakeClock:
-    """A monotonic clock that only moves when a test says so."""
-
-    def __init__(self) -> None:
-        self.now_s = 1000.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
 
 
 def free_port() -> int:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
+from gridguard.control.demand import DemandMeter
 from gridguard.devices.factory import build_site_devices, close_site_devices
-from gridguard.sim.runner import DemandMeter, SiteSimulator, World, daily_profile
+from gridguard.sim.runner import SiteSimulator, World, daily_profile
 from gridguard.sim.servers import SimulatorError, SiteServers
 from gridguard.site.config import parse_site_config
 from tests.devices.conftest import FakeClock, site_dict
@@ -63,18 +66,23 @@ def test_daily_profile(hour, want):
 
 def test_meter_demand_is_a_15_minute_average():
     """Forward demand averages the last 15 minutes; the month's maximum is kept."""
-    meter = DemandMeter()
+    meter = DemandMeter(window_s=900, step_s=1, zone=ZoneInfo("UTC"))  # as the simulator's
+
+    def add(second: int, kw: float) -> float:
+        meter.add(kw, 1.0, float(second))
+        return meter.running_kw
+
     demand = 0.0
     for second in range(1, 1201):  # 20 min at 100 kW
-        demand = meter.add(float(second), 1.0, 100.0)
+        demand = add(second, 100.0)
     assert demand == pytest.approx(100.0)
     for second in range(1201, 1201 + 450):  # 7.5 min at 0 kW
-        demand = meter.add(float(second), 1.0, 0.0)
+        demand = add(second, 0.0)
     assert demand == pytest.approx(50.0, abs=0.2)
     for second in range(1651, 1651 + 900):
-        demand = meter.add(float(second), 1.0, 0.0)
+        demand = add(second, 0.0)
     assert demand == pytest.approx(0.0)
-    assert meter.max_kw == pytest.approx(100.0)
+    assert meter.month_max_kw == pytest.approx(100.0)
 
 
 def _world(load_kw=300.0, pv_kw=0.0, plugged=False):

@@ -28,6 +28,7 @@ from gridguard.control.view import (
 )
 from gridguard.devices.protocols import (
     ChargerReading,
+    DeviceReading,
     MeterReading,
     PvReading,
     SiteDevices,
@@ -42,38 +43,31 @@ OnEvent = Callable[[ControlEvent], None]
 
 def meter_ratings(site: SiteConfig, meter_id: int) -> MeterRatings:
     """Static ratings of the devices behind one meter, in configuration order."""
+    branch = site.topology.branch(meter_id)
+    if branch is None:
+        return MeterRatings(storage=(), chargers=())
     return MeterRatings(
         storage=tuple(
             StorageRating(s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct, s.efficiency)
-            for s in site.storage
-            if s.meter_id == meter_id
+            for s in branch.storage
         ),
-        chargers=tuple(
-            ChargerRating(c.rated_kw, c.min_kw, c.priority)
-            for c in site.chargers
-            if c.meter_id == meter_id
-        ),
+        chargers=tuple(ChargerRating(c.rated_kw, c.min_kw, c.priority) for c in branch.chargers),
     )
 
 
-def _offline(kind: DeviceKind, last: Any) -> Any:
+def _offline(kind: DeviceKind, last: DeviceReading | None) -> DeviceReading:
+    """An offline device's reading: its last known output, no headroom (D21)."""
+    power_kw = last.power_kw if last else 0.0
     if kind == "storage":
-        r: StorageReading | None = last
-        return StorageReading(
-            r.power_kw if r else 0.0, r.soc_pct if r else 0.0, 0.0, 0.0, online=False
-        )
+        soc_pct = last.soc_pct if isinstance(last, StorageReading) else 0.0
+        return StorageReading(power_kw, soc_pct, 0.0, 0.0, online=False)
     if kind == "pv":
-        p: PvReading | None = last
+        pv = last if isinstance(last, PvReading) else None
         return PvReading(
-            p.power_kw if p else 0.0,
-            p.limit_kw if p else 0.0,
-            p.rated_kw if p else 0.0,
-            online=False,
+            power_kw, pv.limit_kw if pv else 0.0, pv.rated_kw if pv else 0.0, online=False
         )
-    c: ChargerReading | None = last
-    return ChargerReading(
-        c.power_kw if c else 0.0, c.limit_kw if c else 0.0, connected=False, online=False
-    )
+    limit_kw = last.limit_kw if isinstance(last, ChargerReading) else 0.0
+    return ChargerReading(power_kw, limit_kw, connected=False, online=False)
 
 
 class ControlEngine:
@@ -105,7 +99,7 @@ class ControlEngine:
         self._strategies: list[StrategyParams] = []
         self._goals: dict[int, MeterGoals] = {m: goals_for_meter([], m) for m in self.controllers}
         self._pending: list[StrategyParams] | None = None
-        self._last: dict[tuple[DeviceKind, int], Any] = {}
+        self._last: dict[tuple[DeviceKind, int], DeviceReading] = {}
         self._online: dict[tuple[DeviceKind, int], bool] = {}
         self._setpoints: dict[tuple[DeviceKind, int], float] = {}
         self._failsafe: dict[int, bool] = {}
@@ -172,78 +166,61 @@ class ControlEngine:
         except Exception:  # noqa: BLE001 - a device that fails is offline, the rest carry on (D21)
             return None
 
-    def _device(self, key: tuple[DeviceKind, int]) -> Any:
-        d = self.devices
-        groups: dict[DeviceKind, dict[int, Any]] = {
-            "storage": d.storage,
-            "pv": d.pv,
-            "charger": d.chargers,
-        }
-        return groups[key[0]][key[1]]
-
     async def _read_all(self) -> dict[int, MeterView]:
         d = self.devices
         meter_ids = [m for m in self.controllers if m in d.meters]
-        keys: list[tuple[DeviceKind, int]] = [
-            *(("storage", i) for i in d.storage),
-            *(("pv", i) for i in d.pv),
-            *(("charger", i) for i in d.chargers),
-        ]
+        keys = d.keys()
         meter_results, device_results = await asyncio.gather(
             asyncio.gather(*(self._bounded(d.meters[m].read()) for m in meter_ids)),
-            asyncio.gather(*(self._bounded(self._device(k).read()) for k in keys)),
+            asyncio.gather(*(self._bounded(d.read(k)) for k in keys)),
         )
         meters: dict[int, MeterReading | None] = dict(zip(meter_ids, meter_results, strict=True))
-        readings: dict[tuple[DeviceKind, int], Any] = {}
+        readings: dict[tuple[DeviceKind, int], DeviceReading] = {}
         for key, reading in zip(keys, device_results, strict=True):
-            online = reading is not None and bool(reading.online)
+            online = reading is not None and reading.online
             self._note_online(key, online)
-            readings[key] = reading if online else _offline(key[0], self._last.get(key))
-            if online:
-                self._last[key] = reading
+            if reading is not None and online:
+                readings[key] = self._last[key] = reading
+            else:
+                readings[key] = _offline(key[0], self._last.get(key))
         return {m: self._view(m, meters.get(m), readings) for m in self.controllers}
 
     def _view(
-        self, meter_id: int, meter: MeterReading | None, readings: dict[Any, Any]
+        self,
+        meter_id: int,
+        meter: MeterReading | None,
+        readings: dict[tuple[DeviceKind, int], DeviceReading],
     ) -> MeterView:
-        s = self.site
+        branch = self.site.topology.by_meter[meter_id]
 
-        def mine(kind: DeviceKind, configs: list[Any]) -> tuple[Any, ...]:
+        def mine(kind: DeviceKind) -> tuple[Any, ...]:  # the kind's own reading type
             return tuple(
-                readings[(kind, c.id)] if (kind, c.id) in readings else _offline(kind, None)
-                for c in configs
-                if c.meter_id == meter_id
+                readings[r.key] if r.key in readings else _offline(kind, None)
+                for r in branch.refs(kind)
             )
 
         return MeterView(
             meter=meter or MeterReading(0.0, None, valid=False),
-            storage=mine("storage", s.storage),
-            pv=mine("pv", s.pv),
-            chargers=mine("charger", s.chargers),
+            storage=mine("storage"),
+            pv=mine("pv"),
+            chargers=mine("charger"),
         )
 
     async def _write_all(self, decisions: dict[int, Decision]) -> None:
         writes: list[tuple[tuple[DeviceKind, int], float, Awaitable[None]]] = []
-        d, s = self.devices, self.site
         for meter_id, decision in decisions.items():
+            branch = self.site.topology.by_meter[meter_id]
             cmd = decision.command
-            groups: list[tuple[DeviceKind, list[Any], tuple[float | None, ...], dict[int, Any]]] = [
-                ("storage", s.storage, cmd.storage_kw, d.storage),
-                ("pv", s.pv, cmd.pv_limit_kw, d.pv),
-                ("charger", s.chargers, cmd.charger_limit_kw, d.chargers),
-            ]
-            for kind, configs, values, devs in groups:
-                ids = [c.id for c in configs if c.meter_id == meter_id]
-                for device_id, value in zip(ids, values, strict=True):
-                    if value is None or device_id not in devs:
-                        continue
-                    dev = devs[device_id]
-                    call = (
-                        dev.write_power_kw(value)
-                        if kind == "storage"
-                        else dev.write_limit_kw(value)
-                    )
-                    writes.append(((kind, device_id), value, call))
+            values: dict[DeviceKind, tuple[float | None, ...]] = {
+                "storage": cmd.storage_kw,
+                "pv": cmd.pv_limit_kw,
+                "charger": cmd.charger_limit_kw,
+            }
+            for kind, kind_values in values.items():
+                devices = self.devices.of(kind)
+                for ref, value in zip(branch.refs(kind), kind_values, strict=True):
+                    if value is not None and ref.id in devices:
+                        writes.append((ref.key, value, self.devices.write(ref.key, value)))
         results = await asyncio.gather(*(self._bounded(_done(call)) for _, _, call in writes))
         for (key, value, _), ok in zip(writes, results, strict=True):
             if ok:

@@ -13,8 +13,11 @@ the control cycle for the others (D21).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from gridguard.vocab import DeviceKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,10 @@ class ChargerReading:
     connected: bool
     """A vehicle is plugged in."""
     online: bool = True
+
+
+DeviceReading = StorageReading | PvReading | ChargerReading
+"""What any controllable device reports."""
 
 
 @runtime_checkable
@@ -127,3 +134,34 @@ class SiteDevices:
     storage: dict[int, StorageControl]
     pv: dict[int, PvControl]
     chargers: dict[int, ChargerControl]
+
+    def of(self, kind: DeviceKind) -> Mapping[int, StorageControl | PvControl | ChargerControl]:
+        """The devices of one class, by configured id."""
+        if kind == "storage":
+            return self.storage
+        if kind == "pv":
+            return self.pv
+        return self.chargers
+
+    def keys(self) -> list[tuple[DeviceKind, int]]:
+        """``(kind, id)`` of every controllable device: storage, then PV, then chargers."""
+        return [
+            *(("storage", i) for i in self.storage),
+            *(("pv", i) for i in self.pv),
+            *(("charger", i) for i in self.chargers),
+        ]
+
+    def read(self, key: tuple[DeviceKind, int]) -> Awaitable[DeviceReading]:
+        """Read one controllable device."""
+        kind, device_id = key
+        reading: Awaitable[DeviceReading] = self.of(kind)[device_id].read()
+        return reading
+
+    def write(self, key: tuple[DeviceKind, int], value: float) -> Awaitable[None]:
+        """Write one setpoint: storage power (kW, + discharge) or a PV/pile limit (kW)."""
+        kind, device_id = key
+        if kind == "storage":
+            return self.storage[device_id].write_power_kw(value)
+        if kind == "pv":
+            return self.pv[device_id].write_limit_kw(value)
+        return self.chargers[device_id].write_limit_kw(value)

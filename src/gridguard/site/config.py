@@ -11,10 +11,14 @@ file, the key path and the rule (``edge.toml: storage[1].rated_kw: must be > 0``
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gridguard.site.topology import SiteTopology
 
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
@@ -214,7 +218,19 @@ class SiteConfig(_Strict):
         return self
 
     def meter(self, meter_id: int) -> MeterConfig | None:
-        return next((m for m in self.meters if m.id == meter_id), None)
+        branch = self.topology.branch(meter_id)
+        return branch.meter if branch else None
+
+    @cached_property
+    def topology(self) -> SiteTopology:
+        """Meter -> its storage, PV and chargers, computed once (the config is frozen)."""
+        return SiteTopology.from_config(self)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy (``update`` replaces fields); its topology is computed anew from it."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("topology", None)
+        return copied
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

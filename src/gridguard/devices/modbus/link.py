@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -27,12 +26,12 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
+from gridguard.clock import MonotonicClock, SystemClock
 from gridguard.devices.modbus.regmap import Function
 from gridguard.site.config import ModbusLink
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
 ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
 
 
@@ -84,13 +83,13 @@ class Connection:
         self,
         link: ModbusLink,
         *,
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock | None = None,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
     ) -> None:
         self.link = link
         self.name = endpoint_key(link)
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._client: ModbusClient | None = None
@@ -107,7 +106,7 @@ class Connection:
         async with self._connect_lock:
             if self._client is not None and self._client.connected:
                 return self._client
-            now = self._clock()
+            now = self._clock.monotonic_s()
             if now < self._next_attempt_s:
                 raise LinkDownError(f"{self.name}: reconnect in {self._next_attempt_s - now:.1f} s")
             self.drop()
@@ -129,7 +128,7 @@ class Connection:
         self._failures += 1
         doublings = min(self._failures - 1, 32)  # capped: 2**n must stay a float
         delay_s = min(self._backoff_max_s, self._backoff_initial_s * 2.0**doublings)
-        self._next_attempt_s = self._clock() + delay_s
+        self._next_attempt_s = self._clock.monotonic_s() + delay_s
 
     def answered(self) -> None:
         """A request succeeded: the next failure starts the backoff afresh."""
