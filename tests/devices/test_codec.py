@@ -131,7 +131,9 @@ CLAMP_CASES = [
     CLAMP_CASES,
     ids=["i16-high", "i16-low", "u16-high", "i32-high", "u32-high"],
 )
-def test_encode_clamps_to_type_range(raw: int, reg_type: RegisterType, registers: list[int]) -> None:
+def test_encode_clamps_to_type_range(
+    raw: int, reg_type: RegisterType, registers: list[int]
+) -> None:
     """Out-of-range values clamp to the register type's range instead of wrapping."""
     assert encode_raw(raw, reg_type, "big") == registers
 

@@ -16,11 +16,11 @@ import pytest
 import tomli_w
 
 from gridguard.client import StrategyClient
+from gridguard.testing.mosquitto import MosquittoProcess
 from tests.edge.conftest import (
     EXAMPLE,
     SCHEMES,
     AgentFactory,
-    MosquittoProcess,
     make_site,
     scheme_of,
 )

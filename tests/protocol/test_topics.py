@@ -6,6 +6,8 @@ import pytest
 
 from gridguard.protocol.errors import TopicError
 from gridguard.protocol.topics import (
+    Direction,
+    Op,
     Topic,
     TopicScheme,
     build_topic,
@@ -46,13 +48,13 @@ DEEP = TopicScheme("custom", prefix="site/cn/sh/ems")
     ],
 )
 def test_build_and_parse_round_trip(
-    scheme: TopicScheme, op: str, direction: str, expected: str
+    scheme: TopicScheme, op: Op, direction: Direction, expected: str
 ) -> None:
     """Build gives the spec's topic string; parse gives back the same parts."""
-    built = build_topic(scheme, "dev1", op, direction)  # type: ignore[arg-type]
+    built = build_topic(scheme, "dev1", op, direction)
     assert built == expected
     parsed = parse_topic(built)
-    assert parsed == Topic(scheme, "dev1", op, direction)  # type: ignore[arg-type]
+    assert parsed == Topic(scheme, "dev1", op, direction)
 
 
 def test_parse_recognises_scheme_from_prefix() -> None:
