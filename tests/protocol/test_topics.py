@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from gridguard.protocol.errors import TopicError
@@ -135,10 +137,10 @@ def test_parse_errors_say_why(topic: str, msg: str) -> None:
     ],
     ids=["missing-product-key", "tenant-with-slash", "prefix-wildcard", "prefix-leading-slash"],
 )
-def test_scheme_parameters_checked(kwargs: dict[str, str], msg: str) -> None:
+def test_scheme_parameters_checked(kwargs: dict[str, Any], msg: str) -> None:
     """Scheme parameters that would make a broken topic are refused up front."""
     with pytest.raises(TopicError) as caught:
-        TopicScheme(**kwargs)  # type: ignore[arg-type]
+        TopicScheme(**kwargs)
     assert str(caught.value) == msg
 
 
