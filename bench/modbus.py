@@ -28,7 +28,13 @@ from pathlib import Path
 from pymodbus.client import AsyncModbusTcpClient
 
 from gridguard.devices.factory import build_site_devices, close_site_devices, running_status
-from gridguard.devices.protocols import SiteDevices
+from gridguard.devices.protocols import (
+    ChargerControl,
+    GridMeter,
+    PvControl,
+    SiteDevices,
+    StorageControl,
+)
 from gridguard.site.config import load_site_config, parse_site_config
 
 PERIOD_S = 1.0
@@ -122,7 +128,7 @@ async def timed(n: int, step: Callable[[], Awaitable[object]]) -> list[float]:
 
 
 def read_all(devices: SiteDevices) -> Callable[[], Awaitable[object]]:
-    readers = [
+    readers: list[GridMeter | StorageControl | PvControl | ChargerControl] = [
         *devices.meters.values(),
         *devices.storage.values(),
         *devices.pv.values(),

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -22,19 +23,28 @@ from gridguard.control.status import ControlEvent
 from gridguard.control.store import MemoryStateStore
 from gridguard.devices.factory import build_site_devices, close_site_devices
 from gridguard.sim.runner import SiteSimulator, World
-from gridguard.site.config import SiteConfig, load_site_config
+from gridguard.site.config import (
+    ChargerConfig,
+    MeterConfig,
+    PvConfig,
+    SiteConfig,
+    StorageConfig,
+    load_site_config,
+)
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "edge.toml"
 PERIOD_S = 0.2
 LAG_S = 1.0  # the simulator's plant (PlantParams default)
 BASELINE_KW = 10.0
 
+_Device = TypeVar("_Device", MeterConfig, StorageConfig, PvConfig, ChargerConfig)
+
 
 def one_meter_site() -> SiteConfig:
     """The example site, meter 9 and what sits behind it, every port free (0), 200 ms cycle."""
     site = load_site_config(EXAMPLE)
 
-    def free(dev):  # type: ignore[no-untyped-def]
+    def free(dev: _Device) -> _Device:
         return dev.model_copy(update={"modbus": dev.modbus.model_copy(update={"port": 0})})
 
     return site.model_copy(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 
@@ -54,7 +55,7 @@ async def wait_held_at_baseline(port: int, timeout_s: float) -> dict[str, object
                 continue
             assert isinstance(message.payload, bytes)
             status = json.loads(message.payload)
-            meter = next(m for m in status["meters"] if m["meter_id"] == 9)
+            meter: dict[str, Any] = next(m for m in status["meters"] if m["meter_id"] == 9)
             last = meter
             if meter["floor_kw"] is not None and meter["grid_power_kw"] >= BASELINE_KW:
                 return meter

@@ -16,11 +16,12 @@ import pytest
 import tomli_w
 
 from gridguard.client import StrategyClient
+from gridguard.protocol.models import SyncResult
+from gridguard.testing.mosquitto import MosquittoProcess
 from tests.edge.conftest import (
     EXAMPLE,
     SCHEMES,
     AgentFactory,
-    MosquittoProcess,
     make_site,
     scheme_of,
 )
@@ -49,7 +50,9 @@ async def wait_for_sync(ems: StrategyClient, attempts: int = 50) -> list[Any]:
     """Sync until the agent answers (it may still be starting)."""
     for _ in range(attempts):
         try:
-            return list((await ems.request("sync")).data)  # type: ignore[attr-defined]
+            result = await ems.request("sync")
+            assert isinstance(result, SyncResult)
+            return list(result.data)
         except TimeoutError:
             continue
     raise AssertionError("agent never answered sync")

@@ -212,11 +212,11 @@ async def test_idle_checkpointer_copies_the_wal_once_commits_pause(tmp_path: Pat
         await runner.run(upgrade_to_head, write=True)
         size_before = file.stat().st_size
         for n in range(20):
-            await runner.run_sqlite3(
-                lambda raw, n=n: raw.execute(
-                    "INSERT INTO state (key, value) VALUES (?, '{}')", (f"k{n}",)
-                )
-            )
+
+            def insert(raw: sqlite3.Connection, n: int = n) -> sqlite3.Cursor:
+                return raw.execute("INSERT INTO state (key, value) VALUES (?, '{}')", (f"k{n}",))
+
+            await runner.run_sqlite3(insert)
         for _ in range(100):  # up to 5 s: a pause of 0.05 s, then the copy
             if file.stat().st_size > size_before:
                 break
