@@ -93,12 +93,12 @@ def replace_sections(text: str, generated: dict[str, str]) -> str:
     """``text`` with each marked section replaced; ValueError names a missing marker."""
     for name, body in generated.items():
         pattern = re.compile(
-            rf"(<!-- generated: {name} -->\n).*?(\n<!-- end: {name} -->)", flags=re.DOTALL
+            rf"(<!-- generated: {name} -->\n)(?:.*?\n)?(<!-- end: {name} -->)", flags=re.DOTALL
         )
         if pattern.search(text) is None:
             msg = f"no '<!-- generated: {name} -->' ... '<!-- end: {name} -->' section"
             raise ValueError(msg)
-        text = pattern.sub(lambda m: f"{m.group(1)}{body}{m.group(2)}", text)  # noqa: B023
+        text = pattern.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", text)  # noqa: B023
     return text
 
 
