@@ -20,7 +20,10 @@ from gridguard.testing.rulings import (
 )
 
 PACKAGE = Path(gridguard.__file__).parent
-RULINGS_DOC = Path(__file__).parents[1] / "docs" / "rulings.md"
+REPO = Path(__file__).parents[1]
+RULINGS_DOC = REPO / "docs" / "rulings.md"
+BASES = (REPO, PACKAGE)
+"""Where a path in the docs is relative to: the repository, or the package (``edge/agent.py``)."""
 OWNERS, UNINDEXED = read_index(PACKAGE)
 BY_RULING = {owner.ruling: owner for owner in OWNERS}
 
@@ -55,6 +58,15 @@ def test_owner_exists_names_the_ruling_and_is_documented(ruling: str) -> None:
     code = re.search(r"^Code: `([^`]+)`", section, flags=re.MULTILINE)
     assert code is not None, f"docs/rulings.md#{ruling.lower()} has no 'Code:' line"
     assert code.group(1) == f"src/gridguard/{owner.module}"
+
+
+def test_every_module_the_rulings_doc_names_exists() -> None:
+    """A page that points readers at moved or deleted files is worse than none."""
+    text = RULINGS_DOC.read_text(encoding="utf-8")
+    named = set(re.findall(r"`([\w/]+\.py)`", text))
+    missing = [n for n in sorted(named) if not any((base / n).is_file() for base in BASES)]
+    assert len(named) > len(RULING_IDS)
+    assert missing == []
 
 
 def full_table(lines: list[str] | None = None) -> str:
