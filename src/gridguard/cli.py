@@ -2,6 +2,8 @@
 
 Sub-commands import their implementation lazily, so `gridguard --help` stays fast and a
 missing optional piece never breaks the others.
+
+Rulings: none owned.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The injected clock: monotonic seconds for timing, aware wall time for months and demand."""
+"""The injected clock: monotonic seconds for timing, aware wall time for months and demand.
+
+Rulings: none owned.
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ Sign conventions, everywhere in GridGuard (names carry the unit, ``_kw``, ``_pct
 * storage power: + discharge, - charge;
 * PV and charging-pile power: >= 0 (PV produces, a pile draws);
 * a meter mounted reversed (``direction = -1``) is flipped when read, never later.
+
+Rulings: none owned; the device classes of D7 and the switches of D14 are named here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What the control engine reports: a frozen status snapshot and its events (D18, D21).
 
 The edge agent publishes these (MQTT status topic, metrics); nothing here does I/O. Power in
-kW, + import / + discharge, as everywhere (DECISIONS.md, "Control semantics").
+kW, + import / + discharge, as everywhere (``gridguard.vocab``).
 """
 
 from __future__ import annotations

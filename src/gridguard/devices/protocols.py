@@ -1,6 +1,6 @@
 """Device capabilities as small Protocols, and the frozen readings they return.
 
-Sign conventions (DECISIONS.md, "Control semantics"):
+Sign conventions (as everywhere, see ``gridguard.vocab``):
 
 * grid power: positive = import from the grid, negative = export;
 * storage power: positive = discharge, negative = charge;
