@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gridguard.clock import FakeClock
 from gridguard.control.demand import DemandMeter
 from gridguard.devices.factory import build_site_devices, close_site_devices
 from gridguard.sim.runner import Profile, SiteSimulator, World, daily_profile
 from gridguard.sim.servers import SimulatorError, SiteServers
 from gridguard.site.config import parse_site_config
-from tests.devices.conftest import FakeClock, site_dict
+from tests.devices.conftest import site_dict
 
 
 @pytest.mark.parametrize(
