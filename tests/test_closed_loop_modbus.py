@@ -40,8 +40,9 @@ BASELINE_KW = 10.0
 _Device = TypeVar("_Device", MeterConfig, StorageConfig, PvConfig, ChargerConfig)
 
 
-def one_meter_site() -> SiteConfig:
-    """The example site, meter 9 and what sits behind it, every port free (0), 200 ms cycle."""
+def one_meter_site(**settings: object) -> SiteConfig:
+    """The example site, meter 9 and what sits behind it, every port free (0), 200 ms cycle;
+    ``settings`` override further [control] settings."""
     site = load_site_config(EXAMPLE)
 
     def free(dev: _Device) -> _Device:
@@ -53,7 +54,7 @@ def one_meter_site() -> SiteConfig:
             "storage": [free(s) for s in site.storage if s.meter_id == 9],
             "pv": [free(p) for p in site.pv],
             "chargers": [free(c) for c in site.chargers],
-            "control": site.control.model_copy(update={"period_s": PERIOD_S}),
+            "control": site.control.model_copy(update={"period_s": PERIOD_S, **settings}),
         }
     )
 
@@ -85,8 +86,8 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def rig(scene: Scene) -> AsyncIterator[Rig]:
-    sim = SiteSimulator(one_meter_site(), profile=scene.world, start_s=0.0)
+async def rig(scene: Scene, **settings: object) -> AsyncIterator[Rig]:
+    sim = SiteSimulator(one_meter_site(**settings), profile=scene.world, start_s=0.0)
     await sim.start()
     site = sim.servers.bound()
     devices = build_site_devices(site)

@@ -21,6 +21,9 @@ from typing import Literal
 DeviceKind = Literal["storage", "pv", "charger"]
 """A controllable device class by name, as in status snapshots and the site topology."""
 
+DEVICE_KINDS: tuple[DeviceKind, ...] = ("storage", "pv", "charger")
+"""Every device class, in merit order (D19: storage first)."""
+
 ConfigSection = Literal["storage", "pv", "chargers"]
 """The site file's table of each device class (``[[chargers]]`` is plural there)."""
 

@@ -31,13 +31,18 @@ from gridguard.devices.protocols import (
     DeviceReading,
     MeterReading,
     PvReading,
+    SetpointReadback,
     SiteDevices,
     StorageReading,
 )
 from gridguard.site.config import SiteConfig
-from gridguard.vocab import DeviceKind
+from gridguard.vocab import DEVICE_KINDS, DeviceKind
 
 T = TypeVar("T")
+READBACK_TOLERANCE_KW = 0.5
+READBACK_TOLERANCE_SHARE = 0.005
+"""A held setpoint further than max(0.5 kW, 0.5 % of the rating) from the one written was
+changed by someone else (registers hold 0.1 kW or 0.1 %: rounding stays well inside)."""
 OnEvent = Callable[[ControlEvent], None]
 
 
@@ -102,6 +107,14 @@ class ControlEngine:
         self._last: dict[tuple[DeviceKind, int], DeviceReading] = {}
         self._online: dict[tuple[DeviceKind, int], bool] = {}
         self._setpoints: dict[tuple[DeviceKind, int], float] = {}
+        self._overridden: set[tuple[DeviceKind, int]] = set()
+        self._rated_kw = {
+            ref.key: dev.rated_kw
+            for branch in site.topology
+            for kind in DEVICE_KINDS
+            for ref, dev in zip(branch.refs(kind), branch.of(kind), strict=True)
+        }
+        self._next_readback_s: float | None = None
         self._failsafe: dict[int, bool] = {}
         self._saved_step: dict[int, int] = {}
         self._loaded = False
@@ -153,12 +166,16 @@ class ControlEngine:
             )
             decisions[meter_id] = decision
             self._note_failsafe(meter_id, decision.failsafe)
-        await self._write_all(decisions)
+        if self.site.control.mode == "observe":
+            self._setpoints.update(_commanded(self.site, decisions))
+        else:
+            await self._readback_due(mono_s)
+            await self._write_all(decisions)
         await self._persist()
         self._cycle += 1
         self._status = build_status(
             self.site, views, decisions, self._setpoints, at=now, cycle=self._cycle
-        )
+        ).model_copy(update={"mode": self.site.control.mode})
 
     async def _bounded(self, call: Awaitable[T]) -> T | None:
         try:
@@ -206,21 +223,53 @@ class ControlEngine:
             chargers=mine("charger"),
         )
 
+    async def _readback_due(self, mono_s: float) -> None:
+        """Every ``readback_interval_s``, read back what we wrote: another master? (event)"""
+        interval_s = self.site.control.readback_interval_s
+        if interval_s <= 0 or not self._setpoints:
+            return
+        if self._next_readback_s is None:  # first check one interval after the first write
+            self._next_readback_s = mono_s + interval_s
+        if mono_s < self._next_readback_s:
+            return
+        self._next_readback_s = mono_s + interval_s
+        keys = [k for k in self._setpoints if k[1] in self.devices.of(k[0])]
+        held = await asyncio.gather(*(self._bounded(self._read_setpoint(k)) for k in keys))
+        for key, value in zip(keys, held, strict=True):
+            self._note_readback(key, self._setpoints[key], value)
+
+    async def _read_setpoint(self, key: tuple[DeviceKind, int]) -> float | None:
+        device = self.devices.of(key[0])[key[1]]
+        if not isinstance(device, SetpointReadback):
+            return None
+        return await device.read_setpoint_kw()
+
+    def _note_readback(
+        self, key: tuple[DeviceKind, int], written_kw: float, held_kw: float | None
+    ) -> None:
+        if held_kw is None:
+            return
+        rated_kw = self._rated_kw.get(key, 0.0)
+        tolerance_kw = max(READBACK_TOLERANCE_KW, READBACK_TOLERANCE_SHARE * rated_kw)
+        moved = abs(held_kw - written_kw) > tolerance_kw
+        if moved and key not in self._overridden:
+            self._emit(
+                "setpoint_overridden",
+                f"{key[0]} {key[1]}: setpoint changed under us: wrote {written_kw:.1f} kW, "
+                f"device holds {held_kw:.1f} kW (another Modbus master on the bus?)",
+                device=key,
+            )
+        if moved:
+            self._overridden.add(key)
+        else:
+            self._overridden.discard(key)
+
     async def _write_all(self, decisions: dict[int, Decision]) -> None:
-        writes: list[tuple[tuple[DeviceKind, int], float, Awaitable[None]]] = []
-        for meter_id, decision in decisions.items():
-            branch = self.site.topology.by_meter[meter_id]
-            cmd = decision.command
-            values: dict[DeviceKind, tuple[float | None, ...]] = {
-                "storage": cmd.storage_kw,
-                "pv": cmd.pv_limit_kw,
-                "charger": cmd.charger_limit_kw,
-            }
-            for kind, kind_values in values.items():
-                devices = self.devices.of(kind)
-                for ref, value in zip(branch.refs(kind), kind_values, strict=True):
-                    if value is not None and ref.id in devices:
-                        writes.append((ref.key, value, self.devices.write(ref.key, value)))
+        writes = [
+            (key, value, self.devices.write(key, value))
+            for key, value in _commanded(self.site, decisions).items()
+            if key[1] in self.devices.of(key[0])
+        ]
         results = await asyncio.gather(*(self._bounded(_done(call)) for _, _, call in writes))
         for (key, value, _), ok in zip(writes, results, strict=True):
             if ok:
@@ -282,6 +331,26 @@ class ControlEngine:
             if self._saved_step.get(meter_id) != step:
                 self._saved_step[meter_id] = step
                 await self.store.save(f"control/meter/{meter_id}", controller.export_state())
+
+
+def _commanded(
+    site: SiteConfig, decisions: dict[int, Decision]
+) -> dict[tuple[DeviceKind, int], float]:
+    """Every setpoint the decisions write (``None`` entries are left out), by device."""
+    out: dict[tuple[DeviceKind, int], float] = {}
+    for meter_id, decision in decisions.items():
+        branch = site.topology.by_meter[meter_id]
+        cmd = decision.command
+        values: dict[DeviceKind, tuple[float | None, ...]] = {
+            "storage": cmd.storage_kw,
+            "pv": cmd.pv_limit_kw,
+            "charger": cmd.charger_limit_kw,
+        }
+        for kind, kind_values in values.items():
+            for ref, value in zip(branch.refs(kind), kind_values, strict=True):
+                if value is not None:
+                    out[ref.key] = value
+    return out
 
 
 async def _done(call: Awaitable[None]) -> bool:

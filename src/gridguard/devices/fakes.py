@@ -145,6 +145,9 @@ class FakeStorage(_FakeDevice):
             return r
         return StorageReading(r.power_kw, r.soc_pct, 0.0, 0.0, online=False)
 
+    async def read_setpoint_kw(self) -> float | None:
+        return self.plant.setpoints.storage_kw[self.index] if self.online else None
+
     async def write_power_kw(self, setpoint_kw: float) -> None:
         self._check_online()
         self.plant.write("storage", self.index, setpoint_kw)
@@ -165,6 +168,9 @@ class FakePv(_FakeDevice):
         self._check_online()
         self.plant.write("pv", self.index, limit_kw)
 
+    async def read_setpoint_kw(self) -> float | None:
+        return self.plant.setpoints.pv_limit_kw[self.index] if self.online else None
+
 
 class FakeCharger(_FakeDevice):
     async def read(self) -> ChargerReading:
@@ -181,6 +187,9 @@ class FakeCharger(_FakeDevice):
     async def write_limit_kw(self, limit_kw: float) -> None:
         self._check_online()
         self.plant.write("charger", self.index, limit_kw)
+
+    async def read_setpoint_kw(self) -> float | None:
+        return self.plant.setpoints.charger_limit_kw[self.index] if self.online else None
 
 
 class FakeSite:

@@ -126,6 +126,16 @@ class ChargerControl(Protocol):
         ...
 
 
+@runtime_checkable
+class SetpointReadback(Protocol):
+    """A device whose setpoint register can be read back (another master may change it)."""
+
+    async def read_setpoint_kw(self) -> float | None:
+        """The setpoint the device holds now, in kW (storage + discharge; a limit >= 0);
+        None when it cannot be read."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SiteDevices:
     """Every field device of a site, keyed by the id it has in the site configuration."""

@@ -104,6 +104,16 @@ class ControlConfig(_Strict):
         le=60,
         description="time constant of the devices' response; > 0 lets the control lead it",
     )
+    mode: Literal["enforce", "observe"] = Field(
+        default="enforce",
+        description="observe: run the whole loop and report the setpoints, write nothing",
+    )
+    readback_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="read back written setpoints this often to catch another Modbus master; "
+        "0 turns the check off",
+    )
 
 
 class ModbusLink(_Strict):

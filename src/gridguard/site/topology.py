@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from gridguard.vocab import DeviceClass, DeviceKind
+from gridguard.vocab import DEVICE_KINDS, DeviceClass, DeviceKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -73,7 +73,7 @@ class MeterBranch:
 
     def refs(self, kind: DeviceKind | None = None) -> tuple[DeviceRef, ...]:
         """References to this branch's devices (one class, or all: storage, PV, chargers)."""
-        kinds: tuple[DeviceKind, ...] = (kind,) if kind else ("storage", "pv", "charger")
+        kinds: tuple[DeviceKind, ...] = (kind,) if kind else DEVICE_KINDS
         return tuple(DeviceRef(k, d.id, self.meter.id) for k in kinds for d in self.of(k))
 
 
