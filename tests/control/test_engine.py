@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -191,3 +193,32 @@ def test_site_file_efficiency_reaches_the_planner_ratings() -> None:
     ratings = meter_ratings(site.model_copy(update={"storage": [lossy]}), 9)
     assert [r.efficiency for r in ratings.storage] == [0.81]
     assert meter_ratings(site, 9).storage[0].efficiency == pytest.approx(0.92)  # the default
+
+
+async def test_every_meter_persisted_in_one_call_per_demand_step() -> None:
+    """With several meters, the per-step state goes to the store in ONE save (one fsync)."""
+
+    class Counting(MemoryStateStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[int] = []
+
+        async def save_many(self, values: Mapping[str, dict[str, Any]]) -> None:
+            self.calls.append(len(values))
+            await super().save_many(values)
+
+    store = Counting()
+    site = site_config().model_copy(
+        update={"meters": [MeterConfig(id=9), *(MeterConfig(id=100 + n) for n in range(20))]}
+    )
+    clock = FakeClock(START)
+    bare = PlantInputs((30.0, 30.0, 30.0), (), ())  # a meter with nothing behind it
+    worlds = {m.id: SUNNY if m.id == 9 else bare for m in site.meters}
+    fakes = FakeSite(site, clock, worlds)
+    engine = ControlEngine(site, fakes.devices(), clock, store, lambda _e: None)
+    for _ in range(130):  # a little over two demand steps of 60 s
+        await engine.run_cycle()
+        clock.advance(1.0)
+    assert set(store.calls) == {21}  # all meters together, never one meter per transaction
+    assert 3 <= len(store.calls) <= 4  # at start, then once per demand step (60 s)
+    assert set(store.values) == {f"control/meter/{m.id}" for m in site.meters}

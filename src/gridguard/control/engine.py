@@ -326,11 +326,19 @@ class ControlEngine:
                 controller.restore_state(state, epoch_s)
 
     async def _persist(self) -> None:
-        for meter_id, controller in self.controllers.items():
-            step = controller.demand.step
-            if self._saved_step.get(meter_id) != step:
-                self._saved_step[meter_id] = step
-                await self.store.save(f"control/meter/{meter_id}", controller.export_state())
+        """Each meter's state once per demand step; every meter in one transaction."""
+        due = {
+            meter_id: controller
+            for meter_id, controller in self.controllers.items()
+            if self._saved_step.get(meter_id) != controller.demand.step
+        }
+        if not due:
+            return
+        await self.store.save_many(
+            {f"control/meter/{m}": controller.export_state() for m, controller in due.items()}
+        )
+        for meter_id, controller in due.items():
+            self._saved_step[meter_id] = controller.demand.step
 
 
 def _commanded(

@@ -14,7 +14,7 @@ Faults: ``plant.meter.silent = True`` makes the meter answer with ``valid=False`
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from gridguard.clock import MonotonicClock
 from gridguard.devices.protocols import (
@@ -199,7 +199,7 @@ class FakeSite:
         self,
         site: SiteConfig,
         clock: MonotonicClock,
-        inputs: dict[int, InputsSource],
+        inputs: Mapping[int, InputsSource],
         *,
         soc_pct: float = 50.0,
         actuator_lag_s: float = 1.0,

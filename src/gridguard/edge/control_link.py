@@ -50,8 +50,8 @@ class StoreStateAdapter:
     async def load(self, key: str) -> dict[str, Any] | None:
         return await self._store.load_state(key)
 
-    async def save(self, key: str, value: dict[str, Any]) -> None:
-        await self._store.save_state(key, value)
+    async def save_many(self, values: Mapping[str, dict[str, Any]]) -> None:
+        await self._store.save_states(values)
 
 
 def log_event(event: ControlEvent) -> None:

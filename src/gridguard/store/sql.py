@@ -258,8 +258,13 @@ class SqlStrategyStore:
         return await self._run("load state", partial(_read_state, key))
 
     async def save_state(self, key: str, value: dict[str, Any]) -> None:
+        await self.save_states({key: value})
+
+    async def save_states(self, states: Mapping[str, dict[str, Any]]) -> None:
+        if not states:
+            return
         async with self._write_lock:
-            await self._run("save state", partial(_write_state, key, value), write=True)
+            await self._run("save state", partial(_write_states, dict(states)), write=True)
 
     async def _run(self, action: str, fn: Callable[[Connection], T], *, write: bool = False) -> T:
         if self._runner is None:
@@ -387,10 +392,11 @@ def _read_state(key: str, conn: Connection) -> dict[str, Any] | None:
     return value
 
 
-def _write_state(key: str, value: dict[str, Any], conn: Connection) -> None:
-    updated = conn.execute(_UPDATE_STATE, {"state_key": key, "state_value": value})
-    if updated.rowcount == 0:
-        conn.execute(_INSERT_STATE, {"key": key, "value": value})
+def _write_states(states: dict[str, dict[str, Any]], conn: Connection) -> None:
+    for key, value in states.items():
+        updated = conn.execute(_UPDATE_STATE, {"state_key": key, "state_value": value})
+        if updated.rowcount == 0:
+            conn.execute(_INSERT_STATE, {"key": key, "value": value})
 
 
 def error_reason(exc: BaseException) -> str:
