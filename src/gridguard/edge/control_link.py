@@ -16,7 +16,7 @@ from typing import Any
 
 from gridguard.control.engine import ControlEngine
 from gridguard.control.params import StrategyParams
-from gridguard.control.status import ControlEvent
+from gridguard.control.status import ControlEvent, ControlStatus
 from gridguard.protocol.timefmt import now_ms
 from gridguard.site.config import SiteConfig
 from gridguard.store.base import StrategyStore
@@ -66,6 +66,8 @@ class EngineController:
     def __init__(self, site: SiteConfig, engine: ControlEngine) -> None:
         self._site = site
         self._engine = engine
+        self._indexed_status: ControlStatus | None = None
+        self._online_index: dict[tuple[str, int], bool] = {}
 
     def set_strategies(self, strategies: list[Strategy]) -> None:
         """Takes effect on the engine's next cycle."""
@@ -87,9 +89,12 @@ class EngineController:
         return {m.id: self._engine.dynamic_demand_kw(m.id) for m in self._site.meters}
 
     def online(self, kind: str, device_id: int) -> bool:
+        """Whether the last cycle read this meter / device (list/post's running_status)."""
         status = self._engine.status()
-        if kind == "meter":
-            meter = next((m for m in status.meters if m.meter_id == device_id), None)
-            return meter is not None and meter.grid_power_kw is not None
-        device = next((d for d in status.devices if (d.kind, d.id) == (kind, device_id)), None)
-        return device is not None and device.online
+        if status is not self._indexed_status:  # index each new snapshot once
+            self._indexed_status = status
+            self._online_index = {
+                **{("meter", m.meter_id): m.grid_power_kw is not None for m in status.meters},
+                **{(d.kind, d.id): d.online for d in status.devices},
+            }
+        return self._online_index.get((kind, device_id), False)
