@@ -24,6 +24,8 @@ from gridguard.devices.factory import build_site_devices, close_site_devices
 from gridguard.sim.runner import SiteSimulator, World
 from gridguard.site.config import SiteConfig, load_site_config
 
+pytestmark = pytest.mark.slow
+
 EXAMPLE = Path(__file__).parents[1] / "examples" / "edge.toml"
 PERIOD_S = 0.2
 LAG_S = 1.0  # the simulator's plant (PlantParams default)

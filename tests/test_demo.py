@@ -13,9 +13,12 @@ import time
 from pathlib import Path
 
 import aiomqtt
+import pytest
 
 from gridguard.client import StrategyClient
 from gridguard.protocol.topics import TopicScheme
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
 BASELINE_KW = 10

@@ -27,6 +27,8 @@ from tests.control.helpers import (
     view,
 )
 
+pytestmark = pytest.mark.unit
+
 PILES = (ChargerRating(60.0, 7.0, 1), ChargerRating(60.0, 7.0, 2))
 ODM = (400,) * 12
 BACKFLOW_ONLY = goals(strategy(2, streaming_kw=0.0), strategy(3, streaming_kw=0.0))

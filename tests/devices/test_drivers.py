@@ -7,6 +7,8 @@ import pytest
 from gridguard.devices.protocols import ChargerControl, GridMeter, PvControl, StorageControl
 from tests.devices.conftest import ServedSite, site_dict
 
+pytestmark = pytest.mark.integration
+
 
 def _set_meter(bank, a, b, c, demand=0.0):
     for name, kw in (("phase_a_power_kw", a), ("phase_b_power_kw", b), ("phase_c_power_kw", c)):

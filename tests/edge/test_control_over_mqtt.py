@@ -31,6 +31,8 @@ from gridguard.store.memory import MemoryStrategyStore
 from tests.edge.conftest import make_site, scheme_of
 from tests.edge.test_mqtt import CREATE
 
+pytestmark = pytest.mark.integration
+
 PERIOD_S = 0.1
 SUNNY = PlantInputs((70.0, 70.0, 70.0), (380.0,), (0.0, 0.0))  # 210 kW load, 380 kW of sun
 QUIET = PlantInputs((30.0, 30.0, 30.0), (), ())

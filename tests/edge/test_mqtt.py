@@ -18,6 +18,8 @@ from gridguard.protocol.topics import build_topic
 from gridguard.testing.examples import CREATE_DATA
 from tests.edge.conftest import SCHEMES, AgentFactory, make_site, scheme_of
 
+pytestmark = pytest.mark.integration
+
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "spec"
 CREATE = CREATE_DATA
 

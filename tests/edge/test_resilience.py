@@ -55,6 +55,7 @@ async def wait_for_sync(ems: StrategyClient, attempts: int = 50) -> list[Any]:
     raise AssertionError("agent never answered sync")
 
 
+@pytest.mark.slow
 async def test_commands_answered_200_survive_kill_9(
     own_mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
@@ -92,6 +93,7 @@ async def test_commands_answered_200_survive_kill_9(
         process.wait(10)
 
 
+@pytest.mark.integration
 async def test_agent_reconnects_after_broker_restart(
     own_mosquitto: MosquittoProcess, tmp_path: Path, agent_factory: AgentFactory
 ) -> None:
@@ -113,6 +115,7 @@ async def test_agent_reconnects_after_broker_restart(
         assert [s.streaming_condition for s in (await ems.sync()).data] == [42]
 
 
+@pytest.mark.integration
 async def test_a_command_the_agent_died_on_is_delivered_again(
     own_mosquitto: MosquittoProcess,
     tmp_path: Path,

@@ -19,6 +19,8 @@ from gridguard.testing.mosquitto import MosquittoProcess
 from tests.edge.conftest import AgentFactory, make_site, missing_service, scheme_of
 from tests.edge.test_mqtt import CREATE
 
+pytestmark = pytest.mark.integration
+
 
 def run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True)

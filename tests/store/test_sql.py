@@ -23,6 +23,8 @@ from gridguard.store.sql import Sqlite3Statement, SqlStrategyStore
 from gridguard.store.urls import async_url
 from tests.store.conftest import Backend
 
+pytestmark = pytest.mark.integration
+
 REPLY = StoredReply("m-1", "create", b'{"code":200}')
 ONE = StoredStrategy(1, 7, 2, {"streaming_status": 1})
 GRIDGUARD_TABLES = {"alembic_version", "replies", "state", "store_counters", "strategies"}
