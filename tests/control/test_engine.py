@@ -24,6 +24,7 @@ from gridguard.site.config import (
     SiteConfig,
     StorageConfig,
 )
+from gridguard.testing.wait import wait_for
 from tests.control.helpers import strategy
 
 START = datetime(2024, 6, 3, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -179,8 +180,9 @@ async def test_run_loop_on_fake_clock_at_100ms() -> None:
     stop = asyncio.Event()
 
     async def stopper() -> None:
-        while rig.clock.monotonic_s() < 5.0:
-            await asyncio.sleep(0)
+        await wait_for(
+            lambda: rig.clock.monotonic_s() >= 5.0, 10, "5 s on the fake clock", poll_s=0
+        )
         stop.set()
 
     async with asyncio.TaskGroup() as tg:
