@@ -8,6 +8,8 @@ import pytest
 
 from gridguard.testing.graph import find_cycle, package_edges, replace_sections, sections
 
+pytestmark = pytest.mark.unit
+
 ARCHITECTURE_DOC = Path(__file__).parents[1] / "docs" / "architecture.md"
 REGENERATE = ".venv/bin/python -m gridguard.testing.graph --write docs/architecture.md"
 

@@ -9,7 +9,7 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
 from gridguard.devices.modbus.codec import encode_point
-from gridguard.testing.wait import wait_until
+from gridguard.testing.wait import wait_for
 from tests.test_closed_loop_modbus import PERIOD_S, Scene, rig
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,7 @@ async def test_observe_mode_writes_no_register_and_reports_what_it_would() -> No
     async with rig(Scene(load_kw=300.0, pv_kw=500.0), mode="observe") as r:
         storage, pv = r.sim.servers.bank("storage", 3), r.sim.servers.bank("pv", 5)
         before = (storage.get("power_setpoint_kw"), pv.get("power_limit_kw"))
-        await wait_until(lambda: r.engine.status().cycle >= 25, timeout_s=20.0, what="25 cycles")
+        await wait_for(lambda: r.engine.status().cycle >= 25, 20.0, "25 cycles")
         assert (storage.get("power_setpoint_kw"), pv.get("power_limit_kw")) == before
         assert r.grid_kw() < 0.0  # nothing acts: the site still exports
         status = r.engine.status()
@@ -33,7 +33,7 @@ async def test_observe_mode_writes_no_register_and_reports_what_it_would() -> No
 async def test_another_master_writing_the_pv_limit_raises_an_event() -> None:
     """A second Modbus client keeps writing 50 kW to the PV limit we hold at 400: one event."""
     async with rig(Scene(load_kw=300.0, pv_kw=340.0), readback_interval_s=3 * PERIOD_S) as r:
-        await wait_until(lambda: r.engine.status().cycle >= 5, timeout_s=10.0, what="5 cycles")
+        await wait_for(lambda: r.engine.status().cycle >= 5, 10.0, "5 cycles")
         link = r.sim.servers.bound().pv[0].modbus
         point = r.sim.servers.bank("pv", 5).regmap.points["power_limit_kw"]
         client = AsyncModbusTcpClient(link.host, port=link.port)
@@ -48,10 +48,10 @@ async def test_another_master_writing_the_pv_limit_raises_an_event() -> None:
 
             intruder = asyncio.create_task(intrude())
             try:
-                await wait_until(
+                await wait_for(
                     lambda: any(e.kind == "setpoint_overridden" for e in r.events),
-                    timeout_s=10 * 3 * PERIOD_S,
-                    what="a setpoint_overridden event",
+                    10 * 3 * PERIOD_S,
+                    "a setpoint_overridden event",
                 )
             finally:
                 intruder.cancel()

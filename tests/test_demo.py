@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import pytest
 
 from gridguard.client import StrategyClient
 from gridguard.protocol.topics import TopicScheme
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[1]
 BASELINE_KW = 10

@@ -19,6 +19,8 @@ from gridguard.testing.rulings import (
     read_index,
 )
 
+pytestmark = pytest.mark.unit
+
 PACKAGE = Path(gridguard.__file__).parent
 REPO = Path(__file__).parents[1]
 RULINGS_DOC = REPO / "docs" / "rulings.md"

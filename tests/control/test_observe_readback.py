@@ -10,6 +10,8 @@ from gridguard.control.params import ControlTuning
 from gridguard.site.config import ControlConfig
 from tests.control.test_engine import BACKFLOW, Rig, on9
 
+pytestmark = pytest.mark.unit
+
 
 def observing(rig: Rig, **control: object) -> None:
     """Rebuild the rig's engine on a site whose [control] has the given settings."""

@@ -24,6 +24,8 @@ from gridguard.devices.modbus.regmap import (
     load_map,
 )
 
+pytestmark = pytest.mark.unit
+
 # (map, point, engineering value, word order, registers on the wire)
 MAP_CASES = [
     # why: the ADW300 total power is signed 32-bit W; export is negative

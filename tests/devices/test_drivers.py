@@ -12,6 +12,8 @@ from gridguard.devices.protocols import ChargerControl, GridMeter, PvControl, St
 from gridguard.sim.servers import RegisterBank
 from tests.devices.conftest import ServedSite, site_dict
 
+pytestmark = pytest.mark.integration
+
 
 def _set_meter(bank: RegisterBank, a: float, b: float, c: float, demand: float = 0.0) -> None:
     for name, kw in (("phase_a_power_kw", a), ("phase_b_power_kw", b), ("phase_c_power_kw", c)):

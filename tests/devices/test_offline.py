@@ -16,6 +16,7 @@ from gridguard.site.config import parse_site_config
 from tests.devices.conftest import ServedSite, free_port, link, site_dict
 
 
+@pytest.mark.integration
 async def test_dead_device_goes_offline_and_comes_back(site: ServedSite) -> None:
     """Server stopped: offline with last values, others fine; restarted: online after backoff."""
     site.bank("storage", 3).set("soc_pct", 61.0)
@@ -39,6 +40,7 @@ async def test_dead_device_goes_offline_and_comes_back(site: ServedSite) -> None
     assert running_status(storage) == 1
 
 
+@pytest.mark.integration
 async def test_backoff_doubles_while_the_device_stays_dead(site: ServedSite) -> None:
     """Each failed reconnect doubles the wait before the next attempt (0.5, 1, 2 ... s)."""
     pile = site.devices.chargers[7]
@@ -54,6 +56,7 @@ async def test_backoff_doubles_while_the_device_stays_dead(site: ServedSite) -> 
     assert waits == pytest.approx([0.5, 1.0, 2.0])
 
 
+@pytest.mark.integration
 async def test_backoff_stays_capped_after_thousands_of_failures(site: ServedSite) -> None:
     """A device dead for days: the wait stays at its cap instead of overflowing."""
     pile = site.devices.chargers[7]
@@ -64,6 +67,7 @@ async def test_backoff_stays_capped_after_thousands_of_failures(site: ServedSite
     assert connection._next_attempt_s - site.clock.monotonic_s() == pytest.approx(10.0)
 
 
+@pytest.mark.integration
 async def test_hung_device_does_not_stall_the_others(site: ServedSite) -> None:
     """A device that accepts but never answers times out alone; the meter answers meanwhile."""
     site.servers.endpoints["pv", 5].mute(muted=True)
@@ -78,6 +82,7 @@ async def test_hung_device_does_not_stall_the_others(site: ServedSite) -> None:
     assert (await site.devices.pv[5].read()).online
 
 
+@pytest.mark.integration
 async def test_read_all_in_parallel_with_one_dead(site: ServedSite) -> None:
     """Reading every device at once: the dead one is offline, every other one answers."""
     await site.servers.endpoints["chargers", 6].stop()
@@ -94,6 +99,7 @@ async def test_read_all_in_parallel_with_one_dead(site: ServedSite) -> None:
     assert (storage.online, pv.online, pile6.online, pile7.online) == (True, True, False, True)
 
 
+@pytest.mark.integration
 async def test_write_to_dead_device_does_not_raise(site: ServedSite) -> None:
     """A failed write is logged and counted (offline), never raised into the cycle."""
     await site.servers.endpoints["storage", 3].stop()
@@ -103,6 +109,7 @@ async def test_write_to_dead_device_does_not_raise(site: ServedSite) -> None:
     assert not storage.online
 
 
+@pytest.mark.integration
 async def test_shared_endpoint_serves_two_devices_on_one_connection() -> None:
     """Two piles behind one gateway (one port, slave ids 1 and 2) share one connection."""
     port = free_port()
@@ -120,6 +127,7 @@ async def test_shared_endpoint_serves_two_devices_on_one_connection() -> None:
     assert [r.power_kw for r in readings] == pytest.approx([11.0, 22.0])
 
 
+@pytest.mark.unit
 @pytest.mark.skipif(importlib.util.find_spec("serial") is not None, reason="pyserial present")
 async def test_rtu_without_pyserial_reads_offline() -> None:
     """An RTU device without serial support is offline with a reason, not a crash."""
@@ -133,6 +141,7 @@ async def test_rtu_without_pyserial_reads_offline() -> None:
     assert "serial" in storage.device.channel.last_error
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("section", "field", "value", "message"),
     [

@@ -13,6 +13,8 @@ import pytest
 
 from gridguard.devices.modbus.regmap import MapError, load_map, map_name, shipped_map_names
 
+pytestmark = pytest.mark.unit
+
 
 def test_shipped_maps_all_load() -> None:
     """Every shipped map validates for its kind."""

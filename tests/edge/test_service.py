@@ -14,6 +14,8 @@ from gridguard.protocol.models import CreateResult, ListPost, SyncResult
 from gridguard.site.config import SiteConfig, load_site_config
 from gridguard.store.memory import MemoryDatabase, MemoryStrategyStore
 
+pytestmark = pytest.mark.unit
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "edge.toml"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "spec"
 NOW_NS = 1_717_664_360_213_090_560  # 2024-06-06T08:59:20.21309056Z

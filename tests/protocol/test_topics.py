@@ -17,6 +17,8 @@ from gridguard.protocol.topics import (
     parse_topic,
 )
 
+pytestmark = pytest.mark.unit
+
 WUDUN = TopicScheme("wudun", product_key="pk123")
 USER = TopicScheme("user", tenant="acme")
 CUSTOM = TopicScheme("custom", prefix="v1/gridguard")

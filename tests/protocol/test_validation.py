@@ -11,6 +11,8 @@ import pytest
 from gridguard.protocol import codec
 from gridguard.protocol.errors import InvalidMessageError, JsonSyntaxError, PayloadTooLargeError
 
+pytestmark = pytest.mark.unit
+
 MID = "3e681859-6917-4b9a-9afd-3f162cd185bd"
 BASE_DATA: dict[str, Any] = {
     "ele_meter_id": 9,

@@ -17,6 +17,7 @@ from gridguard.site.config import parse_site_config
 from tests.devices.conftest import site_dict
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "host",
     ["192.168.1.10", "0.0.0.0", "example.com"],
@@ -30,6 +31,7 @@ def test_refuses_hosts_that_are_not_loopback(host: str) -> None:
         SiteServers(parse_site_config(data))
 
 
+@pytest.mark.unit
 def test_refuses_rtu_devices() -> None:
     """Serial devices cannot be simulated over TCP; the start says which one."""
     data = site_dict()
@@ -56,6 +58,7 @@ PROFILE_CASES = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("hour", "want"), PROFILE_CASES, ids=["night", "noon", "evening"])
 def test_daily_profile(hour: float, want: World) -> None:
     """The built-in day for 400 kW of PV (load scale 280 kW), also on the next day."""
@@ -67,6 +70,7 @@ def test_daily_profile(hour: float, want: World) -> None:
         assert got.vehicles_plugged == want.vehicles_plugged
 
 
+@pytest.mark.unit
 def test_meter_demand_is_a_15_minute_average() -> None:
     """Forward demand averages the last 15 minutes; the month's maximum is kept."""
     meter = DemandMeter(window_s=900, step_s=1, zone=ZoneInfo("UTC"))  # as the simulator's
@@ -113,6 +117,7 @@ class Running:
             self.sim.advance(dt_s)
 
 
+@pytest.mark.integration
 async def test_meter_reads_the_plant_through_pt_ct_and_direction() -> None:
     """What the agent reads equals the plant's true grid power, whatever PT, CT, direction."""
     data = site_dict(pt=10, ct=20, direction=-1)
@@ -127,6 +132,7 @@ async def test_meter_reads_the_plant_through_pt_ct_and_direction() -> None:
     assert reading.grid_power_kw == pytest.approx(300.0, abs=0.5)
 
 
+@pytest.mark.integration
 async def test_closed_loop_storage_setpoint_moves_the_meter() -> None:
     """Discharging 100 kW through the PCS driver lowers grid import by 100 kW."""
     async with Running(site_dict(), _world(load_kw=300.0)) as run:
@@ -141,6 +147,7 @@ async def test_closed_loop_storage_setpoint_moves_the_meter() -> None:
     assert storage.soc_pct < 52.5  # why: it started mid-window (10..95 %) and discharged
 
 
+@pytest.mark.integration
 async def test_closed_loop_pv_limit_stops_backflow() -> None:
     """Sunny, light load: export; limiting PV to the load brings the meter back to ~0."""
     async with Running(site_dict(), _world(load_kw=100.0, pv_kw=300.0)) as run:
@@ -155,6 +162,7 @@ async def test_closed_loop_pv_limit_stops_backflow() -> None:
     assert (pv.power_kw, pv.limit_kw) == pytest.approx((100.0, 100.0), abs=0.1)
 
 
+@pytest.mark.integration
 async def test_closed_loop_charger_limit_and_pause() -> None:
     """A pile follows its limit; below its minimum it pauses, yet the vehicle stays connected."""
     async with Running(site_dict(), _world(load_kw=50.0, plugged=True)) as run:
@@ -172,6 +180,7 @@ async def test_closed_loop_charger_limit_and_pause() -> None:
     assert paused.connected
 
 
+@pytest.mark.integration
 async def test_one_device_server_stopped_and_restarted() -> None:
     """The runner stops one device's server (offline for the agent) and restarts it."""
     async with Running(site_dict(), _world()) as run:
@@ -183,6 +192,7 @@ async def test_one_device_server_stopped_and_restarted() -> None:
         assert (await run.devices.pv[5].read()).online
 
 
+@pytest.mark.unit
 def test_describe_names_every_endpoint() -> None:
     """The start-up listing says what is served where."""
     sim = SiteSimulator(parse_site_config(site_dict()), profile=_world())
@@ -191,6 +201,7 @@ def test_describe_names_every_endpoint() -> None:
     assert lines[0].startswith("meter 9: modbus tcp 127.0.0.1:0 unit 1")
 
 
+@pytest.mark.unit
 def test_cli_refuses_a_lan_host_with_exit_code_2(tmp_path: Path) -> None:
     """`gridguard sim run` on a config with a LAN host says why and exits 2."""
     from typer.testing import CliRunner  # noqa: PLC0415
@@ -207,6 +218,7 @@ def test_cli_refuses_a_lan_host_with_exit_code_2(tmp_path: Path) -> None:
     assert "loopback only" in result.output
 
 
+@pytest.mark.integration
 async def test_scenario_trace_drives_the_plant(tmp_path: Path) -> None:
     """A scenario's load, PV (interpolated) and vehicle demand reach the meter and the piles."""
     from gridguard.sim.runner import scenario_profile  # noqa: PLC0415
@@ -233,6 +245,7 @@ async def test_scenario_trace_drives_the_plant(tmp_path: Path) -> None:
     assert meter.grid_power_kw == pytest.approx(300.0 - 58.0 + 90.0, abs=1.0)
 
 
+@pytest.mark.unit
 def test_unreadable_scenario_is_refused_naming_the_file(tmp_path: Path) -> None:
     """A scenario that cannot be read stops the start with the file named."""
     from gridguard.sim.runner import scenario_profile  # noqa: PLC0415

@@ -8,6 +8,8 @@ from gridguard.store import MemoryStrategyStore, make_store
 from gridguard.store.sql import SqlStrategyStore
 from gridguard.store.urls import async_url
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("given", "expected"),
