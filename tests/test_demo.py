@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,12 +16,11 @@ import aiomqtt
 from gridguard.client import StrategyClient
 from gridguard.protocol.topics import TopicScheme
 
-ROOT = Path(__file__).parents[1]
 BASELINE_KW = 10
 
 
 def start_demo(folder: Path) -> tuple[subprocess.Popen[str], int]:
-    shutil.copytree(ROOT / "examples", folder / "examples")
+    """The demo started in an empty folder (its site ships in the package)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "gridguard", "demo"],
         cwd=folder,

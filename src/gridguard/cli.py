@@ -35,6 +35,28 @@ bench_app = typer.Typer(
     help="Benchmarks that print a table: closed-loop control (bench/ has protocol, store, Modbus).",
     no_args_is_help=True,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        print(f"gridguard {version('gridguard')}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, exit"
+        ),
+    ] = False,
+) -> None:
+    """GridGuard: demand management and anti-backflow for C&I sites."""
+
+
 app.add_typer(edge_app, name="edge")
 app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")
@@ -174,26 +196,33 @@ def sim_run(
 @app.command()
 def demo(
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="Site file to run (simulated)")
-    ] = Path("examples/edge.toml"),
+        Path | None,
+        typer.Option("--config", "-c", help="Site file to simulate; default: the demo's own"),
+    ] = None,
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where the agent keeps its store")
     ] = Path("gridguard-data"),
+    port_base: Annotated[
+        int | None,
+        typer.Option(
+            "--port-base",
+            min=1,
+            max=65000,
+            help="Broker on this port, Modbus endpoints on the next ones; default: free ports",
+        ),
+    ] = None,
 ) -> None:
     """Run everything on this machine: embedded broker, simulated site, edge agent."""
     import asyncio  # noqa: PLC0415
     import logging  # noqa: PLC0415
 
-    from gridguard.demo.run import run_demo  # noqa: PLC0415
+    from gridguard.demo.run import DemoError, packaged_site, run_demo  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    if not config.exists():
-        typer.echo(
-            f"error: {config} not found; run the demo from the GridGuard checkout "
-            "or pass --config FILE",
-            err=True,
-        )
-        raise typer.Exit(code=2)
-    site = _load_or_exit(config)
+    site = packaged_site() if config is None else _load_or_exit(config)
     data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(run_demo(site, data_dir, print))
+    try:
+        asyncio.run(run_demo(site, data_dir, print, port_base=port_base))
+    except DemoError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None

@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 import signal
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from gridguard.devices.protocols import SiteDevices
 from gridguard.edge.agent import Controller, EdgeAgent
 from gridguard.edge.control_link import EngineController, StoreStateAdapter, log_event
 from gridguard.edge.service import CommandService
-from gridguard.site.config import ConfigError, SiteConfig, parse_site_config
+from gridguard.site.config import SiteConfig, parse_site_config, read_site_file
 from gridguard.store import make_store
 from gridguard.store.base import StrategyStore
 from gridguard.strategy.model import Strategy
@@ -62,15 +61,10 @@ class Overrides:
 
 def load_config(path: Path, overrides: Overrides | None = None) -> SiteConfig:
     """Read the site file, apply overrides, validate; ConfigError names file, key and rule."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data, text = read_site_file(path)
     if overrides is not None:
         data = overrides.apply(data)
-    return parse_site_config(data, str(path))
+    return parse_site_config(data, str(path), text)
 
 
 def build_controller(
