@@ -14,7 +14,11 @@ from pathlib import Path
 import aiomqtt
 
 from gridguard.client import StrategyClient
+from gridguard.demo.run import create_payload, instructions, packaged_site, with_ports
 from gridguard.protocol.topics import TopicScheme
+from gridguard.sim.servers import SECTIONS
+
+ROOT = Path(__file__).parents[1]
 
 BASELINE_KW = 10
 
@@ -88,3 +92,30 @@ async def test_demo_end_to_end(tmp_path: Path) -> None:
     assert process.returncode == 0, output
     assert "demo stopped" in output
     assert (tmp_path / "gridguard-data" / "edge.db").exists()
+
+
+def test_with_ports_gives_every_endpoint_its_own() -> None:
+    """No base: every TCP port 0 (the simulator binds a free one each); a base numbers the
+    file's distinct endpoints from base + 1, in file order."""
+    site = packaged_site()
+    free = with_ports(site, None)
+    assert {d.modbus.port for s in SECTIONS for d in getattr(free, s)} == {0}
+    based = with_ports(site, 30000)
+    ports = [d.modbus.port for s in SECTIONS for d in getattr(based, s)]
+    assert ports == list(range(30001, 30008))
+
+
+def test_readme_shows_the_demo_create_and_ports() -> None:
+    """The README's create payloads are the demo's, and every mosquitto command names its
+    port (-p): pasted against a broker on another port, nothing silently goes astray."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    payloads = re.findall(r"mosquitto_pub .*? -m '(\{.*?\})'", readme, flags=re.DOTALL)
+    assert len(payloads) >= 2
+    expected = json.loads(create_payload("gg-demo-001", 9))
+    assert all(json.loads(p) == expected for p in payloads)
+    commands = re.findall(r"^mosquitto_(?:sub|pub) .*$", readme, flags=re.MULTILINE)
+    assert commands
+    assert all(" -p " in c for c in commands)
+    printed = instructions(packaged_site(), 41883)
+    for line in (p.strip() for p in printed if p.strip().startswith("mosquitto_")):
+        assert line in readme

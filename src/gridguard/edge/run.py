@@ -43,7 +43,6 @@ class Overrides:
 
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
         out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-        mqtt = out.setdefault("mqtt", {})
         pairs = {
             "url": self.mqtt_url,
             "scheme": self.scheme,
@@ -51,7 +50,9 @@ class Overrides:
             "tenant": self.tenant,
             "prefix": self.prefix,
         }
-        mqtt.update({k: v for k, v in pairs.items() if v is not None})
+        given = {k: v for k, v in pairs.items() if v is not None}
+        if given:  # an empty [mqtt] would drop the default prefix
+            out.setdefault("mqtt", {}).update(given)
         if self.device_uid is not None:
             out.setdefault("device", {})["uid"] = self.device_uid
         if self.db is not None:

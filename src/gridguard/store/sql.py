@@ -74,7 +74,7 @@ def _postgres_errors() -> tuple[type[Exception], ...]:
     return (asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-_DRIVER_ERRORS = (
+_DRIVER_ERRORS: tuple[type[Exception], ...] = (
     DocumentNotJsonError,
     SQLAlchemyError,
     CommandError,
