@@ -138,8 +138,15 @@ def edge_run(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from gridguard.store.base import StoreError  # noqa: PLC0415
+
     overrides = Overrides(mqtt_url, device_uid, scheme, product_key, tenant, prefix, db)
-    serve(_load_or_exit(config, overrides))
+    site = _load_or_exit(config, overrides)
+    try:
+        serve(site)
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 @edge_app.command("strategies")
