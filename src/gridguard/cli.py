@@ -57,7 +57,12 @@ def main(
     """GridGuard: demand management and anti-backflow for C&I sites."""
 
 
+devices_app = typer.Typer(
+    help="Field devices: check meters and devices before the agent controls them.",
+    no_args_is_help=True,
+)
 app.add_typer(edge_app, name="edge")
+app.add_typer(devices_app, name="devices")
 app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")
 
@@ -170,6 +175,32 @@ def edge_strategies(
         print(f"no strategies stored in {site.store.url}")
         return
     print(format_table(strategy_rows(strategies, site.site.time_zone)))
+
+
+@devices_app.command("probe")
+def devices_probe(config: ConfigOption) -> None:
+    """Read every configured meter and device once (writes nothing) and print a table.
+
+    Exit status 0 when all answered, 1 when one did not, 2 for a wrong file or map."""
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    from gridguard.devices.modbus.regmap import MapError  # noqa: PLC0415
+    from gridguard.devices.probe import probe_rows, probe_site  # noqa: PLC0415
+    from gridguard.edge.run import format_table  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.ERROR)  # the table says what failed
+    site = _load_or_exit(config)
+    try:
+        rows = asyncio.run(probe_site(site))
+    except MapError as exc:
+        typer.echo(f"error: register map refused\n{exc}", err=True)
+        raise typer.Exit(code=2) from None
+    print(format_table(probe_rows(rows)))
+    offline = [r for r in rows if not r.online]
+    print(f"{len(rows) - len(offline)} of {len(rows)} answered")
+    if offline:
+        raise typer.Exit(code=1)
 
 
 @sim_app.command("run")
