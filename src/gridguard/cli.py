@@ -133,11 +133,18 @@ def edge_run(
         str | None, typer.Option(help="Store: SQLite path/URL or postgresql://user@host/db")
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve Prometheus metrics at :PORT/metrics"),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address for --metrics-port (0.0.0.0: every interface)")
+    ] = "127.0.0.1",
 ) -> None:
     """Run the edge agent: serve the strategy protocol over MQTT and enforce it."""
     import logging  # noqa: PLC0415
 
-    from gridguard.edge.run import Overrides, serve  # noqa: PLC0415
+    from gridguard.edge.run import MetricsEndpoint, MetricsError, Overrides, serve  # noqa: PLC0415
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -147,9 +154,10 @@ def edge_run(
 
     overrides = Overrides(mqtt_url, device_uid, scheme, product_key, tenant, prefix, db)
     site = _load_or_exit(config, overrides)
+    metrics = MetricsEndpoint(metrics_port, metrics_host) if metrics_port else None
     try:
-        serve(site)
-    except StoreError as exc:
+        serve(site, metrics)
+    except (StoreError, MetricsError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
 
