@@ -57,7 +57,7 @@ def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
     [
         (
             ("[[storage]]\nid = 3", "[[storage]]\nid = -3"),
-            ":58: storage[1].id: Input should be greater than 0",
+            ":59: storage[1].id: Input should be greater than 0",
         ),
         (
             ('scheme = "custom"', 'scheme = "wudun"'),
@@ -69,7 +69,7 @@ def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
         ),
         (
             ("rated_kw = 120", "rated_kw = 120\nratedkw = 1"),
-            ":96: chargers[1].ratedkw: unknown key (check the spelling against examples/edge.toml)",
+            ":97: chargers[1].ratedkw: unknown key (check the spelling against examples/edge.toml)",
         ),
         (
             ('time_zone = "Asia/Shanghai"', 'time_zone = "Mars/Olympus"'),

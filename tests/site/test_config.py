@@ -92,3 +92,12 @@ def test_default_store_follows_the_file_but_db_option_the_cwd(
     )
     typed = load_config(Path("site/edge.toml"), Overrides(db="here.db"))
     assert typed.store.url == "here.db"
+
+
+def test_maps_dir_follows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """site.maps_dir is relative to the file, like the store."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "edge.toml").write_text('[device]\nuid = "x"\n\n[site]\nmaps_dir = "maps"\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_config(Path("site/edge.toml")).site.maps_dir == folder / "maps"

@@ -241,7 +241,7 @@ class SiteServers:
         for key, link, model, word_order in _configured(site):
             if link.transport != "tcp":
                 raise SimulatorError(f"{key[0]} id {key[1]}: the simulator serves TCP only")
-            bank = RegisterBank(load_map(model, maps_dir), word_order)
+            bank = RegisterBank(load_map(model, maps_dir or site.site.maps_dir), word_order)
             self.devices[key] = ServedDevice(link.slave_id, bank)
             group = (loopback_host(link.host), link.port) if link.port else key
             groups.setdefault(group, []).append((key, link))

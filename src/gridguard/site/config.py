@@ -71,6 +71,9 @@ class DeviceIdentity(_Strict):
 class SiteSettings(_Strict):
     time_zone: str = Field(default=DEFAULT_TIME_ZONE, description="for month boundaries (D14)")
     report_interval_s: float = Field(default=300.0, gt=0, description="list/post period (D13)")
+    maps_dir: Path | None = Field(
+        default=None, description="your own register maps, searched before the shipped ones"
+    )
 
     @model_validator(mode="after")
     def _zone_exists(self) -> Self:
@@ -292,8 +295,9 @@ def _relative_to(base_dir: Path, path: str) -> str:
 
 def anchor_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """The document with its relative paths made relative to ``base_dir`` (the file's folder):
-    the SQLite store (``sqlite:///rel.db`` or a bare path, the default included) and the TLS
-    files. Other URLs (``sqlite:////abs``, ``postgresql://``, ``memory://``) are left alone."""
+    the SQLite store (``sqlite:///rel.db`` or a bare path, the default included), the maps
+    folder and the TLS files. Other URLs (``sqlite:////abs``, ``postgresql://``,
+    ``memory://``) are left alone."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     store = out.setdefault("store", {})
     url = store.get("url", StoreConfig().url)
@@ -302,6 +306,9 @@ def anchor_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
             store["url"] = "sqlite:///" + _relative_to(base_dir, url.removeprefix("sqlite:///"))
         elif "://" not in url:
             store["url"] = _relative_to(base_dir, url)
+    settings = out.get("site")
+    if isinstance(settings, dict) and isinstance(settings.get("maps_dir"), str):
+        out["site"] = {**settings, "maps_dir": _relative_to(base_dir, settings["maps_dir"])}
     mqtt = out.get("mqtt")
     if isinstance(mqtt, dict) and isinstance(mqtt.get("tls"), dict):
         tls = dict(mqtt["tls"])
