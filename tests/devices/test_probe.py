@@ -28,6 +28,7 @@ async def test_every_device_read_once_with_units(site: ServedSite) -> None:
     assert all(r.online and not r.error for r in rows.values())
     assert "grid" in rows["meter", 9].reading
     assert "A/B/C" in rows["meter", 9].reading
+    assert "meter's PT/CT 1/1, configured 1/1" in rows["meter", 9].reading
     assert "SOC 61.5 %" in rows["storage", 3].reading
     assert rows["storage", 3].address.startswith("tcp 127.0.0.1:")
     assert rows["pv", 5].model == "generic-pv"
@@ -101,3 +102,10 @@ async def test_cli_prints_the_table_and_exits_1_when_one_is_offline(
     assert lines[0].split()[:3] == ["kind", "id", "name"]
     assert any(line.startswith("charger  7") and "NO" in line for line in lines), done.stdout
     assert "4 of 5 answered" in done.stdout
+
+
+async def test_meter_ratio_registers_disagreeing_with_the_file(site: ServedSite) -> None:
+    """The meter says CT 100, the file says 1: every kW would be 100 times off; probe says so."""
+    site.bank("meters", 9).set("ct", 100)
+    rows = by_key(await probe(site.devices))
+    assert rows["meter", 9].reading.endswith("meter's PT/CT 1/100, configured 1/1 MISMATCH")

@@ -111,6 +111,20 @@ def _drivers(devices: SiteDevices) -> list[tuple[str, int, object]]:
     ]
 
 
+async def _ratios(meter: ModbusMeter) -> str:
+    """The meter's own PT and CT registers beside the configured ones, where the map has them:
+    they must agree, or every kW is off by their ratio."""
+    device, config = meter.device, meter.config
+    if not (device.has("pt") and device.has("ct")):
+        return ""
+    values = await device.read_points(("pt", "ct"))
+    if values is None:
+        return ""
+    pt, ct = round(values["pt"]), round(values["ct"])
+    mismatch = "" if (pt, ct) == (config.pt, config.ct) else " MISMATCH"
+    return f"; meter's PT/CT {pt}/{ct}, configured {config.pt}/{config.ct}{mismatch}"
+
+
 async def _probe_one(kind: str, device_id: int, driver: object) -> ProbeRow:
     if not isinstance(driver, Driver):
         raise TypeError(f"{kind} {device_id}: not a Modbus driver ({type(driver).__name__})")
@@ -118,13 +132,16 @@ async def _probe_one(kind: str, device_id: int, driver: object) -> ProbeRow:
     config, channel = driver.config, driver.device.channel
     online = reading.valid if isinstance(reading, MeterReading) else reading.online
     model = config.type if isinstance(config, MeterConfig) else config.model
+    text = describe_reading(reading) if online else "-"
+    if online and isinstance(driver, ModbusMeter):
+        text += await _ratios(driver)
     return ProbeRow(
         kind=kind,
         device_id=device_id,
         name=config.name,
         address=describe_link(config.modbus),
         model=model,
-        reading=describe_reading(reading) if online else "-",
+        reading=text,
         online=online,
         error="" if online else error_in_words(channel.last_error, config.modbus),
     )
