@@ -6,15 +6,18 @@ import asyncio
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import aiomqtt
+import pytest
 
 from gridguard.client import StrategyClient
 from gridguard.demo.run import create_payload, instructions, packaged_site, with_ports
+from gridguard.ports import port_open
 from gridguard.protocol.topics import TopicScheme
 from gridguard.sim.servers import SECTIONS
 
@@ -119,3 +122,23 @@ def test_readme_shows_the_demo_create_and_ports() -> None:
     printed = instructions(packaged_site(), 41883)
     for line in (p.strip() for p in printed if p.strip().startswith("mosquitto_")):
         assert line in readme
+
+
+def test_port_base_taken_is_one_line(tmp_path: Path) -> None:
+    """A --port-base whose broker or endpoint port is in use: exit 2, one line naming it."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from gridguard.cli import app  # noqa: PLC0415
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        if port_open(port - 1):
+            pytest.skip(f"port {port - 1} is in use by something else")
+        data = str(tmp_path / "data")
+        for base, expected in ((port, f"port {port} is taken"), (port - 1, f":{port}: cannot")):
+            result = CliRunner().invoke(app, ["demo", "--port-base", str(base), "--data-dir", data])
+            assert result.exit_code == 2, result.output
+            assert expected in result.output
+            assert "Traceback" not in result.output
