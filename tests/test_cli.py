@@ -61,17 +61,23 @@ def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
     [
         (
             ("[[storage]]\nid = 3", "[[storage]]\nid = -3"),
-            "storage[0].id: Input should be greater than 0",
+            ":61: storage[1].id: Input should be greater than 0",
         ),
-        (('scheme = "custom"', 'scheme = "wudun"'), "mqtt: scheme 'wudun' needs mqtt.product_key"),
-        (("meter_id = 10", "meter_id = 11"), "storage[1].meter_id: meter 11 is not in [[meters]]"),
+        (
+            ('scheme = "custom"', 'scheme = "wudun"'),
+            ":10: mqtt: scheme 'wudun' needs mqtt.product_key",
+        ),
+        (
+            ("meter_id = 10", "meter_id = 11"),
+            ": storage[2].meter_id: meter 11 is not in [[meters]]",
+        ),
         (
             ("rated_kw = 120", "rated_kw = 120\nratedkw = 1"),
-            "chargers[0].ratedkw: unknown key (check the spelling against examples/edge.toml)",
+            ":99: chargers[1].ratedkw: unknown key (check the spelling against examples/edge.toml)",
         ),
         (
             ('time_zone = "Asia/Shanghai"', 'time_zone = "Mars/Olympus"'),
-            "site: time_zone 'Mars/Olympus' is not a known IANA zone",
+            ":20: site: time_zone 'Mars/Olympus' is not a known IANA zone",
         ),
     ],
     ids=["negative-id", "scheme-parameter", "unknown-meter", "misspelt-key", "bad-zone"],
@@ -79,12 +85,13 @@ def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
 def test_wrong_config_refused_naming_file_key_rule(
     tmp_path: Path, change: tuple[str, str], expected: str
 ) -> None:
-    """The agent refuses to start (exit 2) and says which file, which key and which rule."""
+    """The agent refuses to start (exit 2) and says which file and line, which key (arrays of
+    tables counted from 1) and which rule."""
     config = tmp_path / "edge.toml"
     config.write_text(EXAMPLE.read_text().replace(*change, 1))
     result = runner.invoke(app, ["edge", "run", "--config", str(config)])
     assert result.exit_code == 2
-    assert f"{config}: {expected}" in result.output
+    assert f"{config}{expected}" in result.output
 
 
 @pytest.mark.unit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
@@ -160,3 +161,25 @@ def test_factory_refuses_wrong_maps_before_any_io(
     with pytest.raises(MapError) as err:
         build_site_devices(parse_site_config(data))
     assert message in str(err.value)
+
+
+@pytest.mark.integration
+async def test_one_log_line_per_state_change(
+    site: ServedSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Offline for many retries: one warning (ours), nothing from pymodbus; back: one info."""
+    caplog.set_level(logging.INFO)
+    storage = site.devices.storage[3]
+    assert (await storage.read()).online
+    await site.servers.endpoints["storage", 3].stop()
+    caplog.clear()
+    for _ in range(5):
+        assert not (await storage.read()).online
+        site.clock.advance(60.0)  # every read a fresh reconnect attempt
+    await site.servers.endpoints["storage", 3].start()
+    assert (await storage.read()).online
+    lines = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    assert not [line for line in lines if line[0].startswith("pymodbus")]
+    assert [line[1] for line in lines] == ["WARNING", "INFO"], lines
+    assert "offline" in lines[0][2]
+    assert lines[1][2].endswith("online")

@@ -76,8 +76,10 @@ class _Links:
 def build_site_devices(
     site: SiteConfig, maps_dir: Path | None = None, *, clock: MonotonicClock | None = None
 ) -> SiteDevices:
-    """Modbus drivers for every meter and device in ``site``; raises MapError before any I/O."""
-    maps = _load_maps(site, maps_dir)
+    """Modbus drivers for every meter and device in ``site``; raises MapError before any I/O.
+
+    Maps come from ``maps_dir``, else the site's ``site.maps_dir``, then the shipped ones."""
+    maps = _load_maps(site, maps_dir or site.site.maps_dir)
     links = _Links(clock or SystemClock())
     budget_s = site.control.period_s * READ_BUDGET_SHARE
 

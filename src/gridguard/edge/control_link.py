@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gridguard.control.engine import ControlEngine
@@ -60,14 +61,35 @@ def log_event(event: ControlEvent) -> None:
     log.log(level, json.dumps({"event": event.kind, **event.model_dump(mode="json")}))
 
 
+OnCycle = Callable[[float, ControlStatus], None]
+"""Called after each control cycle with its duration in s and the status it left."""
+
+
 class EngineController:
     """The control engine as the agent's Controller and the service's LiveView."""
 
-    def __init__(self, site: SiteConfig, engine: ControlEngine) -> None:
+    def __init__(
+        self, site: SiteConfig, engine: ControlEngine, *, on_cycle: OnCycle | None = None
+    ) -> None:
         self._site = site
         self._engine = engine
         self._indexed_status: ControlStatus | None = None
         self._online_index: dict[tuple[str, int], bool] = {}
+        if on_cycle is not None:
+            self._time_cycles(on_cycle)
+
+    def _time_cycles(self, on_cycle: OnCycle) -> None:
+        """Wrap the engine's cycle to time it (the engine has no hook of its own)."""
+        engine, cycle = self._engine, self._engine.run_cycle
+
+        async def timed_cycle() -> None:
+            started_s = time.perf_counter()
+            try:
+                await cycle()
+            finally:
+                on_cycle(time.perf_counter() - started_s, engine.status())
+
+        engine.run_cycle = timed_cycle  # type: ignore[method-assign]
 
     def set_strategies(self, strategies: list[Strategy]) -> None:
         """Takes effect on the engine's next cycle."""

@@ -35,7 +35,6 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import asyncpg
 import sqlalchemy as sa
 from alembic.util import CommandError
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -66,14 +65,22 @@ class DocumentNotJsonError(ValueError):
     """A strategy document that JSON cannot hold (a bug upstream): the commit is refused."""
 
 
-_DRIVER_ERRORS = (
+def _postgres_errors() -> tuple[type[Exception], ...]:
+    """asyncpg's own errors when the ``postgres`` extra is installed (none otherwise)."""
+    try:
+        import asyncpg  # noqa: PLC0415
+    except ImportError:
+        return ()
+    return (asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+_DRIVER_ERRORS: tuple[type[Exception], ...] = (
     DocumentNotJsonError,
     SQLAlchemyError,
     CommandError,
     OSError,  # connection refused, unreachable host, timeouts, unwritable folder
     sqlite3.Error,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
+    *_postgres_errors(),
 )
 
 _ID_FLOOR = sa.bindparam("id_floor", type_=sa.BigInteger)

@@ -47,6 +47,15 @@ class DeviceRefusedError(LinkError):
     """The device answered with a Modbus exception response."""
 
 
+def quiet_pymodbus() -> None:
+    """Silence pymodbus's own log: it writes every failed connect and retry (14 lines per
+    retry while a device is offline), where the channels write one line per change of state
+    (offline, online). Left alone when its level was set, or when the root logs debug."""
+    logger = logging.getLogger("pymodbus")
+    if logger.level == logging.NOTSET and not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logger.setLevel(logging.CRITICAL)
+
+
 def endpoint_key(link: ModbusLink) -> str:
     """Devices with the same key share one connection."""
     if link.transport == "rtu":
@@ -87,6 +96,7 @@ class Connection:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
     ) -> None:
+        quiet_pymodbus()
         self.link = link
         self.name = endpoint_key(link)
         self._clock = clock or SystemClock()
@@ -217,6 +227,8 @@ class Channel:
             if response.isError():
                 self.record_failure(f"{what}: exception response {response}")
                 raise DeviceRefusedError(self.last_error)
+            if self.consecutive_failures or not self._ever_ok:
+                log.info("modbus %s id %d: online", self.connection.name, self.device_id)
             self.consecutive_failures = 0
             self._ever_ok = True
             return response
@@ -226,6 +238,6 @@ class Channel:
 
     def record_failure(self, error: str) -> None:
         if self.consecutive_failures == 0:
-            log.warning("modbus %s id %d: %s", self.connection.name, self.device_id, error)
+            log.warning("modbus %s id %d: offline: %s", self.connection.name, self.device_id, error)
         self.consecutive_failures += 1
         self.last_error = error
