@@ -21,6 +21,7 @@ from gridguard.ports import free_port
 from gridguard.testing.mosquitto import MosquittoProcess
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("length", "encoded"),
     [
@@ -50,6 +51,7 @@ class FakeTransport(asyncio.Transport):
         return False
 
 
+@pytest.mark.unit
 def test_packets_split_and_joined_across_reads() -> None:
     """A PUBLISH fed byte by byte, then two in one read: each handled once, each acknowledged."""
     received: list[tuple[str, bytes]] = []

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from gridguard.cli import app
 
+pytestmark = pytest.mark.unit
 runner = CliRunner()
 
 

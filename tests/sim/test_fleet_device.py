@@ -16,6 +16,8 @@ from gridguard.sim.fleet_plant import MeterState, step_meter
 from gridguard.sim.fleet_site import SHAPES, shape_for
 from gridguard.testing.examples import CREATE_DATA
 
+pytestmark = pytest.mark.unit
+
 UID = "sim-unit-0001"
 NOW_NS = 1_780_000_000 * 10**9  # 2026-05-28, the fifth month in Asia/Shanghai
 CREATE = {**CREATE_DATA, "ele_meter_id": 1, "over_demand_condition": list(range(100, 1300, 100))}
