@@ -2,6 +2,7 @@
 
 * the core alone (``pip install gridguard``) runs ``gridguard edge run`` against Mosquitto and
   answers a create, without the demo's, the lab's or PostgreSQL's libraries;
+* with ``[lab]``, ``gridguard bench control`` finds and runs its shipped scenarios;
 * with ``[demo,sim]``, two ``gridguard demo`` at once come up on ports of their own, each
   answers the create its own printed ``mosquitto_pub`` sends, and neither drives the other's
   simulator.
@@ -233,3 +234,23 @@ async def test_two_demos_from_the_wheel_at_once(wheel: Path, outside: Path) -> N
     for demo in demos:
         assert demo.process.returncode == 0, demo.lines
         assert any("demo stopped" in line for line in demo.lines), demo.lines
+
+
+def test_bench_control_from_the_wheel_finds_its_scenarios(wheel: Path, outside: Path) -> None:
+    """``gridguard[lab]`` outside the checkout: the shipped scenarios are found and benched."""
+    bin_dir = fresh_venv(outside / "venv-lab", f"{wheel}[lab]")
+    listed = _run(
+        bin_dir / "python",
+        "-c",
+        "from gridguard.lab.bench import scenario_paths\n"
+        "print('\\n'.join(str(p) for p in scenario_paths(None)))",
+        cwd=outside,
+    ).split()
+    shipped = {"factory_day", "month_peak_covered", "month_peak_uncovered", "unbalanced_day"}
+    assert shipped <= {Path(p).stem for p in listed}
+    assert all(Path(p).is_file() and ROOT not in Path(p).parents for p in listed)
+    day = next(p for p in listed if Path(p).stem == "unbalanced_day")
+    table = json.loads(
+        _run(bin_dir / "gridguard", "bench", "control", "--scenario", day, "--json", cwd=outside)
+    )
+    assert set(table) == {"unbalanced_day"}
