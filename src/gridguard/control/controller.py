@@ -36,9 +36,10 @@ class Decision:
     bounds: Bounds
     target_kw: float | None  # T (D18), None when over-demand is off
     shave_kw: float | None  # the level actually guarded: T, or higher when the battery cannot
-    demand_kw: float
+    demand_kw: float  # the window's average so far; a full window once demand_partial is off
     dynamic_demand_kw: float
     failsafe: bool
+    demand_partial: bool = False  # fewer than window_s of steps behind demand_kw
 
 
 class MeterController:
@@ -188,7 +189,8 @@ class MeterController:
             bounds=bounds,
             target_kw=target_kw,
             shave_kw=shave_kw,
-            demand_kw=self.demand.demand_kw,
+            demand_kw=self.demand.running_kw,
             dynamic_demand_kw=self.demand.month_max_kw,
             failsafe=self.failsafe,
+            demand_partial=self.demand.partial,
         )

@@ -10,12 +10,14 @@ snapshot is replaced. New strategies take effect on the next cycle.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from gridguard.clock import Clock
 from gridguard.control.controller import Decision, MeterController
+from gridguard.control.explain import explain
 from gridguard.control.params import ControlTuning, MeterGoals, StrategyParams, goals_for_meter
 from gridguard.control.status import ControlEvent, ControlStatus, EventKind
 from gridguard.control.status_build import build_status
@@ -38,6 +40,7 @@ from gridguard.devices.protocols import (
 from gridguard.site.config import SiteConfig
 from gridguard.vocab import DEVICE_KINDS, DeviceKind
 
+log = logging.getLogger("gridguard.control")
 T = TypeVar("T")
 READBACK_TOLERANCE_KW = 0.5
 READBACK_TOLERANCE_SHARE = 0.005
@@ -108,6 +111,7 @@ class ControlEngine:
         self._online: dict[tuple[DeviceKind, int], bool] = {}
         self._setpoints: dict[tuple[DeviceKind, int], float] = {}
         self._overridden: set[tuple[DeviceKind, int]] = set()
+        self._reasons: dict[int, str] = {}
         self._rated_kw = {
             ref.key: dev.rated_kw
             for branch in site.topology
@@ -160,12 +164,14 @@ class ControlEngine:
         views = await self._read_all()
         mono_s, now = self.clock.monotonic_s(), self.clock.now()
         decisions: dict[int, Decision] = {}
+        reasons: dict[int, str] = {}
         for meter_id, controller in self.controllers.items():
-            decision = controller.decide(
-                views[meter_id], self._goals[meter_id], mono_s, now.timestamp()
-            )
+            view, goals = views[meter_id], self._goals[meter_id]
+            decision = controller.decide(view, goals, mono_s, now.timestamp())
             decisions[meter_id] = decision
             self._note_failsafe(meter_id, decision.failsafe)
+            reasons[meter_id] = explain(view, goals, decision, self.site.control.buffer_kw)
+            self._note_reason(meter_id, reasons[meter_id])
         if self.site.control.mode == "observe":
             self._setpoints.update(_commanded(self.site, decisions))
         else:
@@ -174,7 +180,7 @@ class ControlEngine:
         await self._persist()
         self._cycle += 1
         self._status = build_status(
-            self.site, views, decisions, self._setpoints, at=now, cycle=self._cycle
+            self.site, views, decisions, self._setpoints, at=now, cycle=self._cycle, reasons=reasons
         ).model_copy(update={"mode": self.site.control.mode})
 
     async def _bounded(self, call: Awaitable[T]) -> T | None:
@@ -284,6 +290,12 @@ class ControlEngine:
             kind: EventKind = "device_online" if online else "device_offline"
             state = "back online" if online else "offline (running_status 2)"
             self._emit(kind, f"{key[0]} {key[1]} is {state}", device=key)
+
+    def _note_reason(self, meter_id: int, reason: str) -> None:
+        """A debug line whenever a meter's explanation changes (not every cycle)."""
+        if self._reasons.get(meter_id) != reason:
+            self._reasons[meter_id] = reason
+            log.debug("meter %s: %s", meter_id, reason)
 
     def _note_failsafe(self, meter_id: int, failsafe: bool) -> None:
         if self._failsafe.get(meter_id, False) == failsafe:

@@ -44,7 +44,14 @@ class MeterStatus(_Frozen):
     meter_id: int
     grid_power_kw: float | None = Field(description="+ import; None when the meter is silent")
     phase_power_kw: tuple[float, float, float] | None = None
-    demand_kw: float = Field(description="latest sliding-window demand (D17)")
+    demand_kw: float = Field(
+        description="sliding-window demand (D17), kW; averaged over the steps so far while "
+        "demand_partial"
+    )
+    demand_partial: bool = Field(
+        default=False, description="the window is not full yet (start, month boundary, gap)"
+    )
+    reason: str = Field(default="", description="the bound that binds and what the setpoints do")
     dynamic_demand_kw: int = Field(description="month's highest demand, integer kW (D18)")
     target_kw: float | None = Field(description="T (D18); None when over-demand is off")
     shave_kw: float | None = Field(description="level guarded: T, or higher if it cannot hold")

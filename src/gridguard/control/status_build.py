@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 
 from gridguard.control.controller import Decision
@@ -11,24 +12,42 @@ from gridguard.control.view import MeterView
 from gridguard.site.config import SiteConfig
 from gridguard.vocab import DeviceKind
 
+KW_DIGITS = 2
+
+
+def _round_soc(soc_pct: float | None) -> float | None:
+    return None if soc_pct is None else round(soc_pct, 1)
+
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _meter_status(meter_id: int, view: MeterView, d: Decision) -> MeterStatus:
+def _r(value: float | None) -> float | None:
+    """kW rounded to the meter's resolution (0.01 kW): no float noise on the wire."""
+    return None if value is None else round(value, KW_DIGITS)
+
+
+def _meter_status(meter_id: int, view: MeterView, d: Decision, reason: str) -> MeterStatus:
     valid = view.meter.valid
+    phases = view.meter.phase_power_kw
     return MeterStatus(
         meter_id=meter_id,
-        grid_power_kw=view.meter.grid_power_kw if valid else None,
-        phase_power_kw=view.meter.phase_power_kw if valid else None,
-        demand_kw=d.demand_kw,
+        grid_power_kw=_r(view.meter.grid_power_kw) if valid else None,
+        phase_power_kw=(
+            (round(phases[0], KW_DIGITS), round(phases[1], KW_DIGITS), round(phases[2], KW_DIGITS))
+            if valid and phases is not None
+            else None
+        ),
+        demand_kw=round(d.demand_kw, KW_DIGITS),
+        demand_partial=d.demand_partial,
         dynamic_demand_kw=round(d.dynamic_demand_kw),
-        target_kw=d.target_kw,
-        shave_kw=d.shave_kw,
-        floor_kw=_finite(d.bounds.floor_kw),
-        ceiling_kw=_finite(d.bounds.ceiling_kw),
+        target_kw=_r(d.target_kw),
+        shave_kw=_r(d.shave_kw),
+        floor_kw=_r(_finite(d.bounds.floor_kw)),
+        ceiling_kw=_r(_finite(d.bounds.ceiling_kw)),
         failsafe=d.failsafe,
+        reason=reason,
     )
 
 
@@ -40,6 +59,7 @@ def build_status(
     *,
     at: datetime,
     cycle: int,
+    reasons: Mapping[int, str] | None = None,
 ) -> ControlStatus:
     devices: list[DeviceStatus] = []
     for meter_id, view in views.items():
@@ -57,15 +77,17 @@ def build_status(
                         id=ref.id,
                         meter_id=meter_id,
                         online=bool(getattr(reading, "online", True)),
-                        power_kw=float(getattr(reading, "power_kw", 0.0)),
-                        setpoint_kw=setpoints.get(ref.key),
-                        soc_pct=getattr(reading, "soc_pct", None),
+                        power_kw=round(float(getattr(reading, "power_kw", 0.0)), KW_DIGITS),
+                        setpoint_kw=_r(setpoints.get(ref.key)),
+                        soc_pct=_round_soc(getattr(reading, "soc_pct", None)),
                     )
                 )
     return ControlStatus(
         at=at,
         cycle=cycle,
         failsafe=any(d.failsafe for d in decisions.values()),
-        meters=tuple(_meter_status(m, views[m], d) for m, d in decisions.items()),
+        meters=tuple(
+            _meter_status(m, views[m], d, (reasons or {}).get(m, "")) for m, d in decisions.items()
+        ),
         devices=tuple(devices),
     )
