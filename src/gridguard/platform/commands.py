@@ -1,0 +1,320 @@
+"""The command round trip: one REST mutation = one MQTT command, answered by the EMS.
+
+:meth:`Commander.send` writes the audit row (``pending``), publishes at QoS 1 and waits for the
+result whose ``reply`` is the command's mid. With no answer within ``timeout_s`` the very same
+payload (same mid: the EMS applies a mid once and repeats its reply) is published again, up to
+``retries`` times; then the row is ``timed_out`` and the caller gets a 504 naming the mid.
+:meth:`Commander.on_result` records every result, late ones too, exactly once per mid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gridguard.clock import Clock
+from gridguard.platform import desired as desired_set
+from gridguard.platform.database import Database, aware
+from gridguard.platform.devices import device_row, record_seen, scheme_of, store_desired
+from gridguard.platform.errors import (
+    BrokerUnavailableError,
+    CommandFailedError,
+    CommandRejectedError,
+    CommandTimedOutError,
+    InvalidRequestError,
+)
+from gridguard.platform.models import CommandPublic, Page
+from gridguard.platform.schema import commands
+from gridguard.platform.users import Principal
+from gridguard.protocol import codec
+from gridguard.protocol.errors import ProtocolError
+from gridguard.protocol.models import COMMAND_MODELS, RESULT_MODELS, Result, message_type
+from gridguard.protocol.timefmt import format_datetime, now_ms
+from gridguard.protocol.topics import TopicScheme, build_topic
+
+log = logging.getLogger("gridguard.platform.commands")
+
+Publish = Callable[[str, bytes], Awaitable[None]]
+"""Publish one payload at QoS 1 on a topic; raises ConnectionError when the broker is away."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who sent a command, for the audit."""
+
+    name: str
+    token_id: int | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(principal.name, principal.token_id)
+
+
+def build_command(op: str, *, mid: str, device_uid: str, data: Any) -> BaseModel:
+    """The protocol's own command model, validated (InvalidRequestError names field and rule)."""
+    envelope: dict[str, Any] = {
+        "mid": mid,
+        "type": message_type(op),
+        "device_uid": device_uid,
+        "timestamp": now_ms(),
+    }
+    if data is not None:
+        envelope["data"] = data
+    try:
+        return COMMAND_MODELS[op].model_validate(envelope)
+    except ValidationError as exc:
+        raise InvalidRequestError(codec.describe_errors(exc)) from None
+
+
+class Commander:
+    """Sends commands and matches results; one per platform process."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        publish: Publish,
+        clock: Clock,
+        timeout_s: float = 10.0,
+        retries: int = 1,
+    ) -> None:
+        self._db = db
+        self._publish = publish
+        self._clock = clock
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self._pending: dict[str, asyncio.Future[Result]] = {}
+
+    async def send(
+        self, *, device_uid: str, op: str, data: Any, actor: Actor, purpose: str = "operator"
+    ) -> Result:
+        """Round trip; returns the 200 result or raises a CommandError subclass."""
+        async with self._db.read() as conn:
+            scheme = scheme_of(await device_row(conn, uid=device_uid))
+        mid = str(uuid.uuid4())
+        command = build_command(op, mid=mid, device_uid=device_uid, data=data)
+        document = command.model_dump(mode="json", exclude_none=True)
+        await self._insert(mid, device_uid, op, purpose, document.get("data"), actor)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending[mid] = future
+        try:
+            result = await self._attempts(scheme, device_uid, op, mid, codec.encode(command), future)
+        finally:
+            self._pending.pop(mid, None)
+        return _accepted(result, mid)
+
+    async def _attempts(
+        self,
+        scheme: TopicScheme,
+        device_uid: str,
+        op: str,
+        mid: str,
+        payload: bytes,
+        future: asyncio.Future[Result],
+    ) -> Result:
+        topic = build_topic(scheme, device_uid, op, "command")
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await self._count_retry(mid, attempt)
+            try:
+                await self._publish(topic, payload)
+            except ConnectionError as exc:
+                await self._finish_unanswered(mid, "failed", f"broker unavailable: {exc}")
+                raise BrokerUnavailableError(f"broker unavailable: {exc}", mid=mid) from exc
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+            except TimeoutError:
+                log.info("no %s result for %s within %.1f s (attempt %d)", op, mid, self.timeout_s, attempt + 1)
+        await self._finish_unanswered(mid, "timed_out", None)
+        tries = self.retries + 1
+        raise CommandTimedOutError(
+            f"{device_uid} did not answer {op} {mid} in {tries} attempt(s) of {self.timeout_s:g} s",
+            mid=mid,
+        )
+
+    async def _insert(
+        self, mid: str, device_uid: str, op: str, purpose: str, request: Any, actor: Actor
+    ) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                sa.insert(commands).values(
+                    mid=mid,
+                    device_uid=device_uid,
+                    op=op,
+                    purpose=purpose,
+                    request=request,
+                    user_name=actor.name,
+                    token_id=actor.token_id,
+                    state="pending",
+                    sent_at=self._clock.now(),
+                )
+            )
+
+    async def _count_retry(self, mid: str, attempt: int) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                sa.update(commands).where(commands.c.mid == mid).values(retries=attempt)
+            )
+
+    async def _finish_unanswered(self, mid: str, state: str, msg: str | None) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                sa.update(commands)
+                .where(commands.c.mid == mid, commands.c.answered_at.is_(None))
+                .values(state=state, msg=msg)
+            )
+
+    async def on_result(self, *, op: str, device_uid: str, scheme: TopicScheme, payload: bytes) -> None:
+        """Record a result (once per mid, late ones too) and wake the request waiting for it."""
+        try:
+            result = codec.parse_model(RESULT_MODELS[op], payload)
+        except ProtocolError as exc:
+            log.warning("unreadable %s result from %s: %s", op, device_uid, exc)
+            return
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            await record_seen(self._db, conn, uid=device_uid, scheme=scheme, now=now, values=_reported(result, now))
+            await self._record(conn, result, op=op, device_uid=device_uid, now=now)
+        future = self._pending.get(result.reply)
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    async def _record(
+        self, conn: AsyncConnection, result: Result, *, op: str, device_uid: str, now: datetime
+    ) -> None:
+        row = (
+            await conn.execute(
+                sa.select(*commands.c).where(
+                    commands.c.mid == result.reply,
+                    commands.c.device_uid == device_uid,
+                    commands.c.op == op,
+                    commands.c.answered_at.is_(None),
+                )
+            )
+        ).first()
+        if row is None:
+            return  # not ours, or already recorded (a repeated reply)
+        data = result.model_dump(mode="json").get("data")
+        sent_at = aware(row.sent_at)
+        await conn.execute(
+            sa.update(commands)
+            .where(commands.c.mid == row.mid, commands.c.answered_at.is_(None))
+            .values(
+                state=_STATES.get(result.code, "failed"),
+                code=result.code,
+                msg=result.msg,
+                data=data,
+                answered_at=now,
+                latency_ms=(now - sent_at).total_seconds() * 1000 if sent_at else None,
+                late=row.state == "timed_out",
+            )
+        )
+        if result.code == 200 and op in desired_set.MUTATIONS:
+            await _advance_desired(conn, row, data, now)
+
+
+_STATES = {200: "succeeded", 400: "rejected", 500: "failed"}
+
+
+def _reported(result: Result, now: datetime) -> dict[str, Any]:
+    """A sync result carries the full list, exactly like list/post (it counts as one)."""
+    data = result.model_dump(mode="json").get("data")
+    if result.code == 200 and result.type == message_type("sync") and isinstance(data, list):
+        return {"last_list": data, "last_list_at": now}
+    return {}
+
+
+async def _advance_desired(
+    conn: AsyncConnection, row: sa.Row[tuple[Any, ...]], data: Any, now: datetime
+) -> None:
+    device = await device_row(conn, uid=row.device_uid)
+    reported = desired_set.from_reported(device.last_list or [])
+    if row.purpose == "reconcile" or device.desired is None:
+        base = reported
+    else:
+        base = desired_set.from_documents(device.desired)
+    try:
+        state = desired_set.apply_success(base, row.op, row.request, data, format_datetime(now))
+    except (ValueError, KeyError) as exc:
+        log.warning("desired set of %s not advanced by %s: %s", row.device_uid, row.mid, exc)
+        return
+    documents = desired_set.to_documents(state)
+    await store_desired(conn, uid=row.device_uid, documents=documents, by=row.user_name, now=now)
+
+
+def _accepted(result: Result, mid: str) -> Result:
+    if result.code == 200:
+        return result
+    if result.code == 400:
+        raise CommandRejectedError(result.msg, mid=mid, code=400)
+    raise CommandFailedError(result.msg or "the EMS failed internally", mid=mid, code=result.code)
+
+
+def command_public(row: sa.Row[tuple[Any, ...]]) -> CommandPublic:
+    m = dict(row._mapping)  # noqa: SLF001 - SQLAlchemy's public row mapping
+    for key in ("sent_at", "answered_at"):
+        m[key] = aware(m[key])
+    return CommandPublic.model_validate(m)
+
+
+async def get_command(db: Database, *, mid: str) -> CommandPublic | None:
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(*commands.c).where(commands.c.mid == mid))).first()
+    return command_public(row) if row else None
+
+
+async def list_commands(
+    db: Database,
+    *,
+    device_uid: str | None = None,
+    user_name: str | None = None,
+    state: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> Page[CommandPublic]:
+    where: list[sa.ColumnElement[bool]] = []
+    if device_uid is not None:
+        where.append(commands.c.device_uid == device_uid)
+    if user_name is not None:
+        where.append(commands.c.user_name == user_name)
+    if state is not None:
+        where.append(commands.c.state == state)
+    if since is not None:
+        where.append(commands.c.sent_at >= since)
+    if until is not None:
+        where.append(commands.c.sent_at < until)
+    query = sa.select(*commands.c).where(*where)
+    async with db.read() as conn:
+        total = await conn.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        rows = await conn.execute(
+            query.order_by(commands.c.sent_at.desc(), commands.c.mid).offset(offset).limit(limit)
+        )
+        items = [command_public(r) for r in rows]
+    return Page(items=items, total=total or 0, offset=offset, limit=limit)
+
+
+async def sweep_stale(db: Database, *, now: datetime, older_than_s: float) -> int:
+    """Time out ``pending`` rows no process waits for any more (their instance died)."""
+    cutoff = now - timedelta(seconds=older_than_s)
+    async with db.write() as conn:
+        result = await conn.execute(
+            sa.update(commands)
+            .where(
+                commands.c.state == "pending",
+                commands.c.answered_at.is_(None),
+                commands.c.sent_at < cutoff,
+            )
+            .values(state="timed_out", msg="no answer; the sending instance is gone")
+        )
+    return result.rowcount

@@ -1,0 +1,175 @@
+"""The REST API's model families: ``XCreate`` (POST body), ``XUpdate`` (PATCH), ``XPublic``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from gridguard.platform.security import Role
+from gridguard.protocol.models import StreamingOverDemand
+from gridguard.protocol.topics import SchemeName, TopicScheme, check_device_uid
+
+T = TypeVar("T")
+CommandState = Literal["pending", "succeeded", "rejected", "failed", "timed_out"]
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="matching rows over all pages")
+    offset: int
+    limit: int
+
+
+class ErrorPublic(BaseModel):
+    """Every error body: ``detail`` is readable; ``mid`` names the command when there is one."""
+
+    detail: str
+    mid: str | None = None
+    code: int | None = Field(default=None, description="the EMS's code, when it answered")
+
+
+# --- devices ------------------------------------------------------------------------------
+
+
+class DeviceCreate(ApiModel):
+    uid: str = Field(min_length=1, max_length=200, description="the EMS's device UID")
+    scheme: SchemeName
+    product_key: str = Field(default="", description="scheme wudun: v1/wudun/{product_key}")
+    tenant: str = Field(default="", description="scheme user: v1/user/{tenant}")
+    prefix: str = Field(default="", description="scheme custom: any topic prefix")
+    display_name: str = Field(default="", max_length=200)
+    site_name: str = Field(default="", max_length=200)
+    time_zone: str = Field(default="Asia/Shanghai", max_length=64)
+    report_interval_s: float = Field(default=300.0, gt=0, description="the EMS's list/post period")
+
+    @field_validator("uid")
+    @classmethod
+    def _uid(cls, value: str) -> str:
+        check_device_uid(value)
+        return value
+
+    def topic_scheme(self) -> TopicScheme:
+        return TopicScheme(
+            self.scheme, product_key=self.product_key, tenant=self.tenant, prefix=self.prefix
+        )
+
+
+class DeviceUpdate(ApiModel):
+    display_name: str | None = Field(default=None, max_length=200)
+    site_name: str | None = Field(default=None, max_length=200)
+    time_zone: str | None = Field(default=None, max_length=64)
+    report_interval_s: float | None = Field(default=None, gt=0)
+
+
+class DriftPublic(BaseModel):
+    in_drift: bool
+    missing: list[int] = Field(description="desired ids the EMS no longer reports")
+    extra: list[int] = Field(description="reported ids the operator never applied")
+    changed: dict[int, list[str]] = Field(description="id -> fields that differ")
+
+
+class DevicePublic(BaseModel):
+    uid: str
+    scheme: SchemeName
+    product_key: str
+    tenant: str
+    prefix: str
+    topic_prefix: str
+    display_name: str
+    site_name: str
+    time_zone: str
+    report_interval_s: float
+    online: bool
+    created_at: datetime
+    last_seen_at: datetime | None
+    last_list_at: datetime | None
+    last_status_at: datetime | None
+    strategy_count: int
+    desired_at: datetime | None
+    desired_by: str | None
+    drift: DriftPublic | None = Field(description="None until an operator applied a set")
+
+
+class DeviceDetail(DevicePublic):
+    last_status: dict[str, Any] | None
+    reported: list[StreamingOverDemand]
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+class CommandPublic(BaseModel):
+    mid: str
+    device_uid: str
+    op: str
+    purpose: str
+    request: Any
+    user_name: str
+    token_id: int | None
+    state: CommandState
+    code: int | None
+    msg: str | None
+    data: Any
+    sent_at: datetime
+    answered_at: datetime | None
+    latency_ms: float | None
+    retries: int
+    late: bool = Field(description="answered after the HTTP request had timed out")
+
+
+class CommandAnswer(BaseModel):
+    """What a mutation returns on success: the EMS's data and the command's mid."""
+
+    mid: str
+    code: int
+    msg: str
+    data: Any = None
+
+
+# --- users and tokens ---------------------------------------------------------------------
+
+
+class UserCreate(ApiModel):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: SecretStr = Field(min_length=8)
+    role: Role = Role.VIEWER
+
+
+class UserUpdate(ApiModel):
+    password: SecretStr | None = Field(default=None, min_length=8)
+    role: Role | None = None
+
+
+class UserPublic(BaseModel):
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class LoginRequest(ApiModel):
+    name: str = Field(min_length=1, max_length=100)
+    password: SecretStr
+
+
+class TokenCreate(ApiModel):
+    name: str = Field(min_length=1, max_length=100, description="what the token is for")
+
+
+class TokenPublic(BaseModel):
+    id: int
+    user_id: int
+    name: str
+    hint: str = Field(description="the token's first characters")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="shown once; only its hash is stored")
