@@ -64,10 +64,11 @@ def from_reported(report: list[dict[str, Any]]) -> StrategySet:
     out: StrategySet = {}
     for raw in report:
         s = StreamingOverDemand.model_validate(raw)
+        fields = {name: getattr(s, name) for name in COMPARED}
+        fields["over_demand_condition"] = tuple(s.over_demand_condition)
         out[s.id] = Strategy(
-            **{name: getattr(s, name) for name in COMPARED},
+            **fields,
             id=s.id,
-            over_demand_condition=tuple(s.over_demand_condition),
             updated_by=s.updated_by,
             created_at=s.created_at,
             updated_at=s.updated_at,
