@@ -151,7 +151,8 @@ def reconcile_items(
     by (meter, class) so a strategy deleted on the EMS is created again."""
     items: list[StrategyItem] = []
     for strategy_id in sorted(desired):
-        fields = _fields(desired[strategy_id])
+        document = desired[strategy_id].document()
+        fields = {name: document[name] for name in COMPARED}
         item_id = strategy_id if strategy_id in reported else None
         items.append(StrategyItem.model_validate({**fields, "id": item_id}))
     return items
