@@ -222,7 +222,9 @@ def platform_run(
     listen: Annotated[str, typer.Option(help="HTTP HOST:PORT")] = "127.0.0.1:8080",
     prefix: Annotated[
         list[str] | None,
-        typer.Option(help="Topic prefix to serve, repeatable ('+' allowed); default v1/wudun/+ and v1/user/+"),
+        typer.Option(
+            help="Topic prefix to serve, repeatable ('+' allowed); default v1/wudun/+ and v1/user/+"
+        ),
     ] = None,
     command_timeout_s: Annotated[float, typer.Option(help="Wait per attempt for a result")] = 10.0,
     command_retries: Annotated[int, typer.Option(help="Re-sends under the same mid")] = 1,

@@ -106,9 +106,7 @@ PlatformFactory = Callable[..., Awaitable[Platform]]
 
 
 @pytest.fixture
-async def platform_factory(
-    db_url: str, prefix: str
-) -> AsyncIterator[PlatformFactory]:
+async def platform_factory(db_url: str, prefix: str) -> AsyncIterator[PlatformFactory]:
     """Start platforms on the test's database and prefix; all are stopped at the end."""
     started: list[tuple[asyncio.Event, asyncio.Task[None], Platform]] = []
 

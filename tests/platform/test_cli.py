@@ -19,7 +19,9 @@ pytestmark = pytest.mark.integration
 GRIDGUARD = [sys.executable, "-m", "gridguard"]
 
 
-def user_add(db: str, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def user_add(
+    db: str, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*GRIDGUARD, "platform", "user", "add", *args, "--db", db],
         input=stdin,
@@ -39,7 +41,7 @@ def test_user_add_refuses_a_short_password(tmp_path: Path) -> None:
 
 
 async def test_run_serves_logins_of_a_cli_user(tmp_path: Path, prefix: str) -> None:
-    """user add (password on stdin) -> platform run -> login -> SIGTERM exits 0; no secret logged."""
+    """user add (stdin) -> platform run -> login -> SIGTERM exits 0; no secret logged."""
     db, password = f"sqlite:///{tmp_path / 'p.db'}", "cli-secret-password"
     added = user_add(db, "root", "--role", "admin", "--password-stdin", stdin=password + "\n")
     assert added.returncode == 0, added.stderr
@@ -47,8 +49,19 @@ async def test_run_serves_logins_of_a_cli_user(tmp_path: Path, prefix: str) -> N
     assert env_added.returncode == 0, env_added.stderr
     port = free_port()
     process = subprocess.Popen(
-        [*GRIDGUARD, "platform", "run", "--db", db, "--mqtt-url", BROKER,
-         "--listen", f"127.0.0.1:{port}", "--prefix", prefix],
+        [
+            *GRIDGUARD,
+            "platform",
+            "run",
+            "--db",
+            db,
+            "--mqtt-url",
+            BROKER,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--prefix",
+            prefix,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -80,9 +80,7 @@ async def test_retry_under_same_mid_is_applied_once(
     agent = await agent_factory()
     await device_seen(platform, agent.uid)
     await agent.stop()
-    response = await platform.admin.post(
-        f"/api/devices/{agent.uid}/strategies", json=CREATE_DATA
-    )
+    response = await platform.admin.post(f"/api/devices/{agent.uid}/strategies", json=CREATE_DATA)
     assert response.status_code == 504
     mid = response.json()["mid"]
     await agent_factory(agent.site)

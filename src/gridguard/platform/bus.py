@@ -8,6 +8,7 @@ as everywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
@@ -85,12 +86,14 @@ class Bus:
             log.info("MQTT connected to %s:%d", self._address.host, self._address.port)
             reader = asyncio.create_task(self._read(client), name="platform-mqtt-reader")
             waiter = asyncio.create_task(stop.wait(), name="platform-mqtt-stop")
-            done, _ = await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (reader, waiter):
-                task.cancel()
-            for task in done:
-                if task is reader and not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+            await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if not reader.done():
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+                return
+            reader.result()  # re-raises the MqttError that ended the session
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

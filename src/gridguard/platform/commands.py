@@ -59,6 +59,19 @@ class Actor:
         return cls(principal.name, principal.token_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One command as published (every attempt sends these same bytes)."""
+
+    mid: str
+    device_uid: str
+    op: str
+    purpose: str
+    topic: str
+    payload: bytes
+    request: Any
+
+
 def build_command(op: str, *, mid: str, device_uid: str, data: Any) -> BaseModel:
     """The protocol's own command model, validated (InvalidRequestError names field and rule)."""
     envelope: dict[str, Any] = {
@@ -102,56 +115,53 @@ class Commander:
             scheme = scheme_of(await device_row(conn, uid=device_uid))
         mid = str(uuid.uuid4())
         command = build_command(op, mid=mid, device_uid=device_uid, data=data)
-        document = command.model_dump(mode="json", exclude_none=True)
-        await self._insert(mid, device_uid, op, purpose, document.get("data"), actor)
+        outgoing = Outgoing(
+            mid=mid,
+            device_uid=device_uid,
+            op=op,
+            purpose=purpose,
+            topic=build_topic(scheme, device_uid, op, "command"),
+            payload=codec.encode(command),
+            request=command.model_dump(mode="json", exclude_none=True).get("data"),
+        )
+        await self._insert(outgoing, actor)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending[mid] = future
         try:
-            result = await self._attempts(scheme, device_uid, op, mid, codec.encode(command), future)
+            result = await self._attempts(outgoing, future)
         finally:
             self._pending.pop(mid, None)
         return _accepted(result, mid)
 
-    async def _attempts(
-        self,
-        scheme: TopicScheme,
-        device_uid: str,
-        op: str,
-        mid: str,
-        payload: bytes,
-        future: asyncio.Future[Result],
-    ) -> Result:
-        topic = build_topic(scheme, device_uid, op, "command")
+    async def _attempts(self, out: Outgoing, future: asyncio.Future[Result]) -> Result:
         for attempt in range(self.retries + 1):
             if attempt:
-                await self._count_retry(mid, attempt)
+                await self._count_retry(out.mid, attempt)
             try:
-                await self._publish(topic, payload)
+                await self._publish(out.topic, out.payload)
             except ConnectionError as exc:
-                await self._finish_unanswered(mid, "failed", f"broker unavailable: {exc}")
-                raise BrokerUnavailableError(f"broker unavailable: {exc}", mid=mid) from exc
+                await self._finish_unanswered(out.mid, "failed", f"broker unavailable: {exc}")
+                raise BrokerUnavailableError(f"broker unavailable: {exc}", mid=out.mid) from exc
             try:
                 return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
             except TimeoutError:
-                log.info("no %s result for %s within %.1f s (attempt %d)", op, mid, self.timeout_s, attempt + 1)
-        await self._finish_unanswered(mid, "timed_out", None)
-        tries = self.retries + 1
+                log.info("no %s result for %s (attempt %d)", out.op, out.mid, attempt + 1)
+        await self._finish_unanswered(out.mid, "timed_out", None)
         raise CommandTimedOutError(
-            f"{device_uid} did not answer {op} {mid} in {tries} attempt(s) of {self.timeout_s:g} s",
-            mid=mid,
+            f"{out.device_uid} did not answer {out.op} {out.mid} in {self.retries + 1} "
+            f"attempt(s) of {self.timeout_s:g} s",
+            mid=out.mid,
         )
 
-    async def _insert(
-        self, mid: str, device_uid: str, op: str, purpose: str, request: Any, actor: Actor
-    ) -> None:
+    async def _insert(self, out: Outgoing, actor: Actor) -> None:
         async with self._db.write() as conn:
             await conn.execute(
                 sa.insert(commands).values(
-                    mid=mid,
-                    device_uid=device_uid,
-                    op=op,
-                    purpose=purpose,
-                    request=request,
+                    mid=out.mid,
+                    device_uid=out.device_uid,
+                    op=out.op,
+                    purpose=out.purpose,
+                    request=out.request,
                     user_name=actor.name,
                     token_id=actor.token_id,
                     state="pending",
@@ -173,7 +183,9 @@ class Commander:
                 .values(state=state, msg=msg)
             )
 
-    async def on_result(self, *, op: str, device_uid: str, scheme: TopicScheme, payload: bytes) -> None:
+    async def on_result(
+        self, *, op: str, device_uid: str, scheme: TopicScheme, payload: bytes
+    ) -> None:
         """Record a result (once per mid, late ones too) and wake the request waiting for it."""
         try:
             result = codec.parse_model(RESULT_MODELS[op], payload)
@@ -182,7 +194,14 @@ class Commander:
             return
         now = self._clock.now()
         async with self._db.write() as conn:
-            await record_seen(self._db, conn, uid=device_uid, scheme=scheme, now=now, values=_reported(result, now))
+            await record_seen(
+                self._db,
+                conn,
+                uid=device_uid,
+                scheme=scheme,
+                now=now,
+                values=_reported(result, now),
+            )
             await self._record(conn, result, op=op, device_uid=device_uid, now=now)
         future = self._pending.get(result.reply)
         if future is not None and not future.done():

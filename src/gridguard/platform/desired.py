@@ -94,7 +94,9 @@ def apply_success(
             base, StrategyCreate.model_validate(request), site=_ACCEPTED, next_id=assigned, now=now
         )
     elif op == "update":
-        outcome = apply_update(base, StrategyUpdate.model_validate(request), site=_ACCEPTED, now=now)
+        outcome = apply_update(
+            base, StrategyUpdate.model_validate(request), site=_ACCEPTED, now=now
+        )
     elif op == "delete":
         outcome = apply_delete(base, IdData.model_validate(request))
     elif op == "update_all":

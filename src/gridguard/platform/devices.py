@@ -160,7 +160,9 @@ async def list_devices(
         query = query.where(devices.c.site_name == site_name)
     if search:
         pattern = f"%{search}%"
-        query = query.where(sa.or_(devices.c.uid.like(pattern), devices.c.display_name.like(pattern)))
+        query = query.where(
+            sa.or_(devices.c.uid.like(pattern), devices.c.display_name.like(pattern))
+        )
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
     items = [public(r, now=now, offline_after_intervals=offline_after_intervals) for r in rows]

@@ -47,7 +47,7 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise StartError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     sock.listen(128)
-    sock.setblocking(False)
+    sock.setblocking(False)  # noqa: FBT003 - the socket API
     return sock
 
 
@@ -74,7 +74,7 @@ async def _sweep(services: Services, stop: asyncio.Event) -> None:
 
 async def _mark_ready(server: uvicorn.Server, bus: Bus, running: Running) -> None:
     await bus.connected.wait()
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, no event
         await asyncio.sleep(0.01)
     running.ready.set()
 

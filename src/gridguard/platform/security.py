@@ -17,7 +17,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from gridguard.clock import Clock
 
-TOKEN_PREFIX = "ggp_"
+TOKEN_PREFIX = "ggp_"  # noqa: S105 - a prefix, not a secret
 MIN_PASSWORD_LENGTH = 8
 _hasher = PasswordHash((Argon2Hasher(),))
 _DUMMY_HASH = _hasher.hash("gridguard-timing-equaliser")

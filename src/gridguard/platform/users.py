@@ -40,7 +40,9 @@ class Principal:
 
 def _user(row: sa.Row[tuple[object, ...]]) -> UserPublic:
     m = row._mapping  # noqa: SLF001 - SQLAlchemy's public row mapping
-    return UserPublic(id=m["id"], name=m["name"], role=Role(m["role"]), created_at=aware(m["created_at"]))
+    return UserPublic(
+        id=m["id"], name=m["name"], role=Role(m["role"]), created_at=aware(m["created_at"])
+    )
 
 
 def _token(row: sa.Row[tuple[object, ...]]) -> TokenPublic:
@@ -187,7 +189,9 @@ async def login(
         )
     async with db.read() as conn:
         row = (
-            await conn.execute(sa.select(users.c.id, users.c.password_hash).where(users.c.name == name))
+            await conn.execute(
+                sa.select(users.c.id, users.c.password_hash).where(users.c.name == name)
+            )
         ).first()
     stored = row.password_hash if row else None
     if not await asyncio.to_thread(verify_password, password, stored) or row is None:

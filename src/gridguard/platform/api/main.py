@@ -12,14 +12,11 @@ from gridguard.platform.errors import CommandError, PlatformError, TooManyAttemp
 from gridguard.platform.models import ErrorPublic
 from gridguard.protocol.codec import format_loc
 
-ERRORS = {
-    code: {"model": ErrorPublic}
-    for code in (401, 403, 404, 409, 422, 429, 502, 503, 504)
-}
+ERRORS = {code: {"model": ErrorPublic} for code in (401, 403, 404, 409, 422, 429, 502, 503, 504)}
 
 
 async def _platform_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, PlatformError)  # noqa: S101 - registered for this class only
+    assert isinstance(exc, PlatformError)
     body = ErrorPublic(detail=str(exc))
     headers: dict[str, str] = {}
     if isinstance(exc, CommandError):
@@ -36,16 +33,14 @@ def describe_request_errors(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
-        if loc[:1] == ("body",):
-            loc = loc[1:]
-        elif loc[:1] in {("query",), ("path",)}:
+        if loc[:1] == ("body",) or loc[:1] in {("query",), ("path",)}:
             loc = loc[1:]
         parts.append(f"{format_loc(loc) if loc else '(body)'}: {err.get('msg', 'invalid')}")
     return "; ".join(dict.fromkeys(parts))
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    assert isinstance(exc, RequestValidationError)
     body = ErrorPublic(detail=describe_request_errors(exc))
     return JSONResponse(body.model_dump(), status_code=422)
 

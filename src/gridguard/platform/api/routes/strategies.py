@@ -32,7 +32,13 @@ def _answer(result: Result) -> CommandAnswer:
 
 
 async def _send(
-    services: ServicesDep, user: Principal, uid: str, op: str, data: Any, purpose: str = "operator"
+    services: ServicesDep,
+    user: Principal,
+    *,
+    uid: str,
+    op: str,
+    data: Any,
+    purpose: str = "operator",
 ) -> CommandAnswer:
     result = await services.commander.send(
         device_uid=uid, op=op, data=data, actor=Actor.of(user), purpose=purpose
@@ -54,7 +60,7 @@ async def create_strategy(
     services: ServicesDep, user: Operator, uid: str, body: StrategyCreate
 ) -> CommandAnswer:
     """create: the answer's ``data`` is ``{"id": N}``, the id the EMS assigned."""
-    return await _send(services, user, uid, "create", body)
+    return await _send(services, user, uid=uid, op="create", data=body)
 
 
 @router.patch("/strategies/{strategy_id}")
@@ -63,14 +69,14 @@ async def update_strategy(
 ) -> CommandAnswer:
     """update: fields present replace the stored ones, absent ones are kept (merge)."""
     data = StrategyUpdate(id=strategy_id, **body.model_dump(exclude_unset=True))
-    return await _send(services, user, uid, "update", data)
+    return await _send(services, user, uid=uid, op="update", data=data)
 
 
 @router.delete("/strategies/{strategy_id}")
 async def delete_strategy(
     services: ServicesDep, user: Operator, uid: str, strategy_id: StrategyId
 ) -> CommandAnswer:
-    return await _send(services, user, uid, "delete", {"id": strategy_id})
+    return await _send(services, user, uid=uid, op="delete", data={"id": strategy_id})
 
 
 @router.put("/strategies")
@@ -81,13 +87,13 @@ async def replace_strategies(
     body: Annotated[list[StrategyItem], Body(min_length=1)],
 ) -> CommandAnswer:
     """update_all: batch upsert, all or nothing; strategies not named are kept."""
-    return await _send(services, user, uid, "update_all", body)
+    return await _send(services, user, uid=uid, op="update_all", data=body)
 
 
 @router.post("/sync")
 async def sync_strategies(services: ServicesDep, user: Operator, uid: str) -> CommandAnswer:
     """sync: the answer's ``data`` is the full list (it also becomes the reported set)."""
-    return await _send(services, user, uid, "sync", None)
+    return await _send(services, user, uid=uid, op="sync", data=None)
 
 
 @router.post("/reconcile")
@@ -101,4 +107,4 @@ async def reconcile(services: ServicesDep, user: Operator, uid: str) -> CommandA
         raise ConflictError(f"device {uid!r}: the desired set is empty, nothing to re-apply")
     reported = desired_set.from_reported(row.last_list or [])
     items = desired_set.reconcile_items(wanted, reported)
-    return await _send(services, user, uid, "update_all", items, purpose="reconcile")
+    return await _send(services, user, uid=uid, op="update_all", data=items, purpose="reconcile")

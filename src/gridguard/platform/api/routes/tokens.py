@@ -13,7 +13,9 @@ router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 
 
 @router.get("")
-async def list_tokens(services: ServicesDep, user: Viewer, every: bool = False) -> list[TokenPublic]:
+async def list_tokens(
+    services: ServicesDep, user: Viewer, every: bool = False
+) -> list[TokenPublic]:
     """Your tokens; ``every=true`` (admin) lists every user's."""
     owner = None if every and user.role.allows(Role.ADMIN) else user.user_id
     return await users.list_tokens(services.db, user_id=owner)
