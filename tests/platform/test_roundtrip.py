@@ -84,3 +84,37 @@ async def test_invalid_body_is_refused_before_sending(
     assert response.status_code == 422
     assert expected in response.json()["detail"]
     assert (await platform.admin.get("/api/commands")).json()["total"] == 0
+
+
+async def test_fleet_apply_reports_each_device(
+    platform: Platform, agent_factory: AgentFactory, prefix: str
+) -> None:
+    """Two live agents get the strategy; a registered but silent device is a 504 of its own."""
+    agents = [await agent_factory(), await agent_factory()]
+    for agent in agents:
+        await device_seen(platform, agent.uid)
+    await platform.admin.post(
+        "/api/devices", json={"uid": "gg-quiet", "scheme": "custom", "prefix": prefix}
+    )
+    platform.running.services.commander.timeout_s = 0.3  # type: ignore[union-attr]
+    response = await platform.admin.post(
+        "/api/fleet/apply", json={"strategy": CREATE_DATA, "concurrency": 2}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    by_uid = {i["uid"]: i for i in body["items"]}
+    assert {by_uid[a.uid]["status"] for a in agents} == {200}
+    assert by_uid["gg-quiet"]["status"] == 504
+    assert (body["succeeded"], body["failed"]) == (2, 1)
+    again = await platform.admin.post(
+        "/api/fleet/apply",
+        json={"strategy": {**CREATE_DATA, "streaming_condition": 30}, "devices": {"online": True}},
+    )
+    assert {i["uid"] for i in again.json()["items"]} == {a.uid for a in agents}
+    for agent in agents:
+
+        async def updated(uid: str = agent.uid) -> list[Any] | None:
+            body = (await platform.admin.get(f"/api/devices/{uid}/strategies")).json()
+            return body if [s["streaming_condition"] for s in body] == [30] else None
+
+        await eventually(updated, what="the fleet update on every device")

@@ -224,7 +224,7 @@ class Commander:
             return  # not ours, or already recorded (a repeated reply)
         data = result.model_dump(mode="json").get("data")
         sent_at = aware(row.sent_at)
-        await conn.execute(
+        updated = await conn.execute(
             sa.update(commands)
             .where(commands.c.mid == row.mid, commands.c.answered_at.is_(None))
             .values(
@@ -237,6 +237,8 @@ class Commander:
                 late=row.state == "timed_out",
             )
         )
+        if updated.rowcount != 1:
+            return  # another instance recorded it first (DB updates are idempotent on mid)
         if result.code == 200 and op in desired_set.MUTATIONS:
             await _advance_desired(conn, row, data, now)
 

@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from gridguard.platform.security import Role
-from gridguard.protocol.models import StreamingOverDemand
+from gridguard.protocol.models import StrategyCreate, StreamingOverDemand
 from gridguard.protocol.topics import SchemeName, TopicScheme, check_device_uid
 
 T = TypeVar("T")
@@ -173,3 +173,40 @@ class TokenPublic(BaseModel):
 
 class TokenCreated(TokenPublic):
     token: str = Field(description="shown once; only its hash is stored")
+
+
+# --- fleet --------------------------------------------------------------------------------
+
+
+class DeviceFilter(ApiModel):
+    """Which devices: every filter given must hold (none given = every registered device)."""
+
+    uids: list[str] | None = Field(default=None, description="exactly these devices")
+    scheme: SchemeName | None = None
+    site_name: str | None = None
+    q: str | None = Field(default=None, description="part of the uid or display name")
+    online: bool | None = None
+
+
+class FleetApply(ApiModel):
+    """One strategy template for many devices: on each, one update_all with it as the only item,
+    so the device's strategy for (meter, class) is updated, or created when it has none."""
+
+    strategy: StrategyCreate
+    devices: DeviceFilter = Field(default_factory=DeviceFilter)
+    concurrency: int = Field(default=8, ge=1, le=64, description="commands in flight at once")
+
+
+class FleetItem(BaseModel):
+    uid: str
+    status: int = Field(description="the HTTP status this device alone would have given")
+    mid: str | None
+    code: int | None = Field(description="the EMS's code, when it answered")
+    msg: str
+    data: Any = None
+
+
+class FleetResult(BaseModel):
+    items: list[FleetItem]
+    succeeded: int
+    failed: int

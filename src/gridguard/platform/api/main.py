@@ -7,7 +7,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from gridguard.platform.api.deps import Services
-from gridguard.platform.api.routes import auth, commands, devices, strategies, tokens, users
+from gridguard.platform.api.routes import (
+    auth,
+    commands,
+    devices,
+    fleet,
+    strategies,
+    tokens,
+    users,
+)
 from gridguard.platform.errors import CommandError, PlatformError, TooManyAttemptsError
 from gridguard.platform.models import ErrorPublic
 from gridguard.protocol.codec import format_loc
@@ -56,7 +64,7 @@ def create_app(services: Services) -> FastAPI:
         responses=ERRORS,  # type: ignore[arg-type]
     )
     app.state.services = services
-    for module in (auth, devices, strategies, commands, users, tokens):
+    for module in (auth, devices, strategies, fleet, commands, users, tokens):
         app.include_router(module.router)
     app.add_exception_handler(PlatformError, _platform_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
