@@ -7,9 +7,8 @@ from typing import Any
 
 from gridguard.clock import Clock
 from gridguard.platform.commands import Commander
-from gridguard.platform.database import Database
-from gridguard.platform.devices import record_seen
 from gridguard.platform.settings import Settings
+from gridguard.platform.telemetry_store import TelemetryWriter
 from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import ListPost
@@ -30,9 +29,9 @@ def subscriptions(settings: Settings) -> list[str]:
 class Ingest:
     """Routes one received message to its handler; bad input is logged, never raised."""
 
-    def __init__(self, *, db: Database, commander: Commander, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, *, commander: Commander, writer: TelemetryWriter, clock: Clock) -> None:
         self._commander = commander
+        self._writer = writer
         self._clock = clock
 
     async def handle(self, topic_text: str, payload: bytes) -> None:
@@ -66,12 +65,4 @@ class Ingest:
         await self._seen(topic, {"last_status": document, "last_status_at": self._clock.now()})
 
     async def _seen(self, topic: Topic, values: dict[str, Any]) -> None:
-        async with self._db.write() as conn:
-            await record_seen(
-                self._db,
-                conn,
-                uid=topic.device,
-                scheme=topic.scheme,
-                now=self._clock.now(),
-                values=values,
-            )
+        self._writer.add(topic.device, topic.scheme, values)

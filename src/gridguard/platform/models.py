@@ -210,3 +210,30 @@ class FleetResult(BaseModel):
     items: list[FleetItem]
     succeeded: int
     failed: int
+
+
+# --- telemetry ----------------------------------------------------------------------------
+
+
+class TelemetryPoint(BaseModel):
+    at: datetime = Field(description="start of the step (UTC)")
+    grid_avg_kw: float = Field(description="mean grid power, + import")
+    grid_min_kw: float
+    grid_max_kw: float
+    samples: int
+
+
+class TelemetrySeries(BaseModel):
+    device_uid: str
+    meter_id: int
+    step_s: int
+    points: list[TelemetryPoint]
+
+
+class DemandMonth(BaseModel):
+    meter_id: int
+    month: str = Field(description="YYYY-MM in the site's time zone")
+    peak_kw: float = Field(description="highest 15-minute demand of the month")
+    peak_at: datetime = Field(description="end of the peak's window")
+    limit_kw: float | None = Field(description="that month's over-demand limit, when set")
+    over_limit: bool

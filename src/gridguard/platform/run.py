@@ -20,6 +20,7 @@ from gridguard.platform.database import Database
 from gridguard.platform.ingest import Ingest, subscriptions
 from gridguard.platform.security import LoginLimiter
 from gridguard.platform.settings import Settings
+from gridguard.platform.telemetry_store import TelemetryWriter, prune
 
 log = logging.getLogger("gridguard.platform")
 SWEEP_PERIOD_S = 5.0
@@ -68,6 +69,12 @@ async def _sweep(services: Services, stop: asyncio.Event) -> None:
         swept = await sweep_stale(services.db, now=services.clock.now(), older_than_s=stale_s)
         if swept:
             log.warning("timed out %d orphaned pending command(s)", swept)
+        await prune(
+            services.db,
+            now=services.clock.now(),
+            samples_days=settings.samples_retention_days,
+            minutes_days=settings.minutes_retention_days,
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), SWEEP_PERIOD_S)
 
@@ -107,7 +114,8 @@ async def run_platform(
             timeout_s=settings.command_timeout_s,
             retries=settings.command_retries,
         )
-        ingest = Ingest(db=db, commander=commander, clock=clock)
+        writer = TelemetryWriter(db, clock)
+        ingest = Ingest(commander=commander, writer=writer, clock=clock)
         limiter = LoginLimiter(
             clock, attempts=settings.login_attempts, window_s=settings.login_window_s
         )
@@ -121,6 +129,7 @@ async def run_platform(
             group.create_task(bus.run(stop), name="platform-mqtt")
             group.create_task(_serve(server, sock, stop), name="platform-http")
             group.create_task(_sweep(services, stop), name="platform-sweeper")
+            group.create_task(writer.run(stop), name="platform-telemetry")
             group.create_task(_mark_ready(server, bus, running), name="platform-ready")
     finally:
         sock.close()

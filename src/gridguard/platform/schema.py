@@ -73,3 +73,39 @@ tokens = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("revoked_at", Time),
 )
+
+telemetry_samples = sa.Table(
+    "telemetry_samples",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("device_uid", sa.String(200), nullable=False),
+    sa.Column("meter_id", sa.Integer, nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("grid_power_kw", sa.Float),
+    sa.Column("demand_kw", sa.Float),
+    sa.Column("failsafe", sa.Boolean, nullable=False),
+    sa.Index("ix_telemetry_samples_device_meter_at", "device_uid", "meter_id", "at"),
+)
+
+telemetry_minutes = sa.Table(
+    "telemetry_minutes",
+    metadata,
+    sa.Column("device_uid", sa.String(200), primary_key=True),
+    sa.Column("meter_id", sa.Integer, primary_key=True),
+    sa.Column("minute", Time, primary_key=True),
+    sa.Column("grid_sum_kw", sa.Float, nullable=False),
+    sa.Column("grid_count", sa.Integer, nullable=False),
+    sa.Column("grid_min_kw", sa.Float, nullable=False),
+    sa.Column("grid_max_kw", sa.Float, nullable=False),
+)
+
+demand_peaks = sa.Table(
+    "demand_peaks",
+    metadata,
+    sa.Column("device_uid", sa.String(200), primary_key=True),
+    sa.Column("meter_id", sa.Integer, primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),
+    sa.Column("peak_kw", sa.Float, nullable=False),
+    sa.Column("peak_at", Time, nullable=False),
+    sa.Column("limit_kw", sa.Float),
+)

@@ -25,6 +25,8 @@ class Settings:
     login_attempts: int = 5
     login_window_s: float = 60.0
     client_id: str | None = None
+    samples_retention_days: float = 7.0
+    minutes_retention_days: float = 400.0
 
     def __post_init__(self) -> None:
         if self.command_timeout_s <= 0:

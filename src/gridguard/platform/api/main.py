@@ -13,6 +13,7 @@ from gridguard.platform.api.routes import (
     devices,
     fleet,
     strategies,
+    telemetry,
     tokens,
     users,
 )
@@ -64,7 +65,7 @@ def create_app(services: Services) -> FastAPI:
         responses=ERRORS,  # type: ignore[arg-type]
     )
     app.state.services = services
-    for module in (auth, devices, strategies, fleet, commands, users, tokens):
+    for module in (auth, devices, strategies, fleet, telemetry, commands, users, tokens):
         app.include_router(module.router)
     app.add_exception_handler(PlatformError, _platform_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
