@@ -46,6 +46,9 @@ log = logging.getLogger("gridguard.platform.commands")
 Publish = Callable[[str, bytes], Awaitable[None]]
 """Publish one payload at QoS 1 on a topic; raises ConnectionError when the broker is away."""
 
+StateHook = Callable[..., Awaitable[None]]
+"""Called as ``hook(device_uid=, mid=, state=, msg=)`` after a command ends unsuccessfully."""
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -106,6 +109,7 @@ class Commander:
         self.timeout_s = timeout_s
         self.retries = retries
         self._pending: dict[str, asyncio.Future[Result]] = {}
+        self.on_failure: list[StateHook] = []
 
     async def send(
         self, *, device_uid: str, op: str, data: Any, actor: Actor, purpose: str = "operator"
@@ -147,6 +151,7 @@ class Commander:
             except TimeoutError:
                 log.info("no %s result for %s (attempt %d)", out.op, out.mid, attempt + 1)
         await self._finish_unanswered(out.mid, "timed_out", None)
+        await self._announce(out.device_uid, out.mid, "timed_out", "")
         raise CommandTimedOutError(
             f"{out.device_uid} did not answer {out.op} {out.mid} in {self.retries + 1} "
             f"attempt(s) of {self.timeout_s:g} s",
@@ -202,14 +207,21 @@ class Commander:
                 now=now,
                 values=_reported(result, now),
             )
-            await self._record(conn, result, op=op, device_uid=device_uid, now=now)
+            state = await self._record(conn, result, op=op, device_uid=device_uid, now=now)
+        if state is not None and state != "succeeded":
+            await self._announce(device_uid, result.reply, state, result.msg)
         future = self._pending.get(result.reply)
         if future is not None and not future.done():
             future.set_result(result)
 
+    async def _announce(self, device_uid: str, mid: str, state: str, msg: str) -> None:
+        for hook in self.on_failure:
+            await hook(device_uid=device_uid, mid=mid, state=state, msg=msg)
+
     async def _record(
         self, conn: AsyncConnection, result: Result, *, op: str, device_uid: str, now: datetime
-    ) -> None:
+    ) -> str | None:
+        """The row's new state, or None if the result was not news (not ours, or repeated)."""
         row = (
             await conn.execute(
                 sa.select(*commands.c).where(
@@ -221,14 +233,15 @@ class Commander:
             )
         ).first()
         if row is None:
-            return  # not ours, or already recorded (a repeated reply)
+            return None  # not ours, or already recorded (a repeated reply)
         data = result.model_dump(mode="json").get("data")
         sent_at = aware(row.sent_at)
+        state = _STATES.get(result.code, "failed")
         updated = await conn.execute(
             sa.update(commands)
             .where(commands.c.mid == row.mid, commands.c.answered_at.is_(None))
             .values(
-                state=_STATES.get(result.code, "failed"),
+                state=state,
                 code=result.code,
                 msg=result.msg,
                 data=data,
@@ -238,9 +251,10 @@ class Commander:
             )
         )
         if updated.rowcount != 1:
-            return  # another instance recorded it first (DB updates are idempotent on mid)
+            return None  # another instance recorded it first (DB updates are idempotent on mid)
         if result.code == 200 and op in desired_set.MUTATIONS:
             await _advance_desired(conn, row, data, now)
+        return state
 
 
 _STATES = {200: "succeeded", 400: "rejected", 500: "failed"}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from gridguard.platform.alarms import AlarmKind, Severity
 from gridguard.platform.security import Role
 from gridguard.protocol.models import StrategyCreate, StreamingOverDemand
 from gridguard.protocol.topics import SchemeName, TopicScheme, check_device_uid
@@ -237,3 +238,42 @@ class DemandMonth(BaseModel):
     peak_at: datetime = Field(description="end of the peak's window")
     limit_kw: float | None = Field(description="that month's over-demand limit, when set")
     over_limit: bool
+
+
+# --- alarms -------------------------------------------------------------------------------
+
+
+class AlarmRuleCreate(ApiModel):
+    kind: AlarmKind
+    device_uid: str | None = Field(default=None, description="one device; none = every device")
+    duration_s: float = Field(
+        default=0.0, ge=0, description="how long a telemetry condition must hold first"
+    )
+    severity: Severity = "warning"
+    webhook_url: AnyHttpUrl | None = Field(
+        default=None, description="POSTed a JSON event when an alarm starts and ends"
+    )
+
+
+class AlarmRulePublic(BaseModel):
+    id: int
+    kind: AlarmKind
+    device_uid: str | None
+    duration_s: float
+    severity: Severity
+    webhook_url: str | None
+    created_at: datetime
+
+
+class AlarmPublic(BaseModel):
+    id: int
+    rule_id: int | None
+    kind: AlarmKind
+    device_uid: str
+    subject: str = Field(description="what it is about: a meter, the device, a command mid")
+    severity: Severity
+    message: str
+    started_at: datetime
+    ended_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from gridguard.clock import Clock, SystemClock
+from gridguard.platform.alarm_service import AlarmService
 from gridguard.platform.api.deps import Services
 from gridguard.platform.api.main import create_app
 from gridguard.platform.bus import Bus
@@ -23,7 +24,6 @@ from gridguard.platform.settings import Settings
 from gridguard.platform.telemetry_store import TelemetryWriter, prune
 
 log = logging.getLogger("gridguard.platform")
-SWEEP_PERIOD_S = 5.0
 
 
 class StartError(RuntimeError):
@@ -62,13 +62,14 @@ async def _serve(server: uvicorn.Server, sock: socket.socket, stop: asyncio.Even
     stop.set()
 
 
-async def _sweep(services: Services, stop: asyncio.Event) -> None:
+async def _sweep(services: Services, alarms: AlarmService, stop: asyncio.Event) -> None:
     settings = services.settings
-    stale_s = settings.command_timeout_s * (settings.command_retries + 1) + SWEEP_PERIOD_S
+    stale_s = settings.command_timeout_s * (settings.command_retries + 1) + settings.sweep_period_s
     while not stop.is_set():
         swept = await sweep_stale(services.db, now=services.clock.now(), older_than_s=stale_s)
         if swept:
             log.warning("timed out %d orphaned pending command(s)", swept)
+        await alarms.check_offline(offline_after_intervals=settings.offline_after_intervals)
         await prune(
             services.db,
             now=services.clock.now(),
@@ -76,7 +77,7 @@ async def _sweep(services: Services, stop: asyncio.Event) -> None:
             minutes_days=settings.minutes_retention_days,
         )
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), SWEEP_PERIOD_S)
+            await asyncio.wait_for(stop.wait(), settings.sweep_period_s)
 
 
 async def _mark_ready(server: uvicorn.Server, bus: Bus, running: Running) -> None:
@@ -115,6 +116,9 @@ async def run_platform(
             retries=settings.command_retries,
         )
         writer = TelemetryWriter(db, clock)
+        alarms = AlarmService(db, clock)
+        writer.after_flush.append(alarms.on_samples)
+        commander.on_failure.append(alarms.on_command)
         ingest = Ingest(commander=commander, writer=writer, clock=clock)
         limiter = LoginLimiter(
             clock, attempts=settings.login_attempts, window_s=settings.login_window_s
@@ -128,8 +132,9 @@ async def run_platform(
         async with asyncio.TaskGroup() as group:
             group.create_task(bus.run(stop), name="platform-mqtt")
             group.create_task(_serve(server, sock, stop), name="platform-http")
-            group.create_task(_sweep(services, stop), name="platform-sweeper")
+            group.create_task(_sweep(services, alarms, stop), name="platform-sweeper")
             group.create_task(writer.run(stop), name="platform-telemetry")
+            group.create_task(alarms.send_webhooks(stop), name="platform-webhooks")
             group.create_task(_mark_ready(server, bus, running), name="platform-ready")
     finally:
         sock.close()

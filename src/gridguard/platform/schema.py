@@ -109,3 +109,31 @@ demand_peaks = sa.Table(
     sa.Column("peak_at", Time, nullable=False),
     sa.Column("limit_kw", sa.Float),
 )
+
+alarm_rules = sa.Table(
+    "alarm_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("device_uid", sa.String(200)),
+    sa.Column("duration_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("webhook_url", sa.String(1000)),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+alarms = sa.Table(
+    "alarms",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.Integer, sa.ForeignKey("alarm_rules.id", ondelete="CASCADE")),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("device_uid", sa.String(200), nullable=False, index=True),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("started_at", Time, nullable=False),
+    sa.Column("ended_at", Time),
+    sa.Column("acknowledged_at", Time),
+    sa.Column("acknowledged_by", sa.String(100)),
+)
