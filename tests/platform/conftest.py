@@ -78,8 +78,18 @@ def prefix() -> str:
 @dataclass
 class Platform:
     running: Running
-    admin: httpx.AsyncClient
+    stop_event: asyncio.Event
+    task: asyncio.Task[None]
+    admin: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
     clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        """Stop serving; what the telemetry writer buffered is flushed first."""
+        for client in self.clients:
+            await client.aclose()
+        self.clients.clear()
+        self.stop_event.set()
+        await asyncio.wait_for(self.task, 15)
 
     @property
     def url(self) -> str:
@@ -108,7 +118,7 @@ PlatformFactory = Callable[..., Awaitable[Platform]]
 @pytest.fixture
 async def platform_factory(db_url: str, prefix: str) -> AsyncIterator[PlatformFactory]:
     """Start platforms on the test's database and prefix; all are stopped at the end."""
-    started: list[tuple[asyncio.Event, asyncio.Task[None], Platform]] = []
+    started: list[Platform] = []
 
     async def start(**overrides: Any) -> Platform:
         settings = Settings(
@@ -128,17 +138,17 @@ async def platform_factory(db_url: str, prefix: str) -> AsyncIterator[PlatformFa
         if task.done():
             task.result()
         assert running.ready.is_set(), "platform did not start"
-        platform = Platform(running, httpx.AsyncClient())
-        platform.admin = platform.client(await platform.user(f"admin-{len(started)}", Role.ADMIN))
-        started.append((stop, task, platform))
+        platform = Platform(running, stop, task)
+        started.append(platform)
+        platform.admin = platform.client(
+            await platform.user(f"admin-{len(started) - 1}", Role.ADMIN)
+        )
         return platform
 
     yield start
-    for stop, task, platform in started:
-        for client in platform.clients:
-            await client.aclose()
-        stop.set()
-        await asyncio.wait_for(task, 15)
+    for platform in started:
+        if not platform.task.done():
+            await platform.stop()
 
 
 @pytest.fixture

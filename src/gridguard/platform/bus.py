@@ -1,8 +1,8 @@
 """The platform's one MQTT connection: subscribe to every configured prefix, publish commands.
 
-Clean session: the platform needs no backlog (results of requests that are gone are recorded
-from the retry or not at all; list/post is retained). Reconnects with jittered backoff; TCP_NODELAY
-as everywhere.
+MQTT 5 with a clean start: the platform needs no backlog (results of requests that are gone
+are recorded from the retry or not at all; list/post is retained). Reconnects with jittered
+backoff; TCP_NODELAY as everywhere.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class Bus:
             username=a.username,
             password=a.password,
             identifier=self._client_id,
-            clean_session=True,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=True,
             socket_options=[NODELAY_OPTION],
             tls_params=aiomqtt.TLSParameters() if a.tls else None,
             max_inflight_messages=100,

@@ -33,7 +33,7 @@ from gridguard.platform.errors import (
     InvalidRequestError,
 )
 from gridguard.platform.models import CommandPublic, Page
-from gridguard.platform.schema import commands
+from gridguard.platform.schema import commands, devices
 from gridguard.platform.users import Principal
 from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
@@ -159,6 +159,7 @@ class Commander:
         )
 
     async def _insert(self, out: Outgoing, actor: Actor) -> None:
+        now = self._clock.now()
         async with self._db.write() as conn:
             await conn.execute(
                 sa.insert(commands).values(
@@ -170,14 +171,17 @@ class Commander:
                     user_name=actor.name,
                     token_id=actor.token_id,
                     state="pending",
-                    sent_at=self._clock.now(),
+                    sent_at=now,
+                    last_sent_at=now,
                 )
             )
 
     async def _count_retry(self, mid: str, attempt: int) -> None:
         async with self._db.write() as conn:
             await conn.execute(
-                sa.update(commands).where(commands.c.mid == mid).values(retries=attempt)
+                sa.update(commands)
+                .where(commands.c.mid == mid)
+                .values(retries=attempt, last_sent_at=self._clock.now())
             )
 
     async def _finish_unanswered(self, mid: str, state: str, msg: str | None) -> None:
@@ -213,6 +217,56 @@ class Commander:
         future = self._pending.get(result.reply)
         if future is not None and not future.done():
             future.set_result(result)
+
+    async def sweep(self, *, grace_s: float) -> tuple[int, int]:
+        """Orphans: pending commands whose last attempt is older than one timeout plus
+        ``grace_s`` (a live sender would have retried or finished them by now; their sender
+        died). Each is re-sent under its mid while retries remain, else timed out. Rows are
+        claimed ``FOR UPDATE SKIP LOCKED``, so two sweeping instances never share one."""
+        now = self._clock.now()
+        cutoff = now - timedelta(seconds=self.timeout_s + grace_s)
+        query = (
+            sa.select(
+                *commands.c,
+                devices.c.scheme,
+                devices.c.product_key,
+                devices.c.tenant,
+                devices.c.prefix,
+            )
+            .join(devices, devices.c.uid == commands.c.device_uid)
+            .where(commands.c.state == "pending", commands.c.last_sent_at < cutoff)
+            .with_for_update(of=commands, skip_locked=True)
+        )
+        retried, expired = 0, []
+        async with self._db.write() as conn:
+            for row in (await conn.execute(query)).all():
+                if row.retries < self.retries:
+                    await self._resend(conn, row, now)
+                    retried += 1
+                else:
+                    await conn.execute(
+                        sa.update(commands)
+                        .where(commands.c.mid == row.mid, commands.c.answered_at.is_(None))
+                        .values(state="timed_out", msg="no answer; its sender is gone")
+                    )
+                    expired.append(row)
+        for row in expired:
+            await self._announce(row.device_uid, row.mid, "timed_out", "")
+        return retried, len(expired)
+
+    async def _resend(self, conn: AsyncConnection, row: Any, now: datetime) -> None:
+        command = build_command(row.op, mid=row.mid, device_uid=row.device_uid, data=row.request)
+        topic = build_topic(scheme_of(row), row.device_uid, row.op, "command")
+        try:
+            await self._publish(topic, codec.encode(command))
+        except ConnectionError as exc:
+            log.warning("sweeper could not re-send %s: %s", row.mid, exc)
+            return
+        await conn.execute(
+            sa.update(commands)
+            .where(commands.c.mid == row.mid)
+            .values(retries=row.retries + 1, last_sent_at=now)
+        )
 
     async def _announce(self, device_uid: str, mid: str, state: str, msg: str) -> None:
         for hook in self.on_failure:
@@ -337,19 +391,3 @@ async def list_commands(
         )
         items = [command_public(r) for r in rows]
     return Page(items=items, total=total or 0, offset=offset, limit=limit)
-
-
-async def sweep_stale(db: Database, *, now: datetime, older_than_s: float) -> int:
-    """Time out ``pending`` rows no process waits for any more (their instance died)."""
-    cutoff = now - timedelta(seconds=older_than_s)
-    async with db.write() as conn:
-        result = await conn.execute(
-            sa.update(commands)
-            .where(
-                commands.c.state == "pending",
-                commands.c.answered_at.is_(None),
-                commands.c.sent_at < cutoff,
-            )
-            .values(state="timed_out", msg="no answer; the sending instance is gone")
-        )
-    return result.rowcount

@@ -16,7 +16,7 @@ from gridguard.platform.alarm_service import AlarmService
 from gridguard.platform.api.deps import Services
 from gridguard.platform.api.main import create_app
 from gridguard.platform.bus import Bus
-from gridguard.platform.commands import Commander, sweep_stale
+from gridguard.platform.commands import Commander
 from gridguard.platform.database import Database
 from gridguard.platform.ingest import Ingest, subscriptions
 from gridguard.platform.security import LoginLimiter
@@ -64,11 +64,10 @@ async def _serve(server: uvicorn.Server, sock: socket.socket, stop: asyncio.Even
 
 async def _sweep(services: Services, alarms: AlarmService, stop: asyncio.Event) -> None:
     settings = services.settings
-    stale_s = settings.command_timeout_s * (settings.command_retries + 1) + settings.sweep_period_s
     while not stop.is_set():
-        swept = await sweep_stale(services.db, now=services.clock.now(), older_than_s=stale_s)
-        if swept:
-            log.warning("timed out %d orphaned pending command(s)", swept)
+        retried, expired = await services.commander.sweep(grace_s=settings.sweep_period_s)
+        if retried or expired:
+            log.warning("orphaned commands: %d re-sent, %d timed out", retried, expired)
         await alarms.check_offline(offline_after_intervals=settings.offline_after_intervals)
         await prune(
             services.db,

@@ -50,6 +50,7 @@ commands = sa.Table(
     sa.Column("latency_ms", sa.Float),
     sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
     sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("last_sent_at", Time),
 )
 
 users = sa.Table(

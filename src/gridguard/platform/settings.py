@@ -25,6 +25,8 @@ class Settings:
     login_attempts: int = 5
     login_window_s: float = 60.0
     client_id: str | None = None
+    share_group: str = "gridguard-platform"
+    """status/post arrives through ``$share/{share_group}/…``: each report reaches one instance."""
     sweep_period_s: float = 5.0
     samples_retention_days: float = 7.0
     minutes_retention_days: float = 400.0
