@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gridguard.platform.cli import devices_app, strategy_app
+
 if TYPE_CHECKING:
     from gridguard.edge.run import Overrides
     from gridguard.site.config import SiteConfig
@@ -43,6 +45,8 @@ platform_app = typer.Typer(
 platform_user_app = typer.Typer(help="Platform users (straight to the database).")
 app.add_typer(bench_app, name="bench")
 app.add_typer(platform_app, name="platform")
+app.add_typer(devices_app, name="devices")
+app.add_typer(strategy_app, name="strategy")
 platform_app.add_typer(platform_user_app, name="user")
 
 
