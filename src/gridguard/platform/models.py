@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from gridguard.platform.alarms import AlarmKind, Severity
 from gridguard.platform.security import Role
@@ -14,6 +23,17 @@ from gridguard.protocol.topics import SchemeName, TopicScheme, check_device_uid
 
 T = TypeVar("T")
 CommandState = Literal["pending", "succeeded", "rejected", "failed", "timed_out"]
+
+
+def check_time_zone(value: str) -> str:
+    """An IANA time zone name, e.g. ``Asia/Shanghai``."""
+    try:
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(
+            f"must be an IANA time zone such as Asia/Shanghai, got {value!r}"
+        ) from None
+    return value
 
 
 class ApiModel(BaseModel):
@@ -47,13 +67,25 @@ class DeviceCreate(ApiModel):
     display_name: str = Field(default="", max_length=200)
     site_name: str = Field(default="", max_length=200)
     time_zone: str = Field(default="Asia/Shanghai", max_length=64)
-    report_interval_s: float = Field(default=300.0, gt=0, description="the EMS's list/post period")
+    report_interval_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="the EMS's list/post period"
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_time_zone(value)
 
     @field_validator("uid")
     @classmethod
     def _uid(cls, value: str) -> str:
         check_device_uid(value)
         return value
+
+    @model_validator(mode="after")
+    def _scheme_parameter(self) -> DeviceCreate:
+        self.topic_scheme()  # TopicError (a ValueError) names the missing or bad parameter
+        return self
 
     def topic_scheme(self) -> TopicScheme:
         return TopicScheme(
@@ -65,7 +97,12 @@ class DeviceUpdate(ApiModel):
     display_name: str | None = Field(default=None, max_length=200)
     site_name: str | None = Field(default=None, max_length=200)
     time_zone: str | None = Field(default=None, max_length=64)
-    report_interval_s: float | None = Field(default=None, gt=0)
+    report_interval_s: float | None = Field(default=None, gt=0, le=86_400)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_zone(value)
 
 
 class DriftPublic(BaseModel):

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gridguard.clock import Clock
@@ -65,6 +65,9 @@ def actor(principal: Principal) -> Actor:
     return Actor.of(principal)
 
 
+MAX_ROW_ID = 2**31 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class Paging:
     offset: int
@@ -72,10 +75,13 @@ class Paging:
 
 
 def paging(
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Paging:
     return Paging(offset, limit)
 
 
 PagingDep = Annotated[Paging, Depends(paging)]
+
+
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="a row id of this platform")]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from gridguard.platform import alarm_service
 from gridguard.platform.alarms import AlarmKind
-from gridguard.platform.api.deps import Admin, Operator, PagingDep, ServicesDep, Viewer
+from gridguard.platform.api.deps import Admin, Operator, PagingDep, RowId, ServicesDep, Viewer
 from gridguard.platform.models import AlarmPublic, AlarmRuleCreate, AlarmRulePublic, Page
 
 router = APIRouter(tags=["alarms"])
@@ -25,7 +25,7 @@ async def create_rule(
 
 
 @router.delete("/api/alarm-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_rule(services: ServicesDep, _user: Admin, rule_id: int) -> None:
+async def delete_rule(services: ServicesDep, _user: Admin, rule_id: RowId) -> None:
     await alarm_service.delete_rule(services.db, rule_id=rule_id)
 
 
@@ -52,7 +52,7 @@ async def list_alarms(
 
 
 @router.post("/api/alarms/{alarm_id}/ack")
-async def acknowledge(services: ServicesDep, user: Operator, alarm_id: int) -> AlarmPublic:
+async def acknowledge(services: ServicesDep, user: Operator, alarm_id: RowId) -> AlarmPublic:
     return await alarm_service.acknowledge(
         services.db, alarm_id=alarm_id, by=user.name, now=services.clock.now()
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from gridguard.platform import devices
 from gridguard.platform import telemetry as law
-from gridguard.platform.api.deps import ServicesDep, Viewer
+from gridguard.platform.api.deps import MAX_ROW_ID, ServicesDep, Viewer
 from gridguard.platform.database import utc
 from gridguard.platform.errors import InvalidRequestError
 from gridguard.platform.models import DemandMonth, TelemetryPoint, TelemetrySeries
@@ -24,7 +24,7 @@ async def telemetry(
     services: ServicesDep,
     _user: Viewer,
     uid: str,
-    meter: Annotated[int, Query(ge=1, description="the gateway meter's id")],
+    meter: Annotated[int, Query(ge=1, le=MAX_ROW_ID, description="the gateway meter's id")],
     since: Annotated[datetime | None, Query(alias="from", description="default: 1 h ago")] = None,
     until: Annotated[datetime | None, Query(alias="to", description="default: now")] = None,
     step: Annotated[int, Query(ge=60, description="seconds, a multiple of 60")] = 60,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from gridguard.platform import users
-from gridguard.platform.api.deps import ServicesDep, Viewer
+from gridguard.platform.api.deps import RowId, ServicesDep, Viewer
 from gridguard.platform.models import TokenCreate, TokenCreated, TokenPublic
 from gridguard.platform.security import Role
 
@@ -29,7 +29,7 @@ async def create_token(services: ServicesDep, user: Viewer, body: TokenCreate) -
 
 
 @router.delete("/{token_id}")
-async def revoke_token(services: ServicesDep, user: Viewer, token_id: int) -> TokenPublic:
+async def revoke_token(services: ServicesDep, user: Viewer, token_id: RowId) -> TokenPublic:
     """Revoke one of your tokens (an admin may revoke anyone's)."""
     owner = None if user.role.allows(Role.ADMIN) else user.user_id
     return await users.revoke_token(

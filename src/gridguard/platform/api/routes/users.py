@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from gridguard.platform import users
-from gridguard.platform.api.deps import Admin, ServicesDep
+from gridguard.platform.api.deps import Admin, RowId, ServicesDep
 from gridguard.platform.models import UserCreate, UserPublic, UserUpdate
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -28,13 +28,13 @@ async def create_user(services: ServicesDep, _user: Admin, body: UserCreate) -> 
 
 
 @router.get("/{user_id}")
-async def get_user(services: ServicesDep, _user: Admin, user_id: int) -> UserPublic:
+async def get_user(services: ServicesDep, _user: Admin, user_id: RowId) -> UserPublic:
     return await users.get_user(services.db, user_id=user_id)
 
 
 @router.patch("/{user_id}")
 async def update_user(
-    services: ServicesDep, _user: Admin, user_id: int, body: UserUpdate
+    services: ServicesDep, _user: Admin, user_id: RowId, body: UserUpdate
 ) -> UserPublic:
     """A new password revokes every token of the user."""
     password = body.password.get_secret_value() if body.password else None
@@ -42,5 +42,5 @@ async def update_user(
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(services: ServicesDep, _user: Admin, user_id: int) -> None:
+async def delete_user(services: ServicesDep, _user: Admin, user_id: RowId) -> None:
     await users.delete_user(services.db, user_id=user_id)
