@@ -28,7 +28,6 @@ devices = sa.Table(
     sa.Column("desired", sa.JSON),
     sa.Column("desired_at", Time),
     sa.Column("desired_by", sa.String(200)),
-    sa.Column("in_drift", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 commands = sa.Table(

@@ -38,7 +38,6 @@ def upgrade() -> None:
         sa.Column("desired", sa.JSON),
         sa.Column("desired_at", Time),
         sa.Column("desired_by", sa.String(200)),
-        sa.Column("in_drift", sa.Boolean, nullable=False, server_default=sa.false()),
     )
     op.create_table(
         "commands",
