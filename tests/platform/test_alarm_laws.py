@@ -49,3 +49,17 @@ def test_debounce_needs_the_whole_duration_without_a_break() -> None:
     assert [debounce.update(key, True, t, 30) for t in at[:4]] == [False, False, False, True]
     assert debounce.update(key, False, at[4], 30) is False
     assert debounce.update(key, True, at[4], 30) is False  # the clock restarts after a break
+
+
+@pytest.mark.parametrize(
+    ("url", "logged"),
+    [
+        ("https://u:secret@hooks.example/x?token=abc#f", "https://hooks.example/x"),
+        ("http://127.0.0.1:9000/hook", "http://127.0.0.1:9000/hook"),
+    ],
+    ids=["credentials-and-query-dropped", "plain-kept"],
+)
+def test_webhook_urls_are_logged_without_secrets(url: str, logged: str) -> None:
+    from gridguard.platform.alarm_service import _without_credentials  # noqa: PLC0415
+
+    assert _without_credentials(url) == logged

@@ -26,6 +26,12 @@ Row = sa.Row[Any]
 Key = tuple[int, str, str]  # rule, device, subject
 
 
+def _without_credentials(url: str) -> str:
+    """A webhook URL fit for a log: no user, password or query (they may hold secrets)."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+
+
 def _alarm(row: Row) -> AlarmPublic:
     m = dict(row._mapping)  # noqa: SLF001 - SQLAlchemy's public row mapping
     for name in ("started_at", "ended_at", "acknowledged_at"):
@@ -213,7 +219,10 @@ class AlarmService:
                     response = await http.post(url, json=document)
                     response.raise_for_status()
                 except httpx.HTTPError as exc:
-                    log.warning("webhook %s for %s failed: %s", document["event"], url, exc)
+                    where = _without_credentials(url)
+                    log.warning(
+                        "webhook %s to %s failed: %s", document["event"], where, type(exc).__name__
+                    )
 
 
 async def create_rule(db: Database, *, body: AlarmRuleCreate, now: datetime) -> AlarmRulePublic:
