@@ -314,3 +314,13 @@ class AlarmPublic(BaseModel):
     ended_at: datetime | None
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+
+
+class AuditEventPublic(BaseModel):
+    id: int
+    at: datetime
+    user_name: str
+    token_id: int | None
+    action: str = Field(description="e.g. device.register, user.create, token.revoke, auth.login")
+    target: str = Field(description="the resource: a device uid, a user name or id, a token id")
+    detail: dict[str, Any] | None

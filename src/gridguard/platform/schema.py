@@ -110,6 +110,18 @@ demand_peaks = sa.Table(
     sa.Column("limit_kw", sa.Float),
 )
 
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", Time, nullable=False, index=True),
+    sa.Column("user_name", sa.String(200), nullable=False),
+    sa.Column("token_id", sa.Integer),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(400), nullable=False),
+    sa.Column("detail", sa.JSON),
+)
+
 alarm_rules = sa.Table(
     "alarm_rules",
     metadata,

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from gridguard.platform.api.deps import Services
 from gridguard.platform.api.routes import (
     alarms,
+    audit,
     auth,
     commands,
     devices,
@@ -66,7 +67,18 @@ def create_app(services: Services) -> FastAPI:
         responses=ERRORS,  # type: ignore[arg-type]
     )
     app.state.services = services
-    for module in (auth, devices, strategies, fleet, telemetry, alarms, commands, users, tokens):
+    for module in (
+        auth,
+        devices,
+        strategies,
+        fleet,
+        telemetry,
+        alarms,
+        commands,
+        audit,
+        users,
+        tokens,
+    ):
         app.include_router(module.router)
     app.add_exception_handler(PlatformError, _platform_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from gridguard.platform import alarm_service
+from gridguard.platform import alarm_service, audit
 from gridguard.platform.alarms import AlarmKind
 from gridguard.platform.api.deps import Admin, Operator, PagingDep, RowId, ServicesDep, Viewer
 from gridguard.platform.models import AlarmPublic, AlarmRuleCreate, AlarmRulePublic, Page
@@ -18,15 +18,29 @@ async def list_rules(services: ServicesDep, _user: Viewer) -> list[AlarmRulePubl
 
 
 @router.post("/api/alarm-rules", status_code=status.HTTP_201_CREATED)
-async def create_rule(
-    services: ServicesDep, _user: Admin, body: AlarmRuleCreate
-) -> AlarmRulePublic:
-    return await alarm_service.create_rule(services.db, body=body, now=services.clock.now())
+async def create_rule(services: ServicesDep, user: Admin, body: AlarmRuleCreate) -> AlarmRulePublic:
+    rule = await alarm_service.create_rule(services.db, body=body, now=services.clock.now())
+    await audit.record(
+        services.db,
+        who=user,
+        action="alarm_rule.create",
+        target=str(rule.id),
+        now=services.clock.now(),
+        detail={"kind": rule.kind},
+    )
+    return rule
 
 
 @router.delete("/api/alarm-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_rule(services: ServicesDep, _user: Admin, rule_id: RowId) -> None:
+async def delete_rule(services: ServicesDep, user: Admin, rule_id: RowId) -> None:
     await alarm_service.delete_rule(services.db, rule_id=rule_id)
+    await audit.record(
+        services.db,
+        who=user,
+        action="alarm_rule.delete",
+        target=str(rule_id),
+        now=services.clock.now(),
+    )
 
 
 @router.get("/api/alarms")
@@ -53,6 +67,10 @@ async def list_alarms(
 
 @router.post("/api/alarms/{alarm_id}/ack")
 async def acknowledge(services: ServicesDep, user: Operator, alarm_id: RowId) -> AlarmPublic:
-    return await alarm_service.acknowledge(
+    alarm = await alarm_service.acknowledge(
         services.db, alarm_id=alarm_id, by=user.name, now=services.clock.now()
     )
+    await audit.record(
+        services.db, who=user, action="alarm.ack", target=str(alarm_id), now=services.clock.now()
+    )
+    return alarm

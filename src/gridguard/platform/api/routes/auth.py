@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from gridguard.platform import users
+from gridguard.platform import audit, users
 from gridguard.platform.api.deps import ServicesDep, Viewer
+from gridguard.platform.errors import TooManyAttemptsError, UnauthorizedError
 from gridguard.platform.models import LoginRequest, TokenCreated, UserPublic
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -13,15 +14,38 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 @router.post("/login")
 async def login(services: ServicesDep, body: LoginRequest, request: Request) -> TokenCreated:
+    """A session token for a right name and password (failures are audited and rate-limited)."""
     client = request.client.host if request.client else "unknown"
-    return await users.login(
+    try:
+        token = await users.login(
+            services.db,
+            services.limiter,
+            name=body.name,
+            password=body.password.get_secret_value(),
+            client=client,
+            now=services.clock.now(),
+        )
+    except (UnauthorizedError, TooManyAttemptsError) as exc:
+        await audit.record(
+            services.db,
+            who=None,
+            user_name=body.name,
+            action="auth.login_failed",
+            target=body.name,
+            now=services.clock.now(),
+            detail={"client": client, "reason": type(exc).__name__},
+        )
+        raise
+    await audit.record(
         services.db,
-        services.limiter,
-        name=body.name,
-        password=body.password.get_secret_value(),
-        client=client,
+        who=None,
+        user_name=body.name,
+        action="auth.login",
+        target=body.name,
         now=services.clock.now(),
+        detail={"client": client, "token_id": token.id},
     )
+    return token
 
 
 @router.get("/me")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from gridguard.platform import devices
+from gridguard.platform import audit, devices
 from gridguard.platform.api.deps import Admin, Operator, PagingDep, ServicesDep, Viewer
 from gridguard.platform.models import DeviceCreate, DeviceDetail, DevicePublic, DeviceUpdate, Page
 from gridguard.protocol.topics import SchemeName
@@ -49,9 +49,17 @@ def _public(services: ServicesDep, row: devices.Row) -> DevicePublic:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def register_device(
-    services: ServicesDep, _user: Operator, body: DeviceCreate
+    services: ServicesDep, user: Operator, body: DeviceCreate
 ) -> DevicePublic:
     row = await devices.register_device(services.db, body=body, now=services.clock.now())
+    await audit.record(
+        services.db,
+        who=user,
+        action="device.register",
+        target=body.uid,
+        now=services.clock.now(),
+        detail=body.model_dump(),
+    )
     return _public(services, row)
 
 
@@ -67,12 +75,23 @@ async def get_device(services: ServicesDep, _user: Viewer, uid: str) -> DeviceDe
 
 @router.patch("/{uid}")
 async def update_device(
-    services: ServicesDep, _user: Operator, uid: str, body: DeviceUpdate
+    services: ServicesDep, user: Operator, uid: str, body: DeviceUpdate
 ) -> DevicePublic:
     row = await devices.update_device(services.db, uid=uid, body=body)
+    await audit.record(
+        services.db,
+        who=user,
+        action="device.update",
+        target=uid,
+        now=services.clock.now(),
+        detail=body.model_dump(exclude_none=True),
+    )
     return _public(services, row)
 
 
 @router.delete("/{uid}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_device(services: ServicesDep, _user: Admin, uid: str) -> None:
+async def delete_device(services: ServicesDep, user: Admin, uid: str) -> None:
     await devices.delete_device(services.db, uid=uid)
+    await audit.record(
+        services.db, who=user, action="device.delete", target=uid, now=services.clock.now()
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from gridguard.platform import users
+from gridguard.platform import audit, users
 from gridguard.platform.api.deps import RowId, ServicesDep, Viewer
 from gridguard.platform.models import TokenCreate, TokenCreated, TokenPublic
 from gridguard.platform.security import Role
@@ -23,15 +23,28 @@ async def list_tokens(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_token(services: ServicesDep, user: Viewer, body: TokenCreate) -> TokenCreated:
-    return await users.create_token(
+    made = await users.create_token(
         services.db, user_id=user.user_id, name=body.name, now=services.clock.now()
     )
+    await audit.record(
+        services.db,
+        who=user,
+        action="token.create",
+        target=str(made.id),
+        now=services.clock.now(),
+        detail={"name": body.name},
+    )
+    return made
 
 
 @router.delete("/{token_id}")
 async def revoke_token(services: ServicesDep, user: Viewer, token_id: RowId) -> TokenPublic:
     """Revoke one of your tokens (an admin may revoke anyone's)."""
     owner = None if user.role.allows(Role.ADMIN) else user.user_id
-    return await users.revoke_token(
+    revoked = await users.revoke_token(
         services.db, token_id=token_id, owner_id=owner, now=services.clock.now()
     )
+    await audit.record(
+        services.db, who=user, action="token.revoke", target=str(token_id), now=services.clock.now()
+    )
+    return revoked

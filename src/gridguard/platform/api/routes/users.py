@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from gridguard.platform import users
+from gridguard.platform import audit, users
 from gridguard.platform.api.deps import Admin, RowId, ServicesDep
 from gridguard.platform.models import UserCreate, UserPublic, UserUpdate
 
@@ -17,14 +17,23 @@ async def list_users(services: ServicesDep, _user: Admin) -> list[UserPublic]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_user(services: ServicesDep, _user: Admin, body: UserCreate) -> UserPublic:
-    return await users.create_user(
+async def create_user(services: ServicesDep, user: Admin, body: UserCreate) -> UserPublic:
+    made = await users.create_user(
         services.db,
         name=body.name,
         password=body.password.get_secret_value(),
         role=body.role,
         now=services.clock.now(),
     )
+    await audit.record(
+        services.db,
+        who=user,
+        action="user.create",
+        target=made.name,
+        now=services.clock.now(),
+        detail={"id": made.id, "role": made.role.value},
+    )
+    return made
 
 
 @router.get("/{user_id}")
@@ -34,13 +43,28 @@ async def get_user(services: ServicesDep, _user: Admin, user_id: RowId) -> UserP
 
 @router.patch("/{user_id}")
 async def update_user(
-    services: ServicesDep, _user: Admin, user_id: RowId, body: UserUpdate
+    services: ServicesDep, user: Admin, user_id: RowId, body: UserUpdate
 ) -> UserPublic:
     """A new password revokes every token of the user."""
     password = body.password.get_secret_value() if body.password else None
-    return await users.update_user(services.db, user_id=user_id, password=password, role=body.role)
+    updated = await users.update_user(
+        services.db, user_id=user_id, password=password, role=body.role
+    )
+    detail = {"role": body.role.value if body.role else None, "password_changed": bool(password)}
+    await audit.record(
+        services.db,
+        who=user,
+        action="user.update",
+        target=str(user_id),
+        now=services.clock.now(),
+        detail=detail,
+    )
+    return updated
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(services: ServicesDep, _user: Admin, user_id: RowId) -> None:
+async def delete_user(services: ServicesDep, user: Admin, user_id: RowId) -> None:
     await users.delete_user(services.db, user_id=user_id)
+    await audit.record(
+        services.db, who=user, action="user.delete", target=str(user_id), now=services.clock.now()
+    )

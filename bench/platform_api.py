@@ -1,6 +1,6 @@
 """What the platform adds to a command round trip: REST -> MQTT -> agent -> MQTT -> HTTP answer.
 
-    .venv/bin/python bench/platform.py [--n 300] [--rounds 4] [--db sqlite|postgresql]
+    .venv/bin/python bench/platform_api.py [--n 300] [--rounds 4] [--db sqlite|postgresql]
 
 One process runs an edge agent (protocol only, durable SQLite), the platform (on SQLite or a
 scratch PostgreSQL database) and the measuring clients, against the Mosquitto on
