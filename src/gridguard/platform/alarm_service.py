@@ -18,6 +18,7 @@ from gridguard.platform import alarms as law
 from gridguard.platform.database import Database, aware, utc
 from gridguard.platform.errors import NotFoundError
 from gridguard.platform.models import AlarmPublic, AlarmRuleCreate, AlarmRulePublic, Page
+from gridguard.platform.paging import fetch_page
 from gridguard.platform.schema import alarm_rules, alarms, devices
 from gridguard.platform.telemetry import Sample
 
@@ -274,11 +275,9 @@ async def list_alarms(
             a.acknowledged_at.is_not(None) if acknowledged else a.acknowledged_at.is_(None)
         )
     query = sa.select(*alarms.c).where(*where)
-    async with db.read() as conn:
-        total = await conn.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-        rows = await conn.execute(query.order_by(a.id.desc()).offset(offset).limit(limit))
-        items = [_alarm(r) for r in rows]
-    return Page(items=items, total=total or 0, offset=offset, limit=limit)
+    return await fetch_page(
+        db, query, order_by=(a.id.desc(),), offset=offset, limit=limit, convert=_alarm
+    )
 
 
 async def acknowledge(db: Database, *, alarm_id: int, by: str, now: datetime) -> AlarmPublic:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from gridguard.platform.database import Database, utc
 from gridguard.platform.models import AuditEventPublic, Page
+from gridguard.platform.paging import fetch_page
 from gridguard.platform.schema import audit_events
 from gridguard.platform.users import Principal
 
@@ -59,11 +60,10 @@ async def list_events(
     if until is not None:
         where.append(a.at < until)
     query = sa.select(*audit_events.c).where(*where)
-    async with db.read() as conn:
-        total = await conn.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-        rows = await conn.execute(query.order_by(a.id.desc()).offset(offset).limit(limit))
-        items = [
-            AuditEventPublic.model_validate({**r._mapping, "at": utc(r.at)})  # noqa: SLF001
-            for r in rows
-        ]
-    return Page(items=items, total=total or 0, offset=offset, limit=limit)
+    return await fetch_page(
+        db, query, order_by=(a.id.desc(),), offset=offset, limit=limit, convert=_event
+    )
+
+
+def _event(row: Any) -> AuditEventPublic:
+    return AuditEventPublic.model_validate({**row._mapping, "at": utc(row.at)})  # noqa: SLF001

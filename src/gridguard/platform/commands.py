@@ -33,6 +33,7 @@ from gridguard.platform.errors import (
     InvalidRequestError,
 )
 from gridguard.platform.models import CommandPublic, Page
+from gridguard.platform.paging import fetch_page
 from gridguard.platform.schema import commands, devices
 from gridguard.platform.users import Principal
 from gridguard.protocol import codec
@@ -384,10 +385,7 @@ async def list_commands(
     if until is not None:
         where.append(commands.c.sent_at < until)
     query = sa.select(*commands.c).where(*where)
-    async with db.read() as conn:
-        total = await conn.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-        rows = await conn.execute(
-            query.order_by(commands.c.sent_at.desc(), commands.c.mid).offset(offset).limit(limit)
-        )
-        items = [command_public(r) for r in rows]
-    return Page(items=items, total=total or 0, offset=offset, limit=limit)
+    order = (commands.c.sent_at.desc(), commands.c.mid)
+    return await fetch_page(
+        db, query, order_by=order, offset=offset, limit=limit, convert=command_public
+    )

@@ -26,26 +26,24 @@ async def login(services: ServicesDep, body: LoginRequest, request: Request) -> 
             now=services.clock.now(),
         )
     except (UnauthorizedError, TooManyAttemptsError) as exc:
-        await audit.record(
-            services.db,
-            who=None,
-            user_name=body.name,
-            action="auth.login_failed",
-            target=body.name,
-            now=services.clock.now(),
-            detail={"client": client, "reason": type(exc).__name__},
-        )
+        await _audit(services, body.name, "auth.login_failed", client, reason=type(exc).__name__)
         raise
+    await _audit(services, body.name, "auth.login", client, token_id=token.id)
+    return token
+
+
+async def _audit(
+    services: ServicesDep, name: str, action: str, client: str, **detail: object
+) -> None:
     await audit.record(
         services.db,
         who=None,
-        user_name=body.name,
-        action="auth.login",
-        target=body.name,
+        user_name=name,
+        action=action,
+        target=name,
         now=services.clock.now(),
-        detail={"client": client, "token_id": token.id},
+        detail={"client": client, **detail},
     )
-    return token
 
 
 @router.get("/me")
