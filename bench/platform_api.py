@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/platform_api.py [--n 300] [--rounds 4] [--db sqlite|postgresql]
 
-One process runs an edge agent (protocol only, durable SQLite), the platform (on SQLite or a
-scratch PostgreSQL database) and the measuring clients, against the Mosquitto on
-127.0.0.1:1883 under a fresh topic prefix. Rounds alternate between the two paths, each
+Starts its own Mosquitto (``set_tcp_nodelay true``) on a free 127.0.0.1 port; one process
+runs an edge agent (protocol only, durable SQLite), the platform (on SQLite or a scratch
+PostgreSQL database) and the measuring clients. Rounds alternate between the two paths, each
 sending ``--n`` sequential update commands to the same strategy:
 
 * **sdk**: ``StrategyClient`` straight to the agent (the baseline: broker + agent);
@@ -35,15 +35,15 @@ from gridguard.protocol.topics import TopicScheme
 from gridguard.site.config import SiteConfig, load_site_config
 from gridguard.store.scratch import create_scratch_database, drop_scratch_database
 from gridguard.testing.examples import CREATE_DATA
+from gridguard.testing.mosquitto import MosquittoProcess
 
-BROKER = "mqtt://127.0.0.1:1883"
 EXAMPLE = Path(__file__).parents[1] / "examples" / "edge.toml"
 
 
-def site(prefix: str, folder: Path) -> SiteConfig:
+def site(broker: str, prefix: str, folder: Path) -> SiteConfig:
     base = load_site_config(EXAMPLE).model_dump()
     base["device"]["uid"] = f"gg-bench-{uuid.uuid4().hex[:8]}"
-    base["mqtt"] = {"url": BROKER, "scheme": "custom", "prefix": prefix, "status_enabled": False}
+    base["mqtt"] = {"url": broker, "scheme": "custom", "prefix": prefix, "status_enabled": False}
     base["store"] = {"url": f"sqlite:///{folder / 'edge.db'}"}
     return SiteConfig.model_validate(base)
 
@@ -57,13 +57,13 @@ def row(name: str, samples_ms: list[float]) -> str:
     )
 
 
-async def measure(args: argparse.Namespace, folder: Path, db_url: str) -> None:
+async def measure(args: argparse.Namespace, folder: Path, db_url: str, broker: str) -> None:
     prefix = f"ggbench-{uuid.uuid4().hex[:8]}/ems"
-    edge = site(prefix, folder)
+    edge = site(broker, prefix, folder)
     stop = asyncio.Event()
     agent = asyncio.create_task(run_agent(edge, stop, control=False))
     running = Running()
-    settings = Settings(db_url=db_url, mqtt_url=BROKER, port=0, prefixes=(prefix,))
+    settings = Settings(db_url=db_url, mqtt_url=broker, port=0, prefixes=(prefix,))
     platform = asyncio.create_task(run_platform(settings, stop, running=running))
     await asyncio.wait_for(running.ready.wait(), 30)
     assert running.services is not None
@@ -73,7 +73,7 @@ async def measure(args: argparse.Namespace, folder: Path, db_url: str) -> None:
     )
     token = (await create_token(running.services.db, user_id=user.id, name="b", now=now)).token
     uid = edge.device.uid
-    sdk = StrategyClient(BROKER, TopicScheme("custom", prefix=prefix), uid)
+    sdk = StrategyClient(broker, TopicScheme("custom", prefix=prefix), uid)
     headers = {"Authorization": f"Bearer {token}"}
     async with sdk as ems, httpx.AsyncClient(base_url=running.url, headers=headers) as http:
         strategy_id = (await ems.create(CREATE_DATA)).data.id  # type: ignore[union-attr]
@@ -110,16 +110,21 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        if args.db == "sqlite":
-            await measure(args, folder, f"sqlite:///{folder / 'platform.db'}")
-            return
-        url = await create_scratch_database(prefix="gridguard_bench")
-        try:
-            await measure(args, folder, url)
-        finally:
-            await drop_scratch_database(url)
+    broker = MosquittoProcess()
+    broker.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            if args.db == "sqlite":
+                await measure(args, folder, f"sqlite:///{folder / 'platform.db'}", broker.url)
+                return
+            url = await create_scratch_database(prefix="ggplatbench")
+            try:
+                await measure(args, folder, url, broker.url)
+            finally:
+                await drop_scratch_database(url)
+    finally:
+        broker.remove()
 
 
 if __name__ == "__main__":
