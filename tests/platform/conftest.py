@@ -61,7 +61,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield f"sqlite:///{tmp_path / 'platform.db'}"
         return
     try:
-        url = await create_scratch_database(ADMIN_URL, prefix="gridguard_platform")
+        url = await create_scratch_database(ADMIN_URL, prefix="ggplat_test")
     except OSError as exc:
         missing_service(f"no PostgreSQL at {ADMIN_URL}: {exc}")
     yield url
