@@ -28,7 +28,13 @@ from pathlib import Path
 from pymodbus.client import AsyncModbusTcpClient
 
 from gridguard.devices.factory import build_site_devices, close_site_devices, running_status
-from gridguard.devices.protocols import SiteDevices
+from gridguard.devices.protocols import (
+    ChargerControl,
+    GridMeter,
+    PvControl,
+    SiteDevices,
+    StorageControl,
+)
 from gridguard.site.config import load_site_config, parse_site_config
 
 PERIOD_S = 1.0
@@ -110,6 +116,16 @@ def stop_simulator(proc: subprocess.Popen[str]) -> str:
     return out
 
 
+class _Outrunning:
+    """A monotonic clock that jumps an hour per reading: no backoff ever holds."""
+
+    def __init__(self) -> None:
+        self._ticks = itertools.count(step=3600.0)
+
+    def monotonic_s(self) -> float:
+        return float(next(self._ticks))
+
+
 async def timed(n: int, step: Callable[[], Awaitable[object]]) -> list[float]:
     for _ in range(20):  # warm-up: connect, plan reads
         await step()
@@ -122,7 +138,7 @@ async def timed(n: int, step: Callable[[], Awaitable[object]]) -> list[float]:
 
 
 def read_all(devices: SiteDevices) -> Callable[[], Awaitable[object]]:
-    readers = [
+    readers: list[GridMeter | StorageControl | PvControl | ChargerControl] = [
         *devices.meters.values(),
         *devices.storage.values(),
         *devices.pv.values(),
@@ -189,8 +205,7 @@ async def measure(config: Path, cycles: int) -> list[tuple[str, list[float]]]:
     hung = build_site_devices(hung_site)
     results.append(("cycle, PV hung, with backoff", await timed(cycles, cycle(hung))))
     close_site_devices(hung)
-    ticks = itertools.count(step=3600.0)  # a clock that outruns every backoff:
-    hung = build_site_devices(hung_site, clock=lambda: float(next(ticks)))
+    hung = build_site_devices(hung_site, clock=_Outrunning())  # a clock past every backoff:
     results.append(("cycle, PV hung, no backoff (worst)", await timed(cycles, cycle(hung))))
     status = {"meter": running_status(hung.meters[1]), "pv": running_status(hung.pv[4])}
     print(f"running_status after the hung-PV runs: {status}")

@@ -515,7 +515,9 @@ def print_table(servers: list[Server], disk_ms: list[float], args: argparse.Name
     print(f"| {'server':<44} | " + " | ".join(columns) + " |")
     print(f"|{'-' * 46}|" + "|".join("-" * (len(c) + 2) for c in columns) + "|")
     rows = [(s.name, s.samples.row()) for s in servers]
-    disk_row = {f"p{q * 100:g}_ms": percentile(disk_ms, q) for q in (0.5, 0.99, 0.999)}
+    disk_row: dict[str, float | None] = {
+        f"p{q * 100:g}_ms": percentile(disk_ms, q) for q in (0.5, 0.99, 0.999)
+    }
     for name, row in [*rows, (DISK, disk_row)]:
         cells = [
             f"{row[key]:.2f}" if row.get(key) is not None else "-"

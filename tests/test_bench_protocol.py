@@ -24,6 +24,7 @@ def load_bench() -> ModuleType:
     return module
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("payload", "mid"),
     [
@@ -38,6 +39,7 @@ def test_mid_answered(payload: bytes, mid: bytes) -> None:
     assert load_bench().mid_answered(payload) == mid
 
 
+@pytest.mark.slow
 def test_a_tiny_run_prints_the_table_and_draws_the_chart(tmp_path: Path) -> None:
     chart = tmp_path / "latency.png"
     small = ("--latency-n", "30", "--closed-n", "30", "--flood-n", "50", "--rounds", "1")

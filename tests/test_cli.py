@@ -21,6 +21,7 @@ EXAMPLE = ROOT / "examples" / "edge.toml"
 runner = CliRunner()
 
 
+@pytest.mark.unit
 def test_help_lists_the_commands() -> None:
     """`gridguard --help` names every sub-command with a one-line purpose."""
     result = runner.invoke(app, ["--help"])
@@ -29,6 +30,7 @@ def test_help_lists_the_commands() -> None:
         assert command in result.output
 
 
+@pytest.mark.integration
 def test_python_dash_m_runs_the_same_cli() -> None:
     """`python -m gridguard` is the same entry point."""
     result = subprocess.run(
@@ -41,6 +43,7 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     assert "strategies" in result.stdout
 
 
+@pytest.mark.unit
 def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
     """11 message types: list/post and 5 ops x (command, result)."""
     result = runner.invoke(app, ["schema", "--out", str(tmp_path)])
@@ -52,22 +55,29 @@ def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
     assert "11 schemas written" in result.output
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
         (
             ("[[storage]]\nid = 3", "[[storage]]\nid = -3"),
-            "storage[0].id: Input should be greater than 0",
+            ":61: storage[1].id: Input should be greater than 0",
         ),
-        (('scheme = "custom"', 'scheme = "wudun"'), "mqtt: scheme 'wudun' needs mqtt.product_key"),
-        (("meter_id = 10", "meter_id = 11"), "storage[1].meter_id: meter 11 is not in [[meters]]"),
+        (
+            ('scheme = "custom"', 'scheme = "wudun"'),
+            ":10: mqtt: scheme 'wudun' needs mqtt.product_key",
+        ),
+        (
+            ("meter_id = 10", "meter_id = 11"),
+            ": storage[2].meter_id: meter 11 is not in [[meters]]",
+        ),
         (
             ("rated_kw = 120", "rated_kw = 120\nratedkw = 1"),
-            "chargers[0].ratedkw: unknown key (check the spelling against examples/edge.toml)",
+            ":99: chargers[1].ratedkw: unknown key (check the spelling against examples/edge.toml)",
         ),
         (
             ('time_zone = "Asia/Shanghai"', 'time_zone = "Mars/Olympus"'),
-            "site: time_zone 'Mars/Olympus' is not a known IANA zone",
+            ":20: site: time_zone 'Mars/Olympus' is not a known IANA zone",
         ),
     ],
     ids=["negative-id", "scheme-parameter", "unknown-meter", "misspelt-key", "bad-zone"],
@@ -75,14 +85,16 @@ def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
 def test_wrong_config_refused_naming_file_key_rule(
     tmp_path: Path, change: tuple[str, str], expected: str
 ) -> None:
-    """The agent refuses to start (exit 2) and says which file, which key and which rule."""
+    """The agent refuses to start (exit 2) and says which file and line, which key (arrays of
+    tables counted from 1) and which rule."""
     config = tmp_path / "edge.toml"
     config.write_text(EXAMPLE.read_text().replace(*change, 1))
     result = runner.invoke(app, ["edge", "run", "--config", str(config)])
     assert result.exit_code == 2
-    assert f"{config}: {expected}" in result.output
+    assert f"{config}{expected}" in result.output
 
 
+@pytest.mark.unit
 def test_missing_config_file_is_one_clear_line(tmp_path: Path) -> None:
     """A path that does not exist: the file and the reason, no traceback."""
     result = runner.invoke(app, ["edge", "strategies", "--config", str(tmp_path / "nope.toml")])
@@ -91,6 +103,7 @@ def test_missing_config_file_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.integration
 def test_strategies_table_offline(tmp_path: Path) -> None:
     """`edge strategies` reads the store without MQTT and prints one row per strategy."""
     db = f"sqlite:///{tmp_path / 'edge.db'}"
@@ -130,6 +143,7 @@ def test_strategies_table_offline(tmp_path: Path) -> None:
     assert "on ≤800 kW this month" in lines[2]
 
 
+@pytest.mark.integration
 def test_strategies_on_empty_store(tmp_path: Path) -> None:
     """An empty store says so instead of printing an empty table."""
     db = f"sqlite:///{tmp_path / 'empty.db'}"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import aiomqtt
+import pytest
 
 from gridguard.client import LISTS_KEPT, StrategyClient
 from gridguard.protocol.topics import TopicScheme, build_topic
+
+pytestmark = pytest.mark.unit
 
 SCHEME = TopicScheme("custom", prefix="v1/gridguard")
 DEVICE = "gg-sdk-001"

@@ -12,29 +12,43 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from gridguard.clock import SystemClock
 from gridguard.control.engine import ControlEngine
 from gridguard.control.params import ControlTuning, StrategyParams
-from gridguard.control.status import ControlEvent
+from gridguard.control.status import ControlEvent, DeviceStatus
 from gridguard.control.store import MemoryStateStore
 from gridguard.devices.factory import build_site_devices, close_site_devices
 from gridguard.sim.runner import SiteSimulator, World
-from gridguard.site.config import SiteConfig, load_site_config
+from gridguard.site.config import (
+    ChargerConfig,
+    MeterConfig,
+    PvConfig,
+    SiteConfig,
+    StorageConfig,
+    load_site_config,
+)
+from gridguard.testing.wait import wait_for
+
+pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "edge.toml"
 PERIOD_S = 0.2
 LAG_S = 1.0  # the simulator's plant (PlantParams default)
 BASELINE_KW = 10.0
 
+_Device = TypeVar("_Device", MeterConfig, StorageConfig, PvConfig, ChargerConfig)
 
-def one_meter_site() -> SiteConfig:
-    """The example site, meter 9 and what sits behind it, every port free (0), 200 ms cycle."""
+
+def one_meter_site(**settings: object) -> SiteConfig:
+    """The example site, meter 9 and what sits behind it, every port free (0), 200 ms cycle;
+    ``settings`` override further [control] settings."""
     site = load_site_config(EXAMPLE)
 
-    def free(dev):  # type: ignore[no-untyped-def]
+    def free(dev: _Device) -> _Device:
         return dev.model_copy(update={"modbus": dev.modbus.model_copy(update={"port": 0})})
 
     return site.model_copy(
@@ -43,7 +57,7 @@ def one_meter_site() -> SiteConfig:
             "storage": [free(s) for s in site.storage if s.meter_id == 9],
             "pv": [free(p) for p in site.pv],
             "chargers": [free(c) for c in site.chargers],
-            "control": site.control.model_copy(update={"period_s": PERIOD_S}),
+            "control": site.control.model_copy(update={"period_s": PERIOD_S, **settings}),
         }
     )
 
@@ -75,8 +89,8 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def rig(scene: Scene) -> AsyncIterator[Rig]:
-    sim = SiteSimulator(one_meter_site(), profile=scene.world, start_s=0.0)
+async def rig(scene: Scene, **settings: object) -> AsyncIterator[Rig]:
+    sim = SiteSimulator(one_meter_site(**settings), profile=scene.world, start_s=0.0)
     await sim.start()
     site = sim.servers.bound()
     devices = build_site_devices(site)
@@ -119,12 +133,41 @@ async def sample_until(r: Rig, seconds: float) -> list[tuple[float, float]]:
     return samples
 
 
+async def pv_ramped_up(r: Rig, scene: Scene) -> None:
+    """Until the PV inverter delivers nearly all the sun there is (it starts at rest)."""
+    await wait_for(
+        lambda: sum(r.sim.plants[0].state.pv_power_kw) >= 0.9 * scene.pv_kw,
+        10,
+        "PV to ramp up to 90 % of the available sun",
+        state=lambda: r.sim.plants[0].state,
+    )
+
+
+async def holding_the_baseline(r: Rig, hold_s: float = 0.4) -> None:
+    """Until true grid import has stayed within 3 kW above the baseline for ``hold_s``."""
+    since: list[float] = []
+
+    def held() -> bool:
+        if not BASELINE_KW - 1.0 <= r.grid_kw() <= BASELINE_KW + 3.0:
+            since.clear()
+            return False
+        if not since:
+            since.append(time.monotonic())
+        return time.monotonic() - since[0] >= hold_s
+
+    await wait_for(held, 10, f"import held at the baseline for {hold_s} s", state=r.grid_kw)
+
+
+def device(r: Rig, kind: str) -> DeviceStatus:
+    return next(d for d in r.engine.status().devices if d.kind == kind)
+
+
 async def test_load_drop_corrected_within_two_cycles_plus_lag() -> None:
     """D15/D20 over Modbus: a 300 kW load drop under full PV; import is back at the baseline
     within 2 control cycles + the actuator lag (one extra cycle allowed for loopback I/O)."""
     scene = Scene()
     async with rig(scene) as r:
-        await sample_until(r, 3.0)  # settle at the baseline
+        await pv_ramped_up(r, scene)
         assert r.grid_kw() >= BASELINE_KW - 1.0
         drop_at = r.sim.time_s + 0.2
         scene.drops.append((drop_at, 150.0))
@@ -147,28 +190,28 @@ async def test_dead_device_offline_others_still_controlled() -> None:
     it returns it is online again and controlled."""
     scene = Scene(load_kw=300.0, pv_kw=340.0)  # PV 340 > load 300: export without control
     async with rig(scene) as r:
-        await sample_until(r, 3.0)
+        await holding_the_baseline(r)
         pv_server = r.sim.endpoint("pv", 5)
         await pv_server.stop()
-        await sample_until(r, 1.5)
-        pv = next(d for d in r.engine.status().devices if d.kind == "pv")
-        assert not pv.online
+        await wait_for(lambda: not device(r, "pv").online, 1.5, "PV marked offline")
         assert any(e.kind == "device_offline" for e in r.events)
         held = await sample_until(r, 2.0)
         assert min(kw for _, kw in held) >= BASELINE_KW - 1.0  # storage still controlled
         await pv_server.restart()
-        await sample_until(r, 2.0)
-        pv = next(d for d in r.engine.status().devices if d.kind == "pv")
-        assert pv.online
+        await wait_for(lambda: device(r, "pv").online, 2.0, "PV online again")
         assert any(e.kind == "device_online" for e in r.events)
+
+
+def meter_read(r: Rig) -> bool:
+    status = r.engine.status()
+    return not status.failsafe and any(m.grid_power_kw is not None for m in status.meters)
 
 
 @pytest.mark.parametrize("seconds", [3.5])
 async def test_silent_meter_fails_safe_over_modbus(seconds: float) -> None:
     """D21 over Modbus: the meter's server stops; within meter_timeout the engine fails safe."""
     async with rig(Scene()) as r:
-        await sample_until(r, 2.0)
+        await wait_for(lambda: meter_read(r), 5, "the engine reading meter 9")
         await r.sim.endpoint("meters", 9).stop()
-        await sample_until(r, seconds)
-        assert r.engine.status().failsafe
+        await wait_for(lambda: r.engine.status().failsafe, seconds, "fail-safe on a silent meter")
         assert any(e.kind == "failsafe_on" for e in r.events)

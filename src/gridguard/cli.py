@@ -2,6 +2,8 @@
 
 Sub-commands import their implementation lazily, so `gridguard --help` stays fast and a
 missing optional piece never breaks the others.
+
+Rulings: none owned.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gridguard.platform.cli import devices_app, strategy_app
+from gridguard.platform.cli import add_device_commands, strategy_app
 
 if TYPE_CHECKING:
     from gridguard.edge.run import Overrides
@@ -37,7 +39,37 @@ bench_app = typer.Typer(
     help="Benchmarks that print a table: closed-loop control (bench/ has protocol, store, Modbus).",
     no_args_is_help=True,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        print(f"gridguard {version('gridguard')}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, exit"
+        ),
+    ] = False,
+) -> None:
+    """GridGuard: demand management and anti-backflow for C&I sites."""
+
+
+devices_app = typer.Typer(
+    help=(
+        "Devices: probe the field devices of a site (probe), or the EMSs registered on the "
+        "platform (list, show)."
+    ),
+    no_args_is_help=True,
+)
 app.add_typer(edge_app, name="edge")
+app.add_typer(devices_app, name="devices")
 app.add_typer(sim_app, name="sim")
 platform_app = typer.Typer(
     help="The platform: fleet REST API over the MQTT strategy protocol.", no_args_is_help=True
@@ -45,8 +77,8 @@ platform_app = typer.Typer(
 platform_user_app = typer.Typer(help="Platform users (straight to the database).")
 app.add_typer(bench_app, name="bench")
 app.add_typer(platform_app, name="platform")
-app.add_typer(devices_app, name="devices")
 app.add_typer(strategy_app, name="strategy")
+add_device_commands(devices_app)
 platform_app.add_typer(platform_user_app, name="user")
 
 
@@ -116,18 +148,33 @@ def edge_run(
         str | None, typer.Option(help="Store: SQLite path/URL or postgresql://user@host/db")
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve Prometheus metrics at :PORT/metrics"),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address for --metrics-port (0.0.0.0: every interface)")
+    ] = "127.0.0.1",
 ) -> None:
     """Run the edge agent: serve the strategy protocol over MQTT and enforce it."""
     import logging  # noqa: PLC0415
 
-    from gridguard.edge.run import Overrides, serve  # noqa: PLC0415
+    from gridguard.edge.run import MetricsEndpoint, MetricsError, Overrides, serve  # noqa: PLC0415
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from gridguard.store.base import StoreError  # noqa: PLC0415
+
     overrides = Overrides(mqtt_url, device_uid, scheme, product_key, tenant, prefix, db)
-    serve(_load_or_exit(config, overrides))
+    site = _load_or_exit(config, overrides)
+    metrics = MetricsEndpoint(metrics_port, metrics_host) if metrics_port else None
+    try:
+        serve(site, metrics)
+    except (StoreError, MetricsError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 @edge_app.command("strategies")
@@ -151,6 +198,32 @@ def edge_strategies(
         print(f"no strategies stored in {site.store.url}")
         return
     print(format_table(strategy_rows(strategies, site.site.time_zone)))
+
+
+@devices_app.command("probe")
+def devices_probe(config: ConfigOption) -> None:
+    """Read every configured meter and device once (writes nothing) and print a table.
+
+    Exit status 0 when all answered, 1 when one did not, 2 for a wrong file or map."""
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    from gridguard.devices.modbus.regmap import MapError  # noqa: PLC0415
+    from gridguard.devices.probe import probe_rows, probe_site  # noqa: PLC0415
+    from gridguard.edge.run import format_table  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.ERROR)  # the table says what failed
+    site = _load_or_exit(config)
+    try:
+        rows = asyncio.run(probe_site(site))
+    except MapError as exc:
+        typer.echo(f"error: register map refused\n{exc}", err=True)
+        raise typer.Exit(code=2) from None
+    print(format_table(probe_rows(rows)))
+    offline = [r for r in rows if not r.online]
+    print(f"{len(rows) - len(offline)} of {len(rows)} answered")
+    if offline:
+        raise typer.Exit(code=1)
 
 
 @sim_app.command("run")
@@ -184,29 +257,36 @@ def sim_run(
 @app.command()
 def demo(
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="Site file to run (simulated)")
-    ] = Path("examples/edge.toml"),
+        Path | None,
+        typer.Option("--config", "-c", help="Site file to simulate; default: the demo's own"),
+    ] = None,
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where the agent keeps its store")
     ] = Path("gridguard-data"),
+    port_base: Annotated[
+        int | None,
+        typer.Option(
+            "--port-base",
+            min=1,
+            max=65000,
+            help="Broker on this port, Modbus endpoints on the next ones; default: free ports",
+        ),
+    ] = None,
 ) -> None:
     """Run everything on this machine: embedded broker, simulated site, edge agent."""
     import asyncio  # noqa: PLC0415
     import logging  # noqa: PLC0415
 
-    from gridguard.demo.run import run_demo  # noqa: PLC0415
+    from gridguard.demo.run import DemoError, packaged_site, run_demo  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    if not config.exists():
-        typer.echo(
-            f"error: {config} not found; run the demo from the GridGuard checkout "
-            "or pass --config FILE",
-            err=True,
-        )
-        raise typer.Exit(code=2)
-    site = _load_or_exit(config)
+    site = packaged_site() if config is None else _load_or_exit(config)
     data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(run_demo(site, data_dir, print))
+    try:
+        asyncio.run(run_demo(site, data_dir, print, port_base=port_base))
+    except DemoError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
 
 
 PlatformDb = Annotated[

@@ -1,4 +1,7 @@
-"""The injected clock: monotonic seconds for timing, aware wall time for months and demand."""
+"""The injected clock: monotonic seconds for timing, aware wall time for months and demand.
+
+Rulings: none owned.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
-class Clock(Protocol):
+class MonotonicClock(Protocol):
+    """What timing alone needs: the fakes, the Modbus link's backoff."""
+
     def monotonic_s(self) -> float:
         """Seconds on a monotonic scale, for periods and timeouts."""
         ...
+
+
+class Clock(MonotonicClock, Protocol):
+    """The full clock of a running service: timing, wall time, waiting."""
 
     def now(self) -> datetime:
         """The present wall time, timezone-aware."""

@@ -1,4 +1,7 @@
-"""Loopback TCP ports: find a free one, check whether one is taken (demo, simulator, tests)."""
+"""Loopback TCP ports: find a free one, check whether one is taken (demo, simulator, tests).
+
+Rulings: none owned.
+"""
 
 from __future__ import annotations
 

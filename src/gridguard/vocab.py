@@ -9,6 +9,8 @@ Sign conventions, everywhere in GridGuard (names carry the unit, ``_kw``, ``_pct
 * storage power: + discharge, - charge;
 * PV and charging-pile power: >= 0 (PV produces, a pile draws);
 * a meter mounted reversed (``direction = -1``) is flipped when read, never later.
+
+Rulings: none owned; the device classes of D7 and the switches of D14 are named here.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from typing import Literal
 
 DeviceKind = Literal["storage", "pv", "charger"]
 """A controllable device class by name, as in status snapshots and the site topology."""
+
+DEVICE_KINDS: tuple[DeviceKind, ...] = ("storage", "pv", "charger")
+"""Every device class, in merit order (D19: storage first)."""
 
 ConfigSection = Literal["storage", "pv", "chargers"]
 """The site file's table of each device class (``[[chargers]]`` is plural there)."""

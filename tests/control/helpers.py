@@ -99,7 +99,7 @@ def ratings(storage: int = 1, piles: tuple[ChargerRating, ...] = ()) -> MeterRat
 def controller(r: MeterRatings, *, lag_s: float = 0.0, **config: float) -> MeterController:
     return MeterController(
         ratings=r,
-        config=ControlConfig(**config),  # type: ignore[arg-type]
+        config=ControlConfig(**config),
         tuning=ControlTuning(actuator_lag_s=lag_s, planner_enabled=False),
         zone=ZONE,
     )

@@ -15,6 +15,8 @@ from gridguard.lab.report import main
 from gridguard.plant.model import StorageParams
 from gridguard.plant.scenario import ScenarioError, load_scenario
 
+pytestmark = pytest.mark.unit
+
 LOSSLESS = StorageParams(
     power_kw=250.0, energy_kwh=100.0, soc_min_pct=0.0, soc_max_pct=100.0, efficiency=1.0
 )

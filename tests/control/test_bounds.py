@@ -17,6 +17,8 @@ from gridguard.control.laws.overdemand import (
 from gridguard.control.laws.phase import phase_floor_kw
 from tests.control.helpers import strategy
 
+pytestmark = pytest.mark.unit
+
 MONTHLY = (100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200)
 
 

@@ -59,6 +59,7 @@ def balanced(load_kw: float, pv_kw: float) -> PlantInputs:
     return PlantInputs((load_kw / 3,) * 3, (pv_kw,), ())
 
 
+@pytest.mark.unit
 def test_load_drop_under_full_sun_corrected_within_two_cycles_plus_lag() -> None:
     """D15/D20: a 500 kW drop under full PV: back above X within 2 cycles + actuator lag."""
     g = goals(strategy(2, streaming_kw=0.0), strategy(3, streaming_kw=0.0))
@@ -71,6 +72,7 @@ def test_load_drop_under_full_sun_corrected_within_two_cycles_plus_lag() -> None
     assert max(grid[:300]) > 0.0
 
 
+@pytest.mark.slow
 def test_peak_the_battery_can_cover_keeps_demand_below_target() -> None:
     """D17: a 1 h peak 100 kW over T: demand (15 min) and import stay <= T."""
     g = goals(strategy(2, over_demand=(400,) * 12))
@@ -94,6 +96,7 @@ def _two_days(t: int) -> PlantInputs:
     return balanced(scale * (460.0 if 10 <= hour < 14 else 300.0), 0.0)
 
 
+@pytest.mark.slow
 def test_peak_the_battery_cannot_cover_excess_is_the_physical_minimum() -> None:
     """D17: day 2's peak (552 kW for 4 h) exceeds the battery; demand levels at the minimum.
 
@@ -118,6 +121,7 @@ def test_peak_the_battery_cannot_cover_excess_is_the_physical_minimum() -> None:
     assert month_max(make(planner=False)) > 540.0  # greedy shaving runs dry
 
 
+@pytest.mark.unit
 def test_single_phase_backflow_caught_while_total_imports() -> None:
     """D16: phase A exports under PV while the total imports; the phase law lifts A to Y."""
 
@@ -135,6 +139,7 @@ def test_single_phase_backflow_caught_while_total_imports() -> None:
     assert all(min(s.grid_phase_kw) >= 0.0 for s, _ in trace[4:])
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("period_s", [1.0, 0.1], ids=["1s", "100ms"])
 def test_controller_works_at_100ms(period_s: float) -> None:
     """The law is period-agnostic: at 100 ms the same load drop is absorbed, ramps scale."""

@@ -27,6 +27,8 @@ from tests.control.helpers import (
     view,
 )
 
+pytestmark = pytest.mark.unit
+
 PILES = (ChargerRating(60.0, 7.0, 1), ChargerRating(60.0, 7.0, 2))
 ODM = (400,) * 12
 BACKFLOW_ONLY = goals(strategy(2, streaming_kw=0.0), strategy(3, streaming_kw=0.0))
@@ -40,6 +42,32 @@ class Case:
     pv_limit_kw: tuple[float | None, ...] = ()
     pile_limit_kw: tuple[float | None, ...] = ()
     lag_s: float = 0.0
+
+
+COLUMNS = (("storage_kw", "storage"), ("pv_limit_kw", "pv"), ("pile_limit_kw", "chargers"))
+
+
+def table(cases: dict[str, Case]) -> dict[str, Case]:
+    """The cases, once each expects one setpoint per device in its view and checks something:
+    a row with an empty or short column would pass without checking what it leaves out."""
+    for name, case in cases.items():
+        for column, devices in COLUMNS:
+            expected, present = len(getattr(case, column)), len(getattr(case.view, devices))
+            if expected != present:
+                raise ValueError(
+                    f"cycle case {name!r}: {column} has {expected} values for {present} "
+                    f"{devices} device(s) in the view; give one expectation per device"
+                )
+        if not any(getattr(case, column) for column, _ in COLUMNS):
+            raise ValueError(f"cycle case {name!r} expects nothing: its view has no devices")
+    return cases
+
+
+def check_column(got: tuple[float | None, ...], expected: tuple[float | None, ...]) -> None:
+    if None in expected:
+        assert got == expected
+    else:
+        assert got == pytest.approx(expected, abs=0.01)
 
 
 CASES = {
@@ -191,16 +219,42 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+@pytest.mark.parametrize("case", table(CASES).values(), ids=CASES.keys())
 def test_cycle(case: Case) -> None:
     piles = PILES[: len(case.view.chargers)]
     ctl = controller(ratings(len(case.view.storage), piles), lag_s=case.lag_s)
     command = ctl.decide(case.view, case.goals, 0.0, EPOCH_JUNE).command
-    if None in case.storage_kw:
-        assert command.storage_kw == case.storage_kw
-    else:
-        assert command.storage_kw == pytest.approx(case.storage_kw, abs=0.01)
-    if case.pv_limit_kw:
-        assert command.pv_limit_kw == pytest.approx(case.pv_limit_kw, abs=0.01)
-    if case.pile_limit_kw:
-        assert command.charger_limit_kw == pytest.approx(case.pile_limit_kw, abs=0.01)
+    check_column(command.storage_kw, case.storage_kw)
+    check_column(command.pv_limit_kw, case.pv_limit_kw)
+    check_column(command.charger_limit_kw, case.pile_limit_kw)
+
+
+UNCHECKED = {
+    # the old table skipped an empty PV column: the inverter's limit went unchecked
+    "empty-pv-column": (
+        Case(view(-100.0, storage=(battery(),), pv=(inverter(500.0),)), BACKFLOW_ONLY, (-102.0,)),
+        r"'bad': pv_limit_kw has 0 values for 1 pv device",
+    ),
+    # a battery in the view with no expected setpoint
+    "empty-storage-column": (
+        Case(view(-100.0, storage=(battery(),)), BACKFLOW_ONLY),
+        r"'bad': storage_kw has 0 values for 1 storage device",
+    ),
+    # two piles, one expectation: the second pile would go unchecked
+    "short-pile-column": (
+        Case(view(500.0, chargers=(pile(60.0), pile(60.0))), all_goals(), pile_limit_kw=(7.0,)),
+        r"'bad': pile_limit_kw has 1 values for 2 chargers device",
+    ),
+    # nothing to command, so nothing checked: not a test
+    "no-devices": (
+        Case(view(-100.0), BACKFLOW_ONLY),
+        r"'bad' expects nothing",
+    ),
+}
+
+
+@pytest.mark.parametrize(("case", "error"), UNCHECKED.values(), ids=UNCHECKED.keys())
+def test_a_case_that_would_check_nothing_is_refused(case: Case, error: str) -> None:
+    """An empty or short expectation column is an error, not a row that silently passes."""
+    with pytest.raises(ValueError, match=error):
+        table({"bad": case})

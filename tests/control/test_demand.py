@@ -9,6 +9,8 @@ import pytest
 
 from gridguard.control.demand import DemandMeter
 
+pytestmark = pytest.mark.unit
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -24,6 +26,7 @@ from gridguard.site.config import (
     SiteConfig,
     StorageConfig,
 )
+from gridguard.testing.wait import wait_for
 from tests.control.helpers import strategy
 
 START = datetime(2024, 6, 3, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -79,6 +82,7 @@ def on9(*strategies: StrategyParams) -> list[StrategyParams]:
     return [replace(s, meter_id=9) for s in strategies]
 
 
+@pytest.mark.unit
 async def test_cycle_keeps_backflow_out_and_publishes_status() -> None:
     """read -> decide -> write: 290 kW of surplus absorbed; status carries every field."""
     rig = Rig()
@@ -100,6 +104,7 @@ async def test_cycle_keeps_backflow_out_and_publishes_status() -> None:
     assert isinstance(rig.engine.dynamic_demand_kw(9), int)
 
 
+@pytest.mark.unit
 async def test_strategy_change_takes_effect_on_next_cycle() -> None:
     """A strategy disabled stops acting on the next cycle: PV back to rated, battery to 0."""
     rig = Rig()
@@ -113,6 +118,7 @@ async def test_strategy_change_takes_effect_on_next_cycle() -> None:
     assert rig.plant.setpoints.storage_kw == (0.0,)
 
 
+@pytest.mark.unit
 async def test_silent_meter_failsafe_within_timeout_then_resumes() -> None:
     """D21: meter silent -> fail-safe within meter_timeout (event); readings back -> resume."""
     rig = Rig()
@@ -137,6 +143,7 @@ async def test_silent_meter_failsafe_within_timeout_then_resumes() -> None:
     assert rig.plant.state.pv_power_kw[0] > 300.0  # normal control again
 
 
+@pytest.mark.unit
 async def test_offline_device_is_marked_and_others_carry_on() -> None:
     """D21: a dead battery is offline (event), PV alone keeps the backflow out."""
     rig = Rig()
@@ -152,6 +159,7 @@ async def test_offline_device_is_marked_and_others_carry_on() -> None:
     assert rig.kinds()[-1] == "device_online"
 
 
+@pytest.mark.slow
 async def test_dynamic_demand_persists_across_restart() -> None:
     """D18: the month's maximum survives a restart through the StateStore."""
     cloudy = PlantInputs((100.0, 100.0, 100.0), (0.0,), (0.0,))
@@ -166,6 +174,7 @@ async def test_dynamic_demand_persists_across_restart() -> None:
     assert again.engine.dynamic_demand_kw(9) == 300
 
 
+@pytest.mark.unit
 async def test_run_loop_on_fake_clock_at_100ms() -> None:
     """run() cycles every period_s on the injected clock; 100 ms works."""
     rig = Rig(period_s=0.1)
@@ -173,8 +182,9 @@ async def test_run_loop_on_fake_clock_at_100ms() -> None:
     stop = asyncio.Event()
 
     async def stopper() -> None:
-        while rig.clock.monotonic_s() < 5.0:
-            await asyncio.sleep(0)
+        await wait_for(
+            lambda: rig.clock.monotonic_s() >= 5.0, 10, "5 s on the fake clock", poll_s=0
+        )
         stop.set()
 
     async with asyncio.TaskGroup() as tg:
@@ -184,6 +194,7 @@ async def test_run_loop_on_fake_clock_at_100ms() -> None:
     assert rig.plant.state.grid_power_kw >= 0.0
 
 
+@pytest.mark.unit
 def test_site_file_efficiency_reaches_the_planner_ratings() -> None:
     """Each [[storage]] unit's round-trip efficiency is what the planner budgets with."""
     site = site_config()
@@ -191,3 +202,33 @@ def test_site_file_efficiency_reaches_the_planner_ratings() -> None:
     ratings = meter_ratings(site.model_copy(update={"storage": [lossy]}), 9)
     assert [r.efficiency for r in ratings.storage] == [0.81]
     assert meter_ratings(site, 9).storage[0].efficiency == pytest.approx(0.92)  # the default
+
+
+@pytest.mark.unit
+async def test_every_meter_persisted_in_one_call_per_demand_step() -> None:
+    """With several meters, the per-step state goes to the store in ONE save (one fsync)."""
+
+    class Counting(MemoryStateStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[int] = []
+
+        async def save_many(self, values: Mapping[str, dict[str, Any]]) -> None:
+            self.calls.append(len(values))
+            await super().save_many(values)
+
+    store = Counting()
+    site = site_config().model_copy(
+        update={"meters": [MeterConfig(id=9), *(MeterConfig(id=100 + n) for n in range(20))]}
+    )
+    clock = FakeClock(START)
+    bare = PlantInputs((30.0, 30.0, 30.0), (), ())  # a meter with nothing behind it
+    worlds = {m.id: SUNNY if m.id == 9 else bare for m in site.meters}
+    fakes = FakeSite(site, clock, worlds)
+    engine = ControlEngine(site, fakes.devices(), clock, store, lambda _e: None)
+    for _ in range(130):  # a little over two demand steps of 60 s
+        await engine.run_cycle()
+        clock.advance(1.0)
+    assert set(store.calls) == {21}  # all meters together, never one meter per transaction
+    assert 3 <= len(store.calls) <= 4  # at start, then once per demand step (60 s)
+    assert set(store.values) == {f"control/meter/{m.id}" for m in site.meters}

@@ -9,6 +9,8 @@ from gridguard.control.params import MeterGoals
 from gridguard.control.view import ChargerRating, MeterRatings, StorageRating
 from tests.control.helpers import battery, goals, inverter, pile, strategy, view
 
+pytestmark = pytest.mark.unit
+
 RATINGS = MeterRatings(
     storage=(StorageRating(250.0, 500.0, 10.0, 95.0),),
     chargers=(ChargerRating(60.0, 7.0, 1),),

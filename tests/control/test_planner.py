@@ -13,6 +13,8 @@ from gridguard.control.planner import BIN_S, Battery, LoadPlanner, battery_budge
 from gridguard.control.view import StorageRating
 from gridguard.devices.protocols import StorageReading
 
+pytestmark = pytest.mark.unit
+
 BIG = Battery(
     stored_kwh=200.0, room_kwh=100.0, discharge_kw=250.0, charge_kw=250.0, efficiency_one_way=1.0
 )

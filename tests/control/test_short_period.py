@@ -19,6 +19,8 @@ from gridguard.plant.model import PlantInputs, PlantParams, PlantState, StorageP
 from gridguard.site.config import ControlConfig
 from tests.control.helpers import ZONE, battery, goals, inverter, ratings, strategy, view
 
+pytestmark = pytest.mark.unit
+
 LAG_S = 1.0
 BASELINE_KW = 10.0
 BUFFER_KW = 2.0

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Self
 
 import pytest
 
+from gridguard.clock import FakeClock
 from gridguard.devices.factory import build_site_devices, close_site_devices
-from gridguard.sim.servers import SiteServers
+from gridguard.devices.protocols import SiteDevices
+from gridguard.sim.servers import RegisterBank, SiteServers
 from gridguard.site.config import parse_site_config
-
-
-class FakeClock:
-    """A monotonic clock that only moves when a test says so."""
-
-    def __init__(self) -> None:
-        self.now_s = 1000.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
 
 
 def free_port() -> int:
@@ -30,12 +22,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def link(port=0, slave_id=1):
+def link(port: int = 0, slave_id: int = 1) -> dict[str, Any]:
     # Short timeouts keep failure tests fast; they bound waits, they are not asserted.
     return {"host": "127.0.0.1", "port": port, "slave_id": slave_id, "timeout_s": 0.1, "retries": 1}
 
 
-def site_dict(**meter):
+def site_dict(**meter: Any) -> dict[str, Any]:
     """One gateway meter with a PCS, a PV inverter and two charging piles behind it."""
     return {
         "device": {"uid": "gg-test"},
@@ -55,26 +47,27 @@ def site_dict(**meter):
 class ServedSite:
     """Servers for a site config, and drivers pointed at them with a fake clock."""
 
-    def __init__(self, data, maps_dir=None):
+    devices: SiteDevices
+
+    def __init__(self, data: dict[str, Any], maps_dir: Path | None = None) -> None:
         self.servers = SiteServers(parse_site_config(data), maps_dir)
         self.clock = FakeClock()
         self.maps_dir = maps_dir
-        self.devices = None
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Self:
         await self.servers.start()
         self.devices = build_site_devices(self.servers.bound(), self.maps_dir, clock=self.clock)
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: object) -> None:
         close_site_devices(self.devices)
         await self.servers.stop()
 
-    def bank(self, section, device_id):
+    def bank(self, section: str, device_id: int) -> RegisterBank:
         return self.servers.bank(section, device_id)
 
 
 @pytest.fixture
-async def site():
+async def site() -> AsyncIterator[ServedSite]:
     async with ServedSite(site_dict()) as served:
         yield served

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from gridguard.devices.modbus.codec import (
     CodecError,
+    ReadBlock,
     decode_block,
     decode_point,
     decode_raw,
@@ -13,7 +16,15 @@ from gridguard.devices.modbus.codec import (
     encode_raw,
     plan_reads,
 )
-from gridguard.devices.modbus.regmap import Point, load_map
+from gridguard.devices.modbus.regmap import (
+    Function,
+    Point,
+    RegisterType,
+    WordOrder,
+    load_map,
+)
+
+pytestmark = pytest.mark.unit
 
 # (map, point, engineering value, word order, registers on the wire)
 MAP_CASES = [
@@ -63,7 +74,9 @@ MAP_CASES = [
     MAP_CASES,
     ids=[f"{c[0]}-{c[1]}-{c[3]}-{c[2]}" for c in MAP_CASES],
 )
-def test_map_point_round_trip(map_name, point_name, value, order, registers):
+def test_map_point_round_trip(
+    map_name: str, point_name: str, value: float, order: WordOrder, registers: list[int]
+) -> None:
     """Each shipped map's points encode to the documented registers and decode back."""
     point = load_map(map_name).points[point_name]
     assert encode_point(point, value, order) == registers
@@ -93,7 +106,9 @@ RAW_CASES = [
     RAW_CASES,
     ids=["i16-min", "u16-max", "i16-minus-one", "i32-min-big", "i32-min-little", "u32", "u32-le"],
 )
-def test_raw_decode_and_encode(registers, reg_type, order, raw):
+def test_raw_decode_and_encode(
+    registers: list[int], reg_type: RegisterType, order: WordOrder, raw: int
+) -> None:
     """Raw integers survive a round trip in both word orders."""
     assert decode_raw(registers, reg_type, order) == raw
     assert encode_raw(raw, reg_type, order) == registers
@@ -118,12 +133,14 @@ CLAMP_CASES = [
     CLAMP_CASES,
     ids=["i16-high", "i16-low", "u16-high", "i32-high", "u32-high"],
 )
-def test_encode_clamps_to_type_range(raw, reg_type, registers):
+def test_encode_clamps_to_type_range(
+    raw: int, reg_type: RegisterType, registers: list[int]
+) -> None:
     """Out-of-range values clamp to the register type's range instead of wrapping."""
     assert encode_raw(raw, reg_type, "big") == registers
 
 
-def _point(reg_type, scale=0.1):
+def _point(reg_type: RegisterType, scale: float = 0.1) -> Point:
     return Point(name="limit_kw", address=0, type=reg_type, scale=scale, access="rw")
 
 
@@ -132,13 +149,13 @@ def _point(reg_type, scale=0.1):
     [("u16", -1.0), ("u32", -0.5), ("u16", float("nan")), ("i32", float("inf"))],
     ids=["negative-u16", "negative-u32", "nan", "infinite"],
 )
-def test_encode_refuses(reg_type, value):
+def test_encode_refuses(reg_type: RegisterType, value: float) -> None:
     """D20: a negative limit never reaches an unsigned register; non-numbers never encode."""
     with pytest.raises(CodecError):
         encode_point(_point(reg_type), value, "big")
 
 
-def test_tiny_negative_rounding_to_zero_is_zero():
+def test_tiny_negative_rounding_to_zero_is_zero() -> None:
     """A float crumb below zero that rounds to raw 0 writes 0 rather than failing."""
     assert encode_point(_point("u16"), -0.04, "big") == [0]
 
@@ -148,17 +165,17 @@ def test_tiny_negative_rounding_to_zero_is_zero():
     [([1], "u32"), ([1, 2], "u16"), ([0x10000], "u16"), ([-1], "i16")],
     ids=["too-few", "too-many", "above-16-bit", "negative-register"],
 )
-def test_decode_rejects_bad_registers(registers, reg_type):
+def test_decode_rejects_bad_registers(registers: list[int], reg_type: RegisterType) -> None:
     """Registers of the wrong count or outside 0..65535 are an error, not a value."""
     with pytest.raises(CodecError):
         decode_raw(registers, reg_type, "big")
 
 
-def _names(blocks):
+def _names(blocks: Sequence[ReadBlock]) -> list[tuple[Function, int, int, list[str]]]:
     return [(b.function, b.address, b.count, [p.name for p in b.points]) for b in blocks]
 
 
-def test_plan_batches_adw300_power_registers():
+def test_plan_batches_adw300_power_registers() -> None:
     """The meter's three phase powers and the total are one read of 8 registers."""
     meter = load_map("acrel-adw300").points
     names = ["total_power_kw", "phase_a_power_kw", "phase_b_power_kw", "phase_c_power_kw"]
@@ -173,7 +190,7 @@ def test_plan_batches_adw300_power_registers():
     ]
 
 
-def test_plan_splits_at_gaps_functions_and_size():
+def test_plan_splits_at_gaps_functions_and_size() -> None:
     """Gaps, other tables and the size cap each start a new read."""
     pcs = load_map("generic-pcs").points
     blocks = plan_reads(list(pcs.values()), max_registers=4)
@@ -184,7 +201,7 @@ def test_plan_splits_at_gaps_functions_and_size():
     ]
 
 
-def test_decode_block_spreads_registers_to_points():
+def test_decode_block_spreads_registers_to_points() -> None:
     """A batched answer is decoded point by point at its offsets."""
     pcs = load_map("generic-pcs").points
     (block,) = plan_reads([pcs["power_kw"], pcs["soc_pct"]])

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from gridguard.devices.modbus.meter import ModbusMeter
 from gridguard.devices.protocols import ChargerControl, GridMeter, PvControl, StorageControl
+from gridguard.sim.servers import RegisterBank
 from tests.devices.conftest import ServedSite, site_dict
 
+pytestmark = pytest.mark.integration
 
-def _set_meter(bank, a, b, c, demand=0.0):
+
+def _set_meter(bank: RegisterBank, a: float, b: float, c: float, demand: float = 0.0) -> None:
     for name, kw in (("phase_a_power_kw", a), ("phase_b_power_kw", b), ("phase_c_power_kw", c)):
         bank.set(name, kw)
     bank.set("total_power_kw", a + b + c)
     bank.set("forward_demand_kw", demand)
 
 
-async def test_drivers_implement_the_protocols(site):
+async def test_drivers_implement_the_protocols(site: ServedSite) -> None:
     """Every built driver satisfies its device Protocol."""
     devices = site.devices
     assert isinstance(devices.meters[9], GridMeter)
@@ -44,7 +51,11 @@ METER_CASES = [
     METER_CASES,
     ids=["plain", "pt-ct", "reversed", "little-endian", "no-phases"],
 )
-async def test_meter_scaling_direction_word_order(meter, secondary, want):
+async def test_meter_scaling_direction_word_order(
+    meter: dict[str, Any],
+    secondary: tuple[tuple[float, float, float], float],
+    want: tuple[float, tuple[float, float, float] | None, float | None],
+) -> None:
     """The meter reading is PT x CT scaled, direction-corrected and word-order decoded."""
     phases, demand = secondary
     want_total, want_phases, want_demand = want
@@ -60,10 +71,10 @@ async def test_meter_scaling_direction_word_order(meter, secondary, want):
     assert reading.demand_kw == (None if want_demand is None else pytest.approx(want_demand))
 
 
-async def test_storage_read_and_setpoint(site):
+async def test_storage_read_and_setpoint(site: ServedSite) -> None:
     """PCS power/SOC/limits decode; the setpoint is clamped to +/- rated and written signed."""
     bank = site.bank("storage", 3)
-    writes = []
+    writes: list[tuple[str, object]] = []
     site.servers.devices["storage", 3].on_write = lambda name, kw: writes.append((name, kw))
     for name, value in (
         ("power_kw", -120.5),
@@ -84,7 +95,7 @@ async def test_storage_read_and_setpoint(site):
     assert writes == [("power_setpoint_kw", pytest.approx(-250.0))]
 
 
-async def test_storage_not_running_offers_no_power(site):
+async def test_storage_not_running_offers_no_power(site: ServedSite) -> None:
     """A PCS whose run state is not 'running' can neither charge nor discharge."""
     bank = site.bank("storage", 3)
     bank.set("max_charge_kw", 100.0)
@@ -100,7 +111,7 @@ async def test_storage_not_running_offers_no_power(site):
     [(150.0, 150.0), (-5.0, 0.0), (900.0, 400.0)],
     ids=["in-range", "negative-clamped-to-zero", "above-rated"],
 )
-async def test_pv_limit_in_kw(site, limit_kw, written_kw):
+async def test_pv_limit_in_kw(site: ServedSite, limit_kw: float, written_kw: float) -> None:
     """D20: the PV limit is clamped to 0..rated before it reaches the unsigned register."""
     await site.devices.pv[5].write_limit_kw(limit_kw)
     bank = site.bank("pv", 5)
@@ -112,7 +123,7 @@ async def test_pv_limit_in_kw(site, limit_kw, written_kw):
     )
 
 
-async def test_pv_limit_in_percent_from_a_user_map(tmp_path):
+async def test_pv_limit_in_percent_from_a_user_map(tmp_path: Path) -> None:
     """A user map with only a % limit: the driver writes kW as % of rated, reads it back."""
     (tmp_path / "pct-pv.toml").write_text(
         'kind = "pv"\n'
@@ -129,7 +140,7 @@ async def test_pv_limit_in_percent_from_a_user_map(tmp_path):
     assert reading.limit_kw == pytest.approx(150.0)
 
 
-async def test_charger_limit_and_connected(site):
+async def test_charger_limit_and_connected(site: ServedSite) -> None:
     """Charger limit is clamped (never negative), power and connected decode."""
     pile = site.devices.chargers[6]
     bank = site.bank("chargers", 6)
@@ -145,9 +156,11 @@ async def test_charger_limit_and_connected(site):
     assert (reading.power_kw, reading.limit_kw) == pytest.approx((44.0, 45.3))
 
 
-async def test_read_only_register_write_is_refused_by_the_server(site):
+async def test_read_only_register_write_is_refused_by_the_server(site: ServedSite) -> None:
     """The simulator refuses writes to read-only points, like a real device."""
-    channel = site.devices.meters[9].device.channel
+    meter = site.devices.meters[9]
+    assert isinstance(meter, ModbusMeter)
+    channel = meter.device.channel
     from gridguard.devices.modbus.link import DeviceRefusedError  # noqa: PLC0415
 
     with pytest.raises(DeviceRefusedError):

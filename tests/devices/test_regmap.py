@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import copy
 import tomllib
+from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gridguard.devices.modbus.regmap import MapError, load_map, map_name, shipped_map_names
 
+pytestmark = pytest.mark.unit
 
-def test_shipped_maps_all_load():
+
+def test_shipped_maps_all_load() -> None:
     """Every shipped map validates for its kind."""
     names = shipped_map_names()
     assert names == ["acrel-adw300", "generic-charger", "generic-pcs", "generic-pv"]
@@ -24,13 +29,13 @@ def test_shipped_maps_all_load():
     }
 
 
-def test_meter_type_selects_map_case_insensitively():
+def test_meter_type_selects_map_case_insensitively() -> None:
     """The meter type "Acrel-ADW300" in the site config selects acrel-adw300.toml."""
     assert map_name("Acrel-ADW300") == "acrel-adw300"
     assert load_map("Acrel-ADW300").points["total_power_kw"].address == 0x0024
 
 
-def test_adw300_published_addresses():
+def test_adw300_published_addresses() -> None:
     """The ADW300 map matches the published register addresses."""
     points = load_map("acrel-adw300").points
     addresses = {name: p.address for name, p in points.items()}
@@ -47,12 +52,12 @@ def test_adw300_published_addresses():
     assert {p.function for p in points.values()} == {"holding"}
 
 
-def _shipped(name):
+def _shipped(name: str) -> dict[str, Any]:
     text = resources.files("gridguard.devices").joinpath("maps", f"{name}.toml").read_text()
     return tomllib.loads(text)
 
 
-def _write_toml(path, data):
+def _write_toml(path: Path, data: dict[str, Any]) -> None:
     lines = [f"{k} = {_toml(v)}" for k, v in data.items() if k != "points"]
     for name, point in data.get("points", {}).items():
         lines.append(f"[points.{name}]")
@@ -60,7 +65,7 @@ def _write_toml(path, data):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _toml(value):
+def _toml(value: object) -> str:
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, bool):
@@ -70,22 +75,22 @@ def _toml(value):
     return repr(value)
 
 
-def _drop(name):
-    def edit(d):
+def _drop(name: str) -> Callable[[dict[str, Any]], None]:
+    def edit(d: dict[str, Any]) -> None:
         del d["points"][name]
 
     return edit
 
 
-def _set(point, key, value):
-    def edit(d):
+def _set(point: str, key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    def edit(d: dict[str, Any]) -> None:
         d["points"][point][key] = value
 
     return edit
 
 
-def _top(key, value):
-    def edit(d):
+def _top(key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    def edit(d: dict[str, Any]) -> None:
         d[key] = value
 
     return edit
@@ -153,7 +158,9 @@ BAD_MAPS = [
         "unknown-kind",
     ],
 )
-def test_bad_map_refused_naming_file_and_key(tmp_path, base, edit, message):
+def test_bad_map_refused_naming_file_and_key(
+    tmp_path: Path, base: str, edit: Callable[[dict[str, Any]], object], message: str
+) -> None:
     """A wrong user map is refused at load with the file path and the key in the message."""
     data = copy.deepcopy(_shipped(base))
     edit(data)
@@ -165,7 +172,7 @@ def test_bad_map_refused_naming_file_and_key(tmp_path, base, edit, message):
     assert message in text
 
 
-def test_user_folder_adds_a_model_and_json_works(tmp_path):
+def test_user_folder_adds_a_model_and_json_works(tmp_path: Path) -> None:
     """A user JSON map in the maps folder adds a device model without code."""
     (tmp_path / "acme-pile.json").write_text(
         '{"kind": "charger", "points": {'
@@ -178,7 +185,7 @@ def test_user_folder_adds_a_model_and_json_works(tmp_path):
     assert regmap.points["power_limit_kw"].name == "power_limit_kw"
 
 
-def test_user_folder_overrides_and_falls_back(tmp_path):
+def test_user_folder_overrides_and_falls_back(tmp_path: Path) -> None:
     """The user folder is searched first; shipped maps still load with a folder given."""
     data = _shipped("generic-pv")
     data["description"] = "site-specific"
@@ -192,14 +199,14 @@ def test_user_folder_overrides_and_falls_back(tmp_path):
     [("no-such-pcs", "no-such-pcs.toml: no register map"), ("../etc/passwd", "not a valid")],
     ids=["unknown-model", "path-traversal"],
 )
-def test_unknown_or_unsafe_model_names(tmp_path, model, message):
+def test_unknown_or_unsafe_model_names(tmp_path: Path, model: str, message: str) -> None:
     """An unknown model names the file looked for; a path is not a model name."""
     with pytest.raises(MapError) as err:
         load_map(model, tmp_path)
     assert message in str(err.value)
 
 
-def test_unparsable_file_is_refused(tmp_path):
+def test_unparsable_file_is_refused(tmp_path: Path) -> None:
     """A TOML syntax error names the file."""
     (tmp_path / "broken.toml").write_text("kind = \n", encoding="utf-8")
     with pytest.raises(MapError, match=r"broken\.toml: cannot parse"):

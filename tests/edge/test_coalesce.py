@@ -6,6 +6,8 @@ import pytest
 
 from gridguard.edge.coalesce import Coalescer
 
+pytestmark = pytest.mark.unit
+
 SETTLE_S, MAX_DELAY_S = 0.05, 1.0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 
 import aiomqtt
@@ -28,8 +27,11 @@ from gridguard.plant.model import PlantInputs
 from gridguard.protocol.topics import build_topic
 from gridguard.site.config import SiteConfig
 from gridguard.store.memory import MemoryStrategyStore
+from gridguard.testing.wait import wait_for
 from tests.edge.conftest import make_site, scheme_of
 from tests.edge.test_mqtt import CREATE
+
+pytestmark = pytest.mark.integration
 
 PERIOD_S = 0.1
 SUNNY = PlantInputs((70.0, 70.0, 70.0), (380.0,), (0.0, 0.0))  # 210 kW load, 380 kW of sun
@@ -48,11 +50,7 @@ class Running:
         return self.engine.status()
 
     async def until(self, check: str, timeout_s: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not eval(check, {"r": self}):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {check}: {self.status()}")
-            await asyncio.sleep(0.02)
+        await wait_for(lambda: eval(check, {"r": self}), timeout_s, check, state=self.status)
 
 
 @pytest.fixture

@@ -11,12 +11,14 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from gridguard.edge.agent import LIST_SETTLE_S
+from gridguard.client import StrategyClient
 from gridguard.protocol import codec
 from gridguard.protocol.models import ListPost
 from gridguard.protocol.topics import build_topic
 from gridguard.testing.examples import CREATE_DATA
 from tests.edge.conftest import SCHEMES, AgentFactory, make_site, scheme_of
+
+pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "spec"
 CREATE = CREATE_DATA
@@ -175,7 +177,7 @@ async def test_list_post_on_connect_is_retained(
     agent = await agent_factory(make_site(broker_url, "custom", tmp_path / "edge.db"))
     async with agent.client() as ems:
         assert (await ems.create(CREATE)).code == 200
-    await asyncio.sleep(LIST_SETTLE_S + 0.2)  # list/post follows a change once changes pause
+        await until_listed(ems, [9])  # list/post follows a change once changes pause
     topic = build_topic(scheme_of(agent.site), agent.site.device.uid, "list", "post")
     host, port = agent.site.mqtt.url.removeprefix("mqtt://").split(":")
     async with aiomqtt.Client(host, int(port)) as late:
@@ -187,6 +189,17 @@ async def test_list_post_on_connect_is_retained(
             assert [s.ele_meter_id for s in listed.data] == [9]
             break
     await clear_retained(host, int(port), topic)
+
+
+async def until_listed(ems: StrategyClient, meter_ids: list[int], timeout_s: float = 10) -> None:
+    """Wait for a list/post report naming exactly these meters."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for report in ems.lists():
+                if [s.ele_meter_id for s in report.data] == meter_ids:
+                    return
+    except TimeoutError:
+        raise AssertionError(f"no list/post of meters {meter_ids} in {timeout_s} s") from None
 
 
 async def clear_retained(host: str, port: int, topic: str) -> None:

@@ -9,18 +9,24 @@ import signal
 import subprocess
 import sys
 import tomllib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 import tomli_w
 
 from gridguard.client import StrategyClient
+from gridguard.protocol.models import SyncResult
+from gridguard.protocol.topics import build_topic
+from gridguard.site.config import SiteConfig
+from gridguard.testing.mosquitto import MosquittoProcess
+from gridguard.testing.wait import wait_for
 from tests.edge.conftest import (
     EXAMPLE,
     SCHEMES,
     AgentFactory,
-    MosquittoProcess,
     make_site,
     scheme_of,
 )
@@ -49,12 +55,38 @@ async def wait_for_sync(ems: StrategyClient, attempts: int = 50) -> list[Any]:
     """Sync until the agent answers (it may still be starting)."""
     for _ in range(attempts):
         try:
-            return list((await ems.request("sync")).data)  # type: ignore[attr-defined]
+            result = await ems.request("sync")
+            assert isinstance(result, SyncResult)
+            return list(result.data)
         except TimeoutError:
             continue
     raise AssertionError("agent never answered sync")
 
 
+@contextlib.asynccontextmanager
+async def command_seen(
+    broker: MosquittoProcess, site: SiteConfig, op: str
+) -> AsyncIterator[asyncio.Event]:
+    """An event set once the broker has passed on an ``op`` command for the site's device."""
+    topic = build_topic(scheme_of(site), site.device.uid, op, "command")
+    seen = asyncio.Event()
+    async with aiomqtt.Client("127.0.0.1", broker.port) as watcher:
+        await watcher.subscribe(topic, qos=1)
+
+        async def watch() -> None:
+            async for _message in watcher.messages:
+                seen.set()
+
+        watching = asyncio.create_task(watch())
+        try:
+            yield seen
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+
+
+@pytest.mark.slow
 async def test_commands_answered_200_survive_kill_9(
     own_mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
@@ -78,8 +110,9 @@ async def test_commands_answered_200_survive_kill_9(
             os.kill(process.pid, signal.SIGKILL)
             process.wait(10)
             ems._timeout_s = 20.0  # before the request reads it: the restart takes a while
-            pending = asyncio.create_task(ems.update_all([{**CREATE, "device_type": 4}]))
-            await asyncio.sleep(0.3)  # published while no agent is connected
+            async with command_seen(own_mosquitto, site, "update_all") as seen:
+                pending = asyncio.create_task(ems.update_all([{**CREATE, "device_type": 4}]))
+                await asyncio.wait_for(seen.wait(), 10)  # published while no agent is connected
             process = start_agent_process(config, tmp_path / "agent.log")
             delivered = await asyncio.wait_for(pending, 30)
             assert delivered.code == 200, delivered.msg
@@ -92,6 +125,7 @@ async def test_commands_answered_200_survive_kill_9(
         process.wait(10)
 
 
+@pytest.mark.integration
 async def test_agent_reconnects_after_broker_restart(
     own_mosquitto: MosquittoProcess, tmp_path: Path, agent_factory: AgentFactory
 ) -> None:
@@ -100,11 +134,9 @@ async def test_agent_reconnects_after_broker_restart(
     async with agent.client() as ems:
         assert (await ems.create(CREATE)).code == 200
     own_mosquitto.stop()
-    for _ in range(100):
-        if not agent.agent.connected.is_set():
-            break
-        await asyncio.sleep(0.05)
-    assert not agent.agent.connected.is_set()
+    await wait_for(
+        lambda: not agent.agent.connected.is_set(), 5, "the agent to notice the broker left"
+    )
     own_mosquitto.start()
     await asyncio.wait_for(agent.agent.connected.wait(), 40)
     async with agent.client() as ems:
@@ -113,6 +145,7 @@ async def test_agent_reconnects_after_broker_restart(
         assert [s.streaming_condition for s in (await ems.sync()).data] == [42]
 
 
+@pytest.mark.integration
 async def test_a_command_the_agent_died_on_is_delivered_again(
     own_mosquitto: MosquittoProcess,
     tmp_path: Path,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -13,6 +13,8 @@ from gridguard.protocol import codec
 from gridguard.protocol.models import CreateResult, ListPost, SyncResult
 from gridguard.site.config import SiteConfig, load_site_config
 from gridguard.store.memory import MemoryDatabase, MemoryStrategyStore
+
+pytestmark = pytest.mark.unit
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "edge.toml"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "spec"
@@ -39,7 +41,7 @@ async def service(db: MemoryDatabase | None = None) -> tuple[CommandService, Mem
 
 
 def reply(payload: bytes) -> dict[str, Any]:
-    return json.loads(payload)  # type: ignore[no-any-return]
+    return cast("dict[str, Any]", json.loads(payload))
 
 
 async def test_spec_create_example_gets_200_and_id() -> None:

@@ -16,8 +16,11 @@ from gridguard.edge.agent import EdgeAgent
 from gridguard.edge.service import CommandService
 from gridguard.store.memory import MemoryStrategyStore
 from gridguard.testing.mosquitto import MosquittoProcess
+from gridguard.testing.wait import wait_for
 from tests.edge.conftest import AgentFactory, make_site, missing_service, scheme_of
 from tests.edge.test_mqtt import CREATE
+
+pytestmark = pytest.mark.integration
 
 
 def run(*args: str) -> None:
@@ -110,6 +113,12 @@ def tls_broker(pki: Path) -> Iterator[MosquittoProcess]:
     broker.remove()
 
 
+def refused_logins(broker: MosquittoProcess) -> int:
+    """How many logins the broker's log says it refused (the id of a refused client is unknown
+    to it; the broker is the test's own, so every refusal is the agent's)."""
+    return broker.log().count("disconnected, not authorised.")
+
+
 async def test_tls_with_password(
     tls_broker: MosquittoProcess, pki: Path, tmp_path: Path, agent_factory: AgentFactory
 ) -> None:
@@ -125,16 +134,25 @@ async def test_tls_with_password(
 async def test_wrong_password_keeps_retrying_without_crashing(
     tls_broker: MosquittoProcess, pki: Path
 ) -> None:
-    """A refused login is retried with backoff; the agent neither connects nor dies."""
+    """A refused login is retried with backoff; the agent neither connects nor dies: the
+    broker refuses at least two of its logins and never lets it in."""
     ca = pki / "ca.crt"
     url = f"mqtts://ems:wrong@127.0.0.1:{tls_broker.port}"
     site = make_site(url, "user", tls={"ca_file": ca})
     service = CommandService(site=site, store=MemoryStrategyStore())
     agent = EdgeAgent(site, service)
     stop = asyncio.Event()
+    ever_connected = asyncio.create_task(agent.connected.wait())
     task = asyncio.create_task(agent.run(stop))
-    await asyncio.sleep(2.0)
-    assert not agent.connected.is_set()
+    await wait_for(
+        lambda: refused_logins(tls_broker) >= 2,
+        20,
+        "the broker to refuse two logins",
+        state=tls_broker.log,
+    )
+    assert not ever_connected.done()
+    assert "New client connected" not in tls_broker.log()
     assert not task.done()
     stop.set()
     await asyncio.wait_for(task, 10)
+    ever_connected.cancel()

@@ -10,6 +10,8 @@ import pytest
 from gridguard.platform import alarms as law
 from gridguard.platform.telemetry import Sample
 
+pytestmark = pytest.mark.unit
+
 T0 = datetime(2026, 6, 10, 0, 0, tzinfo=UTC)
 REPORTED: list[dict[str, Any]] = [
     {

@@ -120,9 +120,13 @@ async def _has_list(platform: Platform, uid: str) -> bool:
 
 
 async def _samples(platform: Platform, uid: str, n: int) -> bool:
-    params = {"meter": 9, "from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat()}
+    params: dict[str, str | int] = {
+        "meter": 9,
+        "from": T0.isoformat(),
+        "to": (T0 + timedelta(hours=1)).isoformat(),
+    }
     body = (await platform.admin.get(f"/api/devices/{uid}/telemetry", params=params)).json()
-    return sum(p["samples"] for p in body["points"]) >= n
+    return sum(int(p["samples"]) for p in body["points"]) >= n
 
 
 async def test_timeout_and_silence_raise_alarms(

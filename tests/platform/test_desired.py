@@ -9,6 +9,8 @@ import pytest
 from gridguard.platform import desired
 from gridguard.testing.examples import CREATE_DATA
 
+pytestmark = pytest.mark.unit
+
 NOW = "2026-06-10T00:00:00Z"
 
 

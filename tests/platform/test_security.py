@@ -15,6 +15,8 @@ from gridguard.platform.security import (
     verify_password,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def test_password_hash_is_argon2_and_verifies() -> None:
     stored = hash_password("correct horse")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -96,9 +97,13 @@ async def test_endpoints_over_mqtt(platform: Platform, prefix: str) -> None:
             await device.publish(
                 build_topic(scheme, uid, "status", "post"), json.dumps(report), qos=1
             )
-    params = {"meter": 9, "from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat()}
+    params: dict[str, str | int] = {
+        "meter": 9,
+        "from": T0.isoformat(),
+        "to": (T0 + timedelta(hours=1)).isoformat(),
+    }
 
-    async def all_minutes() -> dict[str, object] | None:
+    async def all_minutes() -> dict[str, Any] | None:
         body = (await platform.admin.get(f"/api/devices/{uid}/telemetry", params=params)).json()
         return body if len(body["points"]) == 16 and body["points"][-1]["samples"] == 4 else None
 

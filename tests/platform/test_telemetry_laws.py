@@ -9,6 +9,8 @@ import pytest
 
 from gridguard.platform import telemetry as law
 
+pytestmark = pytest.mark.unit
+
 T0 = datetime(2026, 6, 10, 0, 0, tzinfo=UTC)
 
 

@@ -10,6 +10,8 @@ from pydantic import BaseModel
 
 from gridguard.protocol import codec, models
 
+pytestmark = pytest.mark.unit
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "spec"
 
 EXAMPLES: list[tuple[str, type[BaseModel]]] = [

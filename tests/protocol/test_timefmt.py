@@ -8,6 +8,8 @@ import pytest
 
 from gridguard.protocol.timefmt import format_datetime, format_time_ns
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("epoch_ns", "expected"),

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from gridguard.protocol.errors import TopicError
 from gridguard.protocol.topics import (
+    Direction,
+    Op,
     Topic,
     TopicScheme,
     build_topic,
     command_filter,
     parse_topic,
 )
+
+pytestmark = pytest.mark.unit
 
 WUDUN = TopicScheme("wudun", product_key="pk123")
 USER = TopicScheme("user", tenant="acme")
@@ -46,13 +52,13 @@ DEEP = TopicScheme("custom", prefix="site/cn/sh/ems")
     ],
 )
 def test_build_and_parse_round_trip(
-    scheme: TopicScheme, op: str, direction: str, expected: str
+    scheme: TopicScheme, op: Op, direction: Direction, expected: str
 ) -> None:
     """Build gives the spec's topic string; parse gives back the same parts."""
-    built = build_topic(scheme, "dev1", op, direction)  # type: ignore[arg-type]
+    built = build_topic(scheme, "dev1", op, direction)
     assert built == expected
     parsed = parse_topic(built)
-    assert parsed == Topic(scheme, "dev1", op, direction)  # type: ignore[arg-type]
+    assert parsed == Topic(scheme, "dev1", op, direction)
 
 
 def test_parse_recognises_scheme_from_prefix() -> None:
@@ -133,10 +139,10 @@ def test_parse_errors_say_why(topic: str, msg: str) -> None:
     ],
     ids=["missing-product-key", "tenant-with-slash", "prefix-wildcard", "prefix-leading-slash"],
 )
-def test_scheme_parameters_checked(kwargs: dict[str, str], msg: str) -> None:
+def test_scheme_parameters_checked(kwargs: dict[str, Any], msg: str) -> None:
     """Scheme parameters that would make a broken topic are refused up front."""
     with pytest.raises(TopicError) as caught:
-        TopicScheme(**kwargs)  # type: ignore[arg-type]
+        TopicScheme(**kwargs)
     assert str(caught.value) == msg
 
 

@@ -11,6 +11,8 @@ import pytest
 from gridguard.protocol import codec
 from gridguard.protocol.errors import InvalidMessageError, JsonSyntaxError, PayloadTooLargeError
 
+pytestmark = pytest.mark.unit
+
 MID = "3e681859-6917-4b9a-9afd-3f162cd185bd"
 BASE_DATA: dict[str, Any] = {
     "ele_meter_id": 9,
@@ -220,9 +222,21 @@ CASES: list[tuple[str, str, bytes, str]] = [
         "type-of-other-op",
         "create",
         command("create", BASE_DATA, type="streaming_overdemand_update"),
+        "type: 'streaming_overdemand_update' is for the update topic, not create",
+    ),
+    (
+        "delete-sent-on-create",  # why: named as the wrong topic, not as six missing fields
+        "create",
+        command("create", {"id": 1}, type="streaming_overdemand_delete"),
+        "type: 'streaming_overdemand_delete' is for the delete topic, not create",
+    ),
+    (
+        "type-of-no-op",
+        "sync",
+        command("sync", None, type="streaming_overdemand_reboot"),
         (
-            "type: expected 'streaming_overdemand_create' on the create topic, "
-            "got 'streaming_overdemand_update'"
+            "type: expected 'streaming_overdemand_sync' on the sync topic, "
+            "got 'streaming_overdemand_reboot'"
         ),
     ),
     (

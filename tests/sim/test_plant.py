@@ -19,6 +19,8 @@ from gridguard.plant.model import (
     step,
 )
 
+pytestmark = pytest.mark.unit
+
 LAG1 = 1 - math.exp(-1)
 BAT = StorageParams(
     power_kw=100.0, energy_kwh=200.0, soc_min_pct=10.0, soc_max_pct=90.0, efficiency=0.81

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Self
+from zoneinfo import ZoneInfo
+
 import pytest
 
+from gridguard.clock import FakeClock
+from gridguard.control.demand import DemandMeter
 from gridguard.devices.factory import build_site_devices, close_site_devices
-from gridguard.sim.runner import DemandMeter, SiteSimulator, World, daily_profile
+from gridguard.sim.runner import Profile, SiteSimulator, World, daily_profile
 from gridguard.sim.servers import SimulatorError, SiteServers
 from gridguard.site.config import parse_site_config
-from tests.devices.conftest import FakeClock, site_dict
+from tests.devices.conftest import site_dict
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "host",
     ["192.168.1.10", "0.0.0.0", "example.com"],
     ids=["lan", "any", "name"],
 )
-def test_refuses_hosts_that_are_not_loopback(host):
+def test_refuses_hosts_that_are_not_loopback(host: str) -> None:
     """The simulator never listens beyond loopback: a spec-style LAN host is refused."""
     data = site_dict()
     data["pv"][0]["modbus"]["host"] = host
@@ -24,7 +31,8 @@ def test_refuses_hosts_that_are_not_loopback(host):
         SiteServers(parse_site_config(data))
 
 
-def test_refuses_rtu_devices():
+@pytest.mark.unit
+def test_refuses_rtu_devices() -> None:
     """Serial devices cannot be simulated over TCP; the start says which one."""
     data = site_dict()
     data["storage"][0]["modbus"] = {"transport": "rtu", "serial_port": "/dev/ttyS1"}
@@ -50,8 +58,9 @@ PROFILE_CASES = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("hour", "want"), PROFILE_CASES, ids=["night", "noon", "evening"])
-def test_daily_profile(hour, want):
+def test_daily_profile(hour: float, want: World) -> None:
     """The built-in day for 400 kW of PV (load scale 280 kW), also on the next day."""
     world = daily_profile(400.0)
     for day in (0, 1):
@@ -61,48 +70,55 @@ def test_daily_profile(hour, want):
         assert got.vehicles_plugged == want.vehicles_plugged
 
 
-def test_meter_demand_is_a_15_minute_average():
+@pytest.mark.unit
+def test_meter_demand_is_a_15_minute_average() -> None:
     """Forward demand averages the last 15 minutes; the month's maximum is kept."""
-    meter = DemandMeter()
+    meter = DemandMeter(window_s=900, step_s=1, zone=ZoneInfo("UTC"))  # as the simulator's
+
+    def add(second: int, kw: float) -> float:
+        meter.add(kw, 1.0, float(second))
+        return meter.running_kw
+
     demand = 0.0
     for second in range(1, 1201):  # 20 min at 100 kW
-        demand = meter.add(float(second), 1.0, 100.0)
+        demand = add(second, 100.0)
     assert demand == pytest.approx(100.0)
     for second in range(1201, 1201 + 450):  # 7.5 min at 0 kW
-        demand = meter.add(float(second), 1.0, 0.0)
+        demand = add(second, 0.0)
     assert demand == pytest.approx(50.0, abs=0.2)
     for second in range(1651, 1651 + 900):
-        demand = meter.add(float(second), 1.0, 0.0)
+        demand = add(second, 0.0)
     assert demand == pytest.approx(0.0)
-    assert meter.max_kw == pytest.approx(100.0)
+    assert meter.month_max_kw == pytest.approx(100.0)
 
 
-def _world(load_kw=300.0, pv_kw=0.0, plugged=False):
+def _world(load_kw: float = 300.0, pv_kw: float = 0.0, plugged: bool = False) -> Profile:
     return lambda _t: World(load_kw=load_kw, pv_available_kw=pv_kw, vehicles_plugged=plugged)
 
 
 class Running:
     """A simulator with its servers up and the agent's drivers pointed at them."""
 
-    def __init__(self, data, world):
+    def __init__(self, data: dict[str, Any], world: Profile) -> None:
         self.sim = SiteSimulator(parse_site_config(data), profile=world)
         self.clock = FakeClock()
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Self:
         await self.sim.start()
         self.devices = build_site_devices(self.sim.servers.bound(), clock=self.clock)
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: object) -> None:
         close_site_devices(self.devices)
         await self.sim.stop()
 
-    def settle(self, seconds=10.0, dt_s=0.5):
+    def settle(self, seconds: float = 10.0, dt_s: float = 0.5) -> None:
         for _ in range(int(seconds / dt_s)):
             self.sim.advance(dt_s)
 
 
-async def test_meter_reads_the_plant_through_pt_ct_and_direction():
+@pytest.mark.integration
+async def test_meter_reads_the_plant_through_pt_ct_and_direction() -> None:
     """What the agent reads equals the plant's true grid power, whatever PT, CT, direction."""
     data = site_dict(pt=10, ct=20, direction=-1)
     async with Running(data, _world(load_kw=300.0)) as run:
@@ -116,7 +132,8 @@ async def test_meter_reads_the_plant_through_pt_ct_and_direction():
     assert reading.grid_power_kw == pytest.approx(300.0, abs=0.5)
 
 
-async def test_closed_loop_storage_setpoint_moves_the_meter():
+@pytest.mark.integration
+async def test_closed_loop_storage_setpoint_moves_the_meter() -> None:
     """Discharging 100 kW through the PCS driver lowers grid import by 100 kW."""
     async with Running(site_dict(), _world(load_kw=300.0)) as run:
         run.settle()
@@ -130,7 +147,8 @@ async def test_closed_loop_storage_setpoint_moves_the_meter():
     assert storage.soc_pct < 52.5  # why: it started mid-window (10..95 %) and discharged
 
 
-async def test_closed_loop_pv_limit_stops_backflow():
+@pytest.mark.integration
+async def test_closed_loop_pv_limit_stops_backflow() -> None:
     """Sunny, light load: export; limiting PV to the load brings the meter back to ~0."""
     async with Running(site_dict(), _world(load_kw=100.0, pv_kw=300.0)) as run:
         run.settle()
@@ -144,7 +162,8 @@ async def test_closed_loop_pv_limit_stops_backflow():
     assert (pv.power_kw, pv.limit_kw) == pytest.approx((100.0, 100.0), abs=0.1)
 
 
-async def test_closed_loop_charger_limit_and_pause():
+@pytest.mark.integration
+async def test_closed_loop_charger_limit_and_pause() -> None:
     """A pile follows its limit; below its minimum it pauses, yet the vehicle stays connected."""
     async with Running(site_dict(), _world(load_kw=50.0, plugged=True)) as run:
         run.settle()
@@ -161,7 +180,8 @@ async def test_closed_loop_charger_limit_and_pause():
     assert paused.connected
 
 
-async def test_one_device_server_stopped_and_restarted():
+@pytest.mark.integration
+async def test_one_device_server_stopped_and_restarted() -> None:
     """The runner stops one device's server (offline for the agent) and restarts it."""
     async with Running(site_dict(), _world()) as run:
         await run.sim.endpoint("pv", 5).stop()
@@ -172,7 +192,8 @@ async def test_one_device_server_stopped_and_restarted():
         assert (await run.devices.pv[5].read()).online
 
 
-def test_describe_names_every_endpoint():
+@pytest.mark.unit
+def test_describe_names_every_endpoint() -> None:
     """The start-up listing says what is served where."""
     sim = SiteSimulator(parse_site_config(site_dict()), profile=_world())
     lines = sim.servers.describe()
@@ -180,7 +201,8 @@ def test_describe_names_every_endpoint():
     assert lines[0].startswith("meter 9: modbus tcp 127.0.0.1:0 unit 1")
 
 
-def test_cli_refuses_a_lan_host_with_exit_code_2(tmp_path):
+@pytest.mark.unit
+def test_cli_refuses_a_lan_host_with_exit_code_2(tmp_path: Path) -> None:
     """`gridguard sim run` on a config with a LAN host says why and exits 2."""
     from typer.testing import CliRunner  # noqa: PLC0415
 
@@ -196,7 +218,8 @@ def test_cli_refuses_a_lan_host_with_exit_code_2(tmp_path):
     assert "loopback only" in result.output
 
 
-async def test_scenario_trace_drives_the_plant(tmp_path):
+@pytest.mark.integration
+async def test_scenario_trace_drives_the_plant(tmp_path: Path) -> None:
     """A scenario's load, PV (interpolated) and vehicle demand reach the meter and the piles."""
     from gridguard.sim.runner import scenario_profile  # noqa: PLC0415
 
@@ -222,7 +245,8 @@ async def test_scenario_trace_drives_the_plant(tmp_path):
     assert meter.grid_power_kw == pytest.approx(300.0 - 58.0 + 90.0, abs=1.0)
 
 
-def test_unreadable_scenario_is_refused_naming_the_file(tmp_path):
+@pytest.mark.unit
+def test_unreadable_scenario_is_refused_naming_the_file(tmp_path: Path) -> None:
     """A scenario that cannot be read stops the start with the file named."""
     from gridguard.sim.runner import scenario_profile  # noqa: PLC0415
 

@@ -28,11 +28,13 @@ from gridguard.store.scratch import (
 from gridguard.store.sql import SqlStrategyStore
 
 SQL_BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    pytest.param("sqlite", id="sqlite", marks=pytest.mark.integration),
+    pytest.param(
+        "postgresql", id="postgresql", marks=[pytest.mark.postgres, pytest.mark.integration]
+    ),
 ]
 ADMIN_URL = os.environ.get("GRIDGUARD_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL)
-ALL_BACKENDS = [pytest.param("memory", id="memory"), *SQL_BACKENDS]
+ALL_BACKENDS = [pytest.param("memory", id="memory", marks=pytest.mark.unit), *SQL_BACKENDS]
 
 
 @dataclass

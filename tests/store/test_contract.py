@@ -185,6 +185,16 @@ async def test_state_save_load(store: StrategyStore) -> None:
     assert await store.load_state("other") == {"x": [1, 2]}
 
 
+async def test_states_saved_together(store: StrategyStore) -> None:
+    """Many state documents in one call (one transaction): new keys and replaced ones."""
+    await store.save_state("control/meter/1", {"max_kw": 1})
+    states = {f"control/meter/{n}": {"max_kw": n * 10} for n in range(1, 101)}
+    await store.save_states(states)
+    assert await store.load_state("control/meter/1") == {"max_kw": 10}
+    assert await store.load_state("control/meter/100") == {"max_kw": 1000}
+    await store.save_states({})  # nothing to do is fine
+
+
 async def test_reopen_keeps_everything(backend: Backend) -> None:
     """After close and a new store on the same place, every table is as committed (D5, D18)."""
     store = await backend.open()

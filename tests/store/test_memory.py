@@ -6,6 +6,8 @@ import pytest
 
 from gridguard.store import MemoryStrategyStore, StoredReply, StoredStrategy, StoreError
 
+pytestmark = pytest.mark.unit
+
 
 async def test_fail_next_commit_fails_once_and_changes_nothing() -> None:
     """fail_next_commit fails exactly one commit, storing nothing, then the store works."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -21,7 +20,10 @@ from gridguard.store.runners import WRITER_AUTOCHECKPOINT_PAGES, SqliteRunner
 from gridguard.store.schema import COUNTERS_ROW_ID, metadata, replies, store_counters
 from gridguard.store.sql import Sqlite3Statement, SqlStrategyStore
 from gridguard.store.urls import async_url
+from gridguard.testing.wait import wait_for
 from tests.store.conftest import Backend
+
+pytestmark = pytest.mark.integration
 
 REPLY = StoredReply("m-1", "create", b'{"code":200}')
 ONE = StoredStrategy(1, 7, 2, {"streaming_status": 1})
@@ -212,16 +214,14 @@ async def test_idle_checkpointer_copies_the_wal_once_commits_pause(tmp_path: Pat
         await runner.run(upgrade_to_head, write=True)
         size_before = file.stat().st_size
         for n in range(20):
-            await runner.run_sqlite3(
-                lambda raw, n=n: raw.execute(
-                    "INSERT INTO state (key, value) VALUES (?, '{}')", (f"k{n}",)
-                )
-            )
-        for _ in range(100):  # up to 5 s: a pause of 0.05 s, then the copy
-            if file.stat().st_size > size_before:
-                break
-            await asyncio.sleep(0.05)
-        assert file.stat().st_size > size_before
+
+            def insert(raw: sqlite3.Connection, n: int = n) -> sqlite3.Cursor:
+                return raw.execute("INSERT INTO state (key, value) VALUES (?, '{}')", (f"k{n}",))
+
+            await runner.run_sqlite3(insert)
+        await wait_for(
+            lambda: file.stat().st_size > size_before, 5, "the WAL copied into the file"
+        )  # a pause of 0.05 s, then the copy
     finally:
         await runner.stop()
     assert "sqlite-checkpoint" not in {t.name for t in threading.enumerate()}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
-from gridguard.store import MemoryStrategyStore, make_store
+from gridguard.store import MemoryStrategyStore, StoreError, make_store
+from gridguard.store.runners import make_runner
 from gridguard.store.sql import SqlStrategyStore
 from gridguard.store.urls import async_url
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize(
@@ -54,3 +59,15 @@ def test_async_url_refuses(given: str) -> None:
 def test_make_store(url: str, kind: type) -> None:
     """make_store builds the store the URL names, without connecting."""
     assert isinstance(make_store(url), kind)
+
+
+def test_postgres_without_its_drivers_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The core install has no asyncpg: opening a PostgreSQL store names the extra to add."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        "gridguard.store.runners.find_spec", lambda name: None if name == "asyncpg" else real(name)
+    )
+    with pytest.raises(
+        StoreError, match=r"needs asyncpg, not installed: pip install 'gridguard\[postgres\]'"
+    ):
+        make_runner(async_url("postgresql://u@127.0.0.1/db"), busy_timeout_ms=0)

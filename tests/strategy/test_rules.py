@@ -12,6 +12,8 @@ from gridguard.protocol.models import IdData, StrategyCreate, StrategyItem, Stra
 from gridguard.strategy import rules
 from gridguard.strategy.model import Strategy
 
+pytestmark = pytest.mark.unit
+
 SITE = rules.SiteView({9: True, 10: False})
 NOW = "2024-06-06T08:59:20.21309056Z"
 LATER = "2024-06-07T00:00:00Z"

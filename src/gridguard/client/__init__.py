@@ -6,6 +6,8 @@
 
 Results are matched to commands by ``reply`` == the command's ``mid`` (D2), so many commands
 may be in flight at once.
+
+Rulings: none owned.
 """
 
 from __future__ import annotations

@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-
-def month_key(epoch_s: float, zone: ZoneInfo) -> int:
-    """year * 12 + month - 1 of ``epoch_s`` in ``zone``: one integer per calendar month."""
-    local = datetime.fromtimestamp(epoch_s, zone)
-    return local.year * 12 + local.month - 1
+from gridguard.strategy.model import month_key
 
 
 class DemandMeter:
@@ -46,6 +41,23 @@ class DemandMeter:
     def step(self) -> int:
         """Index of the present step (epoch seconds // step_s)."""
         return self._step
+
+    @property
+    def partial(self) -> bool:
+        """True until the window holds a full ``window_s`` of covered steps."""
+        return len(self._slots) < (self._slots.maxlen or 0)
+
+    @property
+    def running_kw(self) -> float:
+        """Average import over the steps of the window closed so far (kW).
+
+        Equal to ``demand_kw`` once the window is full; before that (a fresh start, a month
+        boundary, a silent meter) the partial average, so a demand is visible from the first
+        step. Only full windows count for the month's maximum (D18).
+        """
+        if not self._slots:
+            return 0.0
+        return sum(self._slots) * 3600.0 / (len(self._slots) * self.step_s)
 
     @property
     def month_of_year(self) -> int:

@@ -28,52 +28,51 @@ from gridguard.control.view import (
 )
 from gridguard.devices.protocols import (
     ChargerReading,
+    DeviceReading,
     MeterReading,
     PvReading,
+    SetpointReadback,
     SiteDevices,
     StorageReading,
 )
 from gridguard.site.config import SiteConfig
-from gridguard.vocab import DeviceKind
+from gridguard.vocab import DEVICE_KINDS, DeviceKind
 
 T = TypeVar("T")
+READBACK_TOLERANCE_KW = 0.5
+READBACK_TOLERANCE_SHARE = 0.005
+"""A held setpoint further than max(0.5 kW, 0.5 % of the rating) from the one written was
+changed by someone else (registers hold 0.1 kW or 0.1 %: rounding stays well inside)."""
 OnEvent = Callable[[ControlEvent], None]
 
 
 def meter_ratings(site: SiteConfig, meter_id: int) -> MeterRatings:
     """Static ratings of the devices behind one meter, in configuration order."""
+    branch = site.topology.branch(meter_id)
+    if branch is None:
+        return MeterRatings(storage=(), chargers=())
     return MeterRatings(
         storage=tuple(
             StorageRating(s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct, s.efficiency)
-            for s in site.storage
-            if s.meter_id == meter_id
+            for s in branch.storage
         ),
-        chargers=tuple(
-            ChargerRating(c.rated_kw, c.min_kw, c.priority)
-            for c in site.chargers
-            if c.meter_id == meter_id
-        ),
+        chargers=tuple(ChargerRating(c.rated_kw, c.min_kw, c.priority) for c in branch.chargers),
     )
 
 
-def _offline(kind: DeviceKind, last: Any) -> Any:
+def _offline(kind: DeviceKind, last: DeviceReading | None) -> DeviceReading:
+    """An offline device's reading: its last known output, no headroom (D21)."""
+    power_kw = last.power_kw if last else 0.0
     if kind == "storage":
-        r: StorageReading | None = last
-        return StorageReading(
-            r.power_kw if r else 0.0, r.soc_pct if r else 0.0, 0.0, 0.0, online=False
-        )
+        soc_pct = last.soc_pct if isinstance(last, StorageReading) else 0.0
+        return StorageReading(power_kw, soc_pct, 0.0, 0.0, online=False)
     if kind == "pv":
-        p: PvReading | None = last
+        pv = last if isinstance(last, PvReading) else None
         return PvReading(
-            p.power_kw if p else 0.0,
-            p.limit_kw if p else 0.0,
-            p.rated_kw if p else 0.0,
-            online=False,
+            power_kw, pv.limit_kw if pv else 0.0, pv.rated_kw if pv else 0.0, online=False
         )
-    c: ChargerReading | None = last
-    return ChargerReading(
-        c.power_kw if c else 0.0, c.limit_kw if c else 0.0, connected=False, online=False
-    )
+    limit_kw = last.limit_kw if isinstance(last, ChargerReading) else 0.0
+    return ChargerReading(power_kw, limit_kw, connected=False, online=False)
 
 
 class ControlEngine:
@@ -105,9 +104,17 @@ class ControlEngine:
         self._strategies: list[StrategyParams] = []
         self._goals: dict[int, MeterGoals] = {m: goals_for_meter([], m) for m in self.controllers}
         self._pending: list[StrategyParams] | None = None
-        self._last: dict[tuple[DeviceKind, int], Any] = {}
+        self._last: dict[tuple[DeviceKind, int], DeviceReading] = {}
         self._online: dict[tuple[DeviceKind, int], bool] = {}
         self._setpoints: dict[tuple[DeviceKind, int], float] = {}
+        self._overridden: set[tuple[DeviceKind, int]] = set()
+        self._rated_kw = {
+            ref.key: dev.rated_kw
+            for branch in site.topology
+            for kind in DEVICE_KINDS
+            for ref, dev in zip(branch.refs(kind), branch.of(kind), strict=True)
+        }
+        self._next_readback_s: float | None = None
         self._failsafe: dict[int, bool] = {}
         self._saved_step: dict[int, int] = {}
         self._loaded = False
@@ -159,12 +166,16 @@ class ControlEngine:
             )
             decisions[meter_id] = decision
             self._note_failsafe(meter_id, decision.failsafe)
-        await self._write_all(decisions)
+        if self.site.control.mode == "observe":
+            self._setpoints.update(_commanded(self.site, decisions))
+        else:
+            await self._readback_due(mono_s)
+            await self._write_all(decisions)
         await self._persist()
         self._cycle += 1
         self._status = build_status(
             self.site, views, decisions, self._setpoints, at=now, cycle=self._cycle
-        )
+        ).model_copy(update={"mode": self.site.control.mode})
 
     async def _bounded(self, call: Awaitable[T]) -> T | None:
         try:
@@ -172,78 +183,93 @@ class ControlEngine:
         except Exception:  # noqa: BLE001 - a device that fails is offline, the rest carry on (D21)
             return None
 
-    def _device(self, key: tuple[DeviceKind, int]) -> Any:
-        d = self.devices
-        groups: dict[DeviceKind, dict[int, Any]] = {
-            "storage": d.storage,
-            "pv": d.pv,
-            "charger": d.chargers,
-        }
-        return groups[key[0]][key[1]]
-
     async def _read_all(self) -> dict[int, MeterView]:
         d = self.devices
         meter_ids = [m for m in self.controllers if m in d.meters]
-        keys: list[tuple[DeviceKind, int]] = [
-            *(("storage", i) for i in d.storage),
-            *(("pv", i) for i in d.pv),
-            *(("charger", i) for i in d.chargers),
-        ]
+        keys = d.keys()
         meter_results, device_results = await asyncio.gather(
             asyncio.gather(*(self._bounded(d.meters[m].read()) for m in meter_ids)),
-            asyncio.gather(*(self._bounded(self._device(k).read()) for k in keys)),
+            asyncio.gather(*(self._bounded(d.read(k)) for k in keys)),
         )
         meters: dict[int, MeterReading | None] = dict(zip(meter_ids, meter_results, strict=True))
-        readings: dict[tuple[DeviceKind, int], Any] = {}
+        readings: dict[tuple[DeviceKind, int], DeviceReading] = {}
         for key, reading in zip(keys, device_results, strict=True):
-            online = reading is not None and bool(reading.online)
+            online = reading is not None and reading.online
             self._note_online(key, online)
-            readings[key] = reading if online else _offline(key[0], self._last.get(key))
-            if online:
-                self._last[key] = reading
+            if reading is not None and online:
+                readings[key] = self._last[key] = reading
+            else:
+                readings[key] = _offline(key[0], self._last.get(key))
         return {m: self._view(m, meters.get(m), readings) for m in self.controllers}
 
     def _view(
-        self, meter_id: int, meter: MeterReading | None, readings: dict[Any, Any]
+        self,
+        meter_id: int,
+        meter: MeterReading | None,
+        readings: dict[tuple[DeviceKind, int], DeviceReading],
     ) -> MeterView:
-        s = self.site
+        branch = self.site.topology.by_meter[meter_id]
 
-        def mine(kind: DeviceKind, configs: list[Any]) -> tuple[Any, ...]:
+        def mine(kind: DeviceKind) -> tuple[Any, ...]:  # the kind's own reading type
             return tuple(
-                readings[(kind, c.id)] if (kind, c.id) in readings else _offline(kind, None)
-                for c in configs
-                if c.meter_id == meter_id
+                readings[r.key] if r.key in readings else _offline(kind, None)
+                for r in branch.refs(kind)
             )
 
         return MeterView(
             meter=meter or MeterReading(0.0, None, valid=False),
-            storage=mine("storage", s.storage),
-            pv=mine("pv", s.pv),
-            chargers=mine("charger", s.chargers),
+            storage=mine("storage"),
+            pv=mine("pv"),
+            chargers=mine("charger"),
         )
 
+    async def _readback_due(self, mono_s: float) -> None:
+        """Every ``readback_interval_s``, read back what we wrote: another master? (event)"""
+        interval_s = self.site.control.readback_interval_s
+        if interval_s <= 0 or not self._setpoints:
+            return
+        if self._next_readback_s is None:  # first check one interval after the first write
+            self._next_readback_s = mono_s + interval_s
+        if mono_s < self._next_readback_s:
+            return
+        self._next_readback_s = mono_s + interval_s
+        keys = [k for k in self._setpoints if k[1] in self.devices.of(k[0])]
+        held = await asyncio.gather(*(self._bounded(self._read_setpoint(k)) for k in keys))
+        for key, value in zip(keys, held, strict=True):
+            self._note_readback(key, self._setpoints[key], value)
+
+    async def _read_setpoint(self, key: tuple[DeviceKind, int]) -> float | None:
+        device = self.devices.of(key[0])[key[1]]
+        if not isinstance(device, SetpointReadback):
+            return None
+        return await device.read_setpoint_kw()
+
+    def _note_readback(
+        self, key: tuple[DeviceKind, int], written_kw: float, held_kw: float | None
+    ) -> None:
+        if held_kw is None:
+            return
+        rated_kw = self._rated_kw.get(key, 0.0)
+        tolerance_kw = max(READBACK_TOLERANCE_KW, READBACK_TOLERANCE_SHARE * rated_kw)
+        moved = abs(held_kw - written_kw) > tolerance_kw
+        if moved and key not in self._overridden:
+            self._emit(
+                "setpoint_overridden",
+                f"{key[0]} {key[1]}: setpoint changed under us: wrote {written_kw:.1f} kW, "
+                f"device holds {held_kw:.1f} kW (another Modbus master on the bus?)",
+                device=key,
+            )
+        if moved:
+            self._overridden.add(key)
+        else:
+            self._overridden.discard(key)
+
     async def _write_all(self, decisions: dict[int, Decision]) -> None:
-        writes: list[tuple[tuple[DeviceKind, int], float, Awaitable[None]]] = []
-        d, s = self.devices, self.site
-        for meter_id, decision in decisions.items():
-            cmd = decision.command
-            groups: list[tuple[DeviceKind, list[Any], tuple[float | None, ...], dict[int, Any]]] = [
-                ("storage", s.storage, cmd.storage_kw, d.storage),
-                ("pv", s.pv, cmd.pv_limit_kw, d.pv),
-                ("charger", s.chargers, cmd.charger_limit_kw, d.chargers),
-            ]
-            for kind, configs, values, devs in groups:
-                ids = [c.id for c in configs if c.meter_id == meter_id]
-                for device_id, value in zip(ids, values, strict=True):
-                    if value is None or device_id not in devs:
-                        continue
-                    dev = devs[device_id]
-                    call = (
-                        dev.write_power_kw(value)
-                        if kind == "storage"
-                        else dev.write_limit_kw(value)
-                    )
-                    writes.append(((kind, device_id), value, call))
+        writes = [
+            (key, value, self.devices.write(key, value))
+            for key, value in _commanded(self.site, decisions).items()
+            if key[1] in self.devices.of(key[0])
+        ]
         results = await asyncio.gather(*(self._bounded(_done(call)) for _, _, call in writes))
         for (key, value, _), ok in zip(writes, results, strict=True):
             if ok:
@@ -300,11 +326,39 @@ class ControlEngine:
                 controller.restore_state(state, epoch_s)
 
     async def _persist(self) -> None:
-        for meter_id, controller in self.controllers.items():
-            step = controller.demand.step
-            if self._saved_step.get(meter_id) != step:
-                self._saved_step[meter_id] = step
-                await self.store.save(f"control/meter/{meter_id}", controller.export_state())
+        """Each meter's state once per demand step; every meter in one transaction."""
+        due = {
+            meter_id: controller
+            for meter_id, controller in self.controllers.items()
+            if self._saved_step.get(meter_id) != controller.demand.step
+        }
+        if not due:
+            return
+        await self.store.save_many(
+            {f"control/meter/{m}": controller.export_state() for m, controller in due.items()}
+        )
+        for meter_id, controller in due.items():
+            self._saved_step[meter_id] = controller.demand.step
+
+
+def _commanded(
+    site: SiteConfig, decisions: dict[int, Decision]
+) -> dict[tuple[DeviceKind, int], float]:
+    """Every setpoint the decisions write (``None`` entries are left out), by device."""
+    out: dict[tuple[DeviceKind, int], float] = {}
+    for meter_id, decision in decisions.items():
+        branch = site.topology.by_meter[meter_id]
+        cmd = decision.command
+        values: dict[DeviceKind, tuple[float | None, ...]] = {
+            "storage": cmd.storage_kw,
+            "pv": cmd.pv_limit_kw,
+            "charger": cmd.charger_limit_kw,
+        }
+        for kind, kind_values in values.items():
+            for ref, value in zip(branch.refs(kind), kind_values, strict=True):
+                if value is not None:
+                    out[ref.key] = value
+    return out
 
 
 async def _done(call: Awaitable[None]) -> bool:

@@ -1,7 +1,7 @@
 """What the control engine reports: a frozen status snapshot and its events (D18, D21).
 
 The edge agent publishes these (MQTT status topic, metrics); nothing here does I/O. Power in
-kW, + import / + discharge, as everywhere (DECISIONS.md, "Control semantics").
+kW, + import / + discharge, as everywhere (``gridguard.vocab``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridguard.vocab import DeviceKind
 
-EventKind = Literal["failsafe_on", "failsafe_off", "device_offline", "device_online", "error"]
+EventKind = Literal[
+    "failsafe_on",
+    "failsafe_off",
+    "device_offline",
+    "device_online",
+    "setpoint_overridden",
+    "error",
+]
 
 
 class _Frozen(BaseModel):
@@ -26,7 +33,10 @@ class DeviceStatus(_Frozen):
     meter_id: int
     online: bool
     power_kw: float = Field(description="present output: storage + discharge, PV/pile >= 0")
-    setpoint_kw: float | None = Field(description="last value written (storage power or limit)")
+    setpoint_kw: float | None = Field(
+        description="last value written (storage power or limit); in observe mode the value "
+        "it would write"
+    )
     soc_pct: float | None = None
 
 
@@ -44,6 +54,9 @@ class MeterStatus(_Frozen):
 
 
 class ControlStatus(_Frozen):
+    mode: Literal["enforce", "observe"] = Field(
+        default="enforce", description="observe: setpoints are computed and reported, not written"
+    )
     at: datetime | None = None
     cycle: int = 0
     failsafe: bool = False

@@ -43,21 +43,22 @@ def build_status(
 ) -> ControlStatus:
     devices: list[DeviceStatus] = []
     for meter_id, view in views.items():
-        groups: list[tuple[DeviceKind, list[int], tuple[object, ...]]] = [
-            ("storage", [s.id for s in site.storage if s.meter_id == meter_id], view.storage),
-            ("pv", [p.id for p in site.pv if p.meter_id == meter_id], view.pv),
-            ("charger", [c.id for c in site.chargers if c.meter_id == meter_id], view.chargers),
-        ]
-        for kind, ids, readings in groups:
-            for device_id, reading in zip(ids, readings, strict=True):
+        branch = site.topology.by_meter[meter_id]
+        readings: dict[DeviceKind, tuple[object, ...]] = {
+            "storage": view.storage,
+            "pv": view.pv,
+            "charger": view.chargers,
+        }
+        for kind, of_kind in readings.items():
+            for ref, reading in zip(branch.refs(kind), of_kind, strict=True):
                 devices.append(
                     DeviceStatus(
                         kind=kind,
-                        id=device_id,
+                        id=ref.id,
                         meter_id=meter_id,
                         online=bool(getattr(reading, "online", True)),
                         power_kw=float(getattr(reading, "power_kw", 0.0)),
-                        setpoint_kw=setpoints.get((kind, device_id)),
+                        setpoint_kw=setpoints.get(ref.key),
                         soc_pct=getattr(reading, "soc_pct", None),
                     )
                 )

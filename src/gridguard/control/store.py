@@ -7,6 +7,7 @@ use :class:`MemoryStateStore`.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 
@@ -15,8 +16,8 @@ class StateStore(Protocol):
         """The value last saved under ``key``, or None."""
         ...
 
-    async def save(self, key: str, value: dict[str, Any]) -> None:
-        """Persist a JSON-able dict under ``key``, replacing the previous value."""
+    async def save_many(self, values: Mapping[str, dict[str, Any]]) -> None:
+        """Persist JSON-able dicts, each replacing the value under its key, all at once."""
         ...
 
 
@@ -30,5 +31,5 @@ class MemoryStateStore:
         value = self.values.get(key)
         return copy.deepcopy(value) if value is not None else None
 
-    async def save(self, key: str, value: dict[str, Any]) -> None:
-        self.values[key] = copy.deepcopy(value)
+    async def save_many(self, values: Mapping[str, dict[str, Any]]) -> None:
+        self.values.update(copy.deepcopy(dict(values)))

@@ -1,18 +1,24 @@
 """``gridguard demo``: broker, simulated site and edge agent on this machine, one command.
 
-Everything binds to 127.0.0.1. The broker is the embedded amqtt one (on 1883 if free, else a
-free port); the simulator serves the site file's Modbus endpoints with a sunny midday, so
-without control the site would export; data goes to ``./gridguard-data/``. Ctrl-C stops all.
+Everything binds to 127.0.0.1, on ports of its own: the embedded amqtt broker and every Modbus
+endpoint get free ports (or consecutive ports from ``--port-base``), written into the site
+configuration in memory, so a second demo, or an agent run on ``examples/edge.toml``, never
+reaches this demo's simulator. The site is the one shipped in the package (``site.toml``) unless
+a file is given; the simulator serves it with a sunny midday, so without control the site would
+export; data goes to ``./gridguard-data/``. Ctrl-C stops all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import uuid
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 
@@ -21,9 +27,67 @@ from gridguard.edge.run import run_agent
 from gridguard.ports import free_port, port_open
 from gridguard.protocol.topics import build_topic
 from gridguard.sim.runner import SiteSimulator
-from gridguard.site.config import SiteConfig
+from gridguard.sim.servers import SECTIONS, SimulatorError
+from gridguard.site.config import ModbusLink, SiteConfig, parse_site_config
 
 DEMO_START_S = 11.5 * 3600  # 11:30: full sun, PV above the site's load
+DEMO_MID = "3e681859-6917-4b9a-9afd-3f162cd185bd"
+
+
+def packaged_site() -> SiteConfig:
+    """The demo's own site (``gridguard/demo/site.toml``, shipped as package data)."""
+    import tomllib  # noqa: PLC0415
+
+    text = resources.files("gridguard.demo").joinpath("site.toml").read_text(encoding="utf-8")
+    return parse_site_config(tomllib.loads(text), "gridguard/demo/site.toml")
+
+
+def create_data(meter_id: int) -> dict[str, Any]:
+    """The demo's create: anti-backflow with a 10 kW import baseline on ``meter_id``."""
+    return {
+        "ele_meter_id": meter_id,
+        "streaming_status": 1,
+        "streaming_condition": 10,
+        "individual_phase_streaming_status": 2,
+        "over_demand_status": 2,
+        "over_demand_condition": [500] * 12,
+        "dynamic_demand_percentage": 90,
+    }
+
+
+def create_payload(uid: str, meter_id: int) -> str:
+    """The create command the demo prints (and the README shows), as one JSON line."""
+    command = {
+        "mid": DEMO_MID,
+        "type": "streaming_overdemand_create",
+        "device_uid": uid,
+        "timestamp": 1695265371000,
+        "data": create_data(meter_id),
+    }
+    return json.dumps(command, ensure_ascii=False, separators=(", ", ": "))
+
+
+def with_ports(site: SiteConfig, port_base: int | None) -> SiteConfig:
+    """Every TCP Modbus port of the site replaced: 0 (the simulator binds a free port for each
+    device) or, from ``port_base + 1``, one port per distinct host:port of the file."""
+    numbered: dict[tuple[str, int], int] = {}
+
+    def port_of(link: ModbusLink) -> int:
+        if port_base is None:
+            return 0
+        return numbered.setdefault((link.host, link.port), port_base + 1 + len(numbered))
+
+    update: dict[str, Any] = {}
+    for section in SECTIONS:
+        update[section] = [
+            dev.model_copy(
+                update={"modbus": dev.modbus.model_copy(update={"port": port_of(dev.modbus)})}
+            )
+            if dev.modbus.transport == "tcp"
+            else dev
+            for dev in getattr(site, section)
+        ]
+    return site.model_copy(update=update)
 
 
 def demo_site(site: SiteConfig, broker_port: int, data_dir: Path) -> SiteConfig:
@@ -48,14 +112,7 @@ def instructions(site: SiteConfig, port: int) -> list[str]:
     results = f"{scheme.prefix_path}/{uid}/streaming_overdemand/+/result"
     status = build_topic(scheme, uid, "status", "post")
     meter = site.meters[0].id if site.meters else 9
-    payload = (
-        '{"mid": "3e681859-6917-4b9a-9afd-3f162cd185bd", "type": "streaming_overdemand_create", '
-        f'"device_uid": "{uid}", "timestamp": 1695265371000, "data": {{"ele_meter_id": {meter}, '
-        '"streaming_status": 1, "streaming_condition": 10, '
-        '"individual_phase_streaming_status": 2, "over_demand_status": 2, '
-        '"over_demand_condition": [500,500,500,500,500,500,500,500,500,500,500,500], '
-        '"dynamic_demand_percentage": 90}}'
-    )
+    payload = create_payload(uid, meter)
     return [
         "",
         "Watch results and live status (another terminal):",
@@ -64,7 +121,7 @@ def instructions(site: SiteConfig, port: int) -> list[str]:
         f"Create an anti-backflow strategy on meter {meter} (baseline 10 kW import):",
         f"  mosquitto_pub -h 127.0.0.1 -p {port} -q 1 -t '{create}' -m '{payload}'",
         "",
-        "Stored strategies, offline:  gridguard edge strategies --config <site file>",
+        f"The agent stores its strategies in {site.store.url}",
         "Ctrl-C stops everything.",
     ]
 
@@ -84,20 +141,51 @@ async def wait_for_agent(site: SiteConfig, port: int, timeout_s: float = 30.0) -
             return
 
 
-async def run_demo(site: SiteConfig, data_dir: Path, out: Callable[[str], None]) -> None:
-    """Run broker, simulator and agent until SIGINT/SIGTERM (``data_dir`` must exist)."""
-    port = 1883 if not port_open(1883) else free_port()
-    site = demo_site(site, port, data_dir)
+class DemoError(Exception):
+    """The demo cannot start (a port taken); the message says which and what to do."""
+
+
+def broker_port(port_base: int | None) -> int:
+    """``port_base`` itself, if free, or a free port."""
+    if port_base is None:
+        return free_port()
+    if port_open(port_base):
+        raise DemoError(f"port {port_base} is taken: pick another --port-base")
+    return port_base
+
+
+async def start_simulator(site: SiteConfig, port_base: int | None) -> SiteSimulator:
+    """The site's simulator, listening on its own ports (DemoError if one is taken)."""
+    simulator = SiteSimulator(with_ports(site, port_base), start_s=DEMO_START_S)
+    try:
+        await simulator.start()
+    except SimulatorError as exc:
+        await simulator.stop()
+        raise DemoError(f"{exc}: pick another --port-base") from exc
+    return simulator
+
+
+async def run_demo(
+    site: SiteConfig,
+    data_dir: Path,
+    out: Callable[[str], None],
+    *,
+    port_base: int | None = None,
+) -> None:
+    """Run broker, simulator and agent until SIGINT/SIGTERM (``data_dir`` must exist).
+
+    Raises DemoError when a port is taken (with ``port_base``)."""
+    port = broker_port(port_base)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    simulator = SiteSimulator(site, start_s=DEMO_START_S)
-    async with EmbeddedBroker(port):
-        out(f"MQTT broker (embedded amqtt)   mqtt://127.0.0.1:{port}")
-        await simulator.start()
-        try:
+    simulator = await start_simulator(site, port_base)
+    site = demo_site(simulator.servers.bound(), port, data_dir)
+    try:
+        async with EmbeddedBroker(port):
+            out(f"MQTT broker (embedded amqtt)   mqtt://127.0.0.1:{port}")
             for line in simulator.servers.describe():
                 out(f"simulated device              {line}")
             async with asyncio.TaskGroup() as group:
@@ -112,6 +200,6 @@ async def run_demo(site: SiteConfig, data_dir: Path, out: Callable[[str], None])
                     out(line)
                 await stop.wait()
                 steps.cancel()
-        finally:
-            await simulator.stop()
+    finally:
+        await simulator.stop()
     out("demo stopped: agent, simulator and broker closed")

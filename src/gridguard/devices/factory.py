@@ -9,11 +9,11 @@ even when some of them do not answer.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
+from gridguard.clock import MonotonicClock, SystemClock
 from gridguard.devices.modbus.drivers import ModbusCharger, ModbusPv, ModbusStorage
-from gridguard.devices.modbus.link import Channel, Clock, Connection, endpoint_key
+from gridguard.devices.modbus.link import Channel, Connection, endpoint_key
 from gridguard.devices.modbus.mapped import MappedDevice
 from gridguard.devices.modbus.meter import ModbusMeter
 from gridguard.devices.modbus.regmap import (
@@ -62,7 +62,7 @@ def _load_maps(site: SiteConfig, maps_dir: Path | None) -> dict[tuple[str, int],
 class _Links:
     """One Connection per endpoint, shared by the devices behind it."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: MonotonicClock) -> None:
         self.clock = clock
         self.connections: dict[str, Connection] = {}
 
@@ -74,11 +74,13 @@ class _Links:
 
 
 def build_site_devices(
-    site: SiteConfig, maps_dir: Path | None = None, *, clock: Clock = time.monotonic
+    site: SiteConfig, maps_dir: Path | None = None, *, clock: MonotonicClock | None = None
 ) -> SiteDevices:
-    """Modbus drivers for every meter and device in ``site``; raises MapError before any I/O."""
-    maps = _load_maps(site, maps_dir)
-    links = _Links(clock)
+    """Modbus drivers for every meter and device in ``site``; raises MapError before any I/O.
+
+    Maps come from ``maps_dir``, else the site's ``site.maps_dir``, then the shipped ones."""
+    maps = _load_maps(site, maps_dir or site.site.maps_dir)
+    links = _Links(clock or SystemClock())
     budget_s = site.control.period_s * READ_BUDGET_SHARE
 
     def mapped(

@@ -14,35 +14,32 @@ Faults: ``plant.meter.silent = True`` makes the meter answer with ``valid=False`
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
 
+from gridguard.clock import MonotonicClock
 from gridguard.devices.protocols import (
+    ChargerControl,
     ChargerReading,
+    GridMeter,
     MeterReading,
+    PvControl,
     PvReading,
     SiteDevices,
+    StorageControl,
     StorageReading,
 )
 from gridguard.plant.model import (
-    ChargerParams,
     PlantInputs,
     PlantParams,
     PlantSetpoints,
     PlantState,
     StorageParams,
-    initial_state,
-    measure,
-    step,
 )
+from gridguard.plant.stepper import PlantStepper, plant_params
 from gridguard.site.config import SiteConfig
+from gridguard.vocab import DeviceKind
 
 InputsSource = PlantInputs | Callable[[float], PlantInputs]
-
-
-class MonotonicClock(Protocol):
-    def monotonic_s(self) -> float: ...
 
 
 class DeviceOfflineError(ConnectionError):
@@ -72,24 +69,29 @@ class FakePlant:
         rng: random.Random | None = None,
         max_step_s: float = 0.1,
     ) -> None:
-        self.params = params
         self.clock = clock
         self.inputs = inputs
-        self.rng = rng
         self.max_step_s = max_step_s
         socs = soc_pct if soc_pct is not None else tuple(50.0 for _ in params.storage)
-        self.state: PlantState = initial_state(params, socs)
-        self.setpoints = PlantSetpoints(
-            storage_kw=tuple(0.0 for _ in params.storage),
-            pv_limit_kw=params.pv_rated_kw,
-            charger_limit_kw=tuple(c.rated_kw for c in params.chargers),
-        )
+        self.plant = PlantStepper(params, socs, rng=rng)
         self._t = clock.monotonic_s()
         self.meter = FakeMeter(self)
         self.storage = [FakeStorage(self, i) for i in range(len(params.storage))]
         self.pv = [FakePv(self, i) for i in range(len(params.pv_rated_kw))]
         self.chargers = [FakeCharger(self, i) for i in range(len(params.chargers))]
-        self.state = step(params, self.state, self.inputs_at(self._t), self.setpoints, 1e-9)
+        self.plant.step(self.inputs_at(self._t), 1e-9)
+
+    @property
+    def params(self) -> PlantParams:
+        return self.plant.params
+
+    @property
+    def state(self) -> PlantState:
+        return self.plant.state
+
+    @property
+    def setpoints(self) -> PlantSetpoints:
+        return self.plant.setpoints
 
     def inputs_at(self, t_s: float) -> PlantInputs:
         return self.inputs(t_s) if callable(self.inputs) else self.inputs
@@ -100,14 +102,13 @@ class FakePlant:
         while now - self._t > 1e-9:
             dt = min(self.max_step_s, now - self._t)
             self._t += dt
-            self.state = step(self.params, self.state, self.inputs_at(self._t), self.setpoints, dt)
-        return self.state
+            self.plant.step(self.inputs_at(self._t), dt)
+        return self.plant.state
 
-    def write(self, kind: str, index: int, kw: float) -> None:
-        """Change one setpoint: ``kind`` is a PlantSetpoints field name."""
-        values = list(getattr(self.setpoints, kind))
-        values[index] = kw
-        self.setpoints = replace(self.setpoints, **{kind: tuple(values)})
+    def write(self, kind: DeviceKind, index: int, kw: float) -> None:
+        """Step to now, then change one setpoint (storage power or a PV / pile limit, kW)."""
+        self.sync()
+        self.plant.write(kind, index, kw)
 
 
 class _FakeDevice:
@@ -128,7 +129,8 @@ class FakeMeter:
 
     async def read(self) -> MeterReading:
         state = self.plant.sync()
-        phases = measure(self.plant.params, state, self.plant.rng)
+        del state
+        phases = self.plant.plant.measure()
         return MeterReading(grid_power_kw=sum(phases), phase_power_kw=phases, valid=not self.silent)
 
 
@@ -143,10 +145,12 @@ class FakeStorage(_FakeDevice):
             return r
         return StorageReading(r.power_kw, r.soc_pct, 0.0, 0.0, online=False)
 
+    async def read_setpoint_kw(self) -> float | None:
+        return self.plant.setpoints.storage_kw[self.index] if self.online else None
+
     async def write_power_kw(self, setpoint_kw: float) -> None:
         self._check_online()
-        self.plant.sync()
-        self.plant.write("storage_kw", self.index, setpoint_kw)
+        self.plant.write("storage", self.index, setpoint_kw)
 
 
 class FakePv(_FakeDevice):
@@ -162,8 +166,10 @@ class FakePv(_FakeDevice):
 
     async def write_limit_kw(self, limit_kw: float) -> None:
         self._check_online()
-        self.plant.sync()
-        self.plant.write("pv_limit_kw", self.index, limit_kw)
+        self.plant.write("pv", self.index, limit_kw)
+
+    async def read_setpoint_kw(self) -> float | None:
+        return self.plant.setpoints.pv_limit_kw[self.index] if self.online else None
 
 
 class FakeCharger(_FakeDevice):
@@ -180,8 +186,10 @@ class FakeCharger(_FakeDevice):
 
     async def write_limit_kw(self, limit_kw: float) -> None:
         self._check_online()
-        self.plant.sync()
-        self.plant.write("charger_limit_kw", self.index, limit_kw)
+        self.plant.write("charger", self.index, limit_kw)
+
+    async def read_setpoint_kw(self) -> float | None:
+        return self.plant.setpoints.charger_limit_kw[self.index] if self.online else None
 
 
 class FakeSite:
@@ -191,56 +199,35 @@ class FakeSite:
         self,
         site: SiteConfig,
         clock: MonotonicClock,
-        inputs: dict[int, InputsSource],
+        inputs: Mapping[int, InputsSource],
         *,
         soc_pct: float = 50.0,
         actuator_lag_s: float = 1.0,
         meter_noise_kw: float = 0.0,
         seed: int = 1,
     ) -> None:
-        self.plants: dict[int, FakePlant] = {}
-        for meter in site.meters:
-            storage = [s for s in site.storage if s.meter_id == meter.id]
-            params = PlantParams(
-                storage=tuple(
-                    StorageParams(
-                        s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct, s.efficiency
-                    )
-                    for s in storage
-                ),
-                pv_rated_kw=tuple(p.rated_kw for p in site.pv if p.meter_id == meter.id),
-                chargers=tuple(
-                    ChargerParams(c.rated_kw, c.min_kw)
-                    for c in site.chargers
-                    if c.meter_id == meter.id
-                ),
-                actuator_lag_s=actuator_lag_s,
-                meter_noise_kw=meter_noise_kw,
-            )
-            self.plants[meter.id] = FakePlant(
-                params,
+        self.plants: dict[int, FakePlant] = {
+            branch.meter_id: FakePlant(
+                plant_params(branch, actuator_lag_s=actuator_lag_s, meter_noise_kw=meter_noise_kw),
                 clock,
-                inputs[meter.id],
-                soc_pct=tuple(soc_pct for _ in storage),
-                rng=random.Random(seed + meter.id),  # noqa: S311 - simulated noise, not crypto
+                inputs[branch.meter_id],
+                soc_pct=tuple(soc_pct for _ in branch.storage),
+                rng=random.Random(seed + branch.meter_id),  # noqa: S311 - simulated noise
             )
-        self._site = site
+            for branch in site.topology
+        }
+        self._topology = site.topology
 
     def devices(self) -> SiteDevices:
         """The fakes keyed by the ids of the site configuration."""
-        site, plants = self._site, self.plants
-        return SiteDevices(
-            meters={m: p.meter for m, p in plants.items()},
-            storage=_by_id([(d.id, d.meter_id) for d in site.storage], plants, "storage"),
-            pv=_by_id([(d.id, d.meter_id) for d in site.pv], plants, "pv"),
-            chargers=_by_id([(d.id, d.meter_id) for d in site.chargers], plants, "chargers"),
-        )
-
-
-def _by_id(ids: list[tuple[int, int]], plants: dict[int, FakePlant], kind: str) -> dict[int, Any]:
-    """Pair configured (device id, meter id) with each plant's fakes, in config order."""
-    out: dict[int, Any] = {}
-    for meter_id, plant in plants.items():
-        mine = [device_id for device_id, m in ids if m == meter_id]
-        out.update(dict(zip(mine, getattr(plant, kind), strict=True)))
-    return out
+        meters: dict[int, GridMeter] = {}
+        storage: dict[int, StorageControl] = {}
+        pv: dict[int, PvControl] = {}
+        chargers: dict[int, ChargerControl] = {}
+        for branch in self._topology:
+            plant = self.plants[branch.meter_id]
+            meters[branch.meter_id] = plant.meter
+            storage.update(zip((d.id for d in branch.storage), plant.storage, strict=True))
+            pv.update(zip((d.id for d in branch.pv), plant.pv, strict=True))
+            chargers.update(zip((d.id for d in branch.chargers), plant.chargers, strict=True))
+        return SiteDevices(meters=meters, storage=storage, pv=pv, chargers=chargers)

@@ -1,6 +1,6 @@
 """Device capabilities as small Protocols, and the frozen readings they return.
 
-Sign conventions (DECISIONS.md, "Control semantics"):
+Sign conventions (as everywhere, see ``gridguard.vocab``):
 
 * grid power: positive = import from the grid, negative = export;
 * storage power: positive = discharge, negative = charge;
@@ -13,8 +13,11 @@ the control cycle for the others (D21).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from gridguard.vocab import DeviceKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,10 @@ class ChargerReading:
     online: bool = True
 
 
+DeviceReading = StorageReading | PvReading | ChargerReading
+"""What any controllable device reports."""
+
+
 @runtime_checkable
 class GridMeter(Protocol):
     """A gateway meter (关口表) at the grid connection."""
@@ -119,6 +126,16 @@ class ChargerControl(Protocol):
         ...
 
 
+@runtime_checkable
+class SetpointReadback(Protocol):
+    """A device whose setpoint register can be read back (another master may change it)."""
+
+    async def read_setpoint_kw(self) -> float | None:
+        """The setpoint the device holds now, in kW (storage + discharge; a limit >= 0);
+        None when it cannot be read."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SiteDevices:
     """Every field device of a site, keyed by the id it has in the site configuration."""
@@ -127,3 +144,34 @@ class SiteDevices:
     storage: dict[int, StorageControl]
     pv: dict[int, PvControl]
     chargers: dict[int, ChargerControl]
+
+    def of(self, kind: DeviceKind) -> Mapping[int, StorageControl | PvControl | ChargerControl]:
+        """The devices of one class, by configured id."""
+        if kind == "storage":
+            return self.storage
+        if kind == "pv":
+            return self.pv
+        return self.chargers
+
+    def keys(self) -> list[tuple[DeviceKind, int]]:
+        """``(kind, id)`` of every controllable device: storage, then PV, then chargers."""
+        return [
+            *(("storage", i) for i in self.storage),
+            *(("pv", i) for i in self.pv),
+            *(("charger", i) for i in self.chargers),
+        ]
+
+    def read(self, key: tuple[DeviceKind, int]) -> Awaitable[DeviceReading]:
+        """Read one controllable device."""
+        kind, device_id = key
+        reading: Awaitable[DeviceReading] = self.of(kind)[device_id].read()
+        return reading
+
+    def write(self, key: tuple[DeviceKind, int], value: float) -> Awaitable[None]:
+        """Write one setpoint: storage power (kW, + discharge) or a PV/pile limit (kW)."""
+        kind, device_id = key
+        if kind == "storage":
+            return self.storage[device_id].write_power_kw(value)
+        if kind == "pv":
+            return self.pv[device_id].write_limit_kw(value)
+        return self.chargers[device_id].write_limit_kw(value)

@@ -12,8 +12,9 @@ import json
 import logging
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiomqtt
 
@@ -23,6 +24,9 @@ from gridguard.mqtt.session import acknowledge_when_handled, client_kwargs, forw
 from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
 from gridguard.site.config import SiteConfig
 from gridguard.strategy.model import Strategy
+
+if TYPE_CHECKING:
+    from gridguard.edge.metrics import MetricsRecorder
 
 log = logging.getLogger("gridguard.edge")
 
@@ -92,8 +96,10 @@ class EdgeAgent:
         *,
         controller: Controller | None = None,
         on_connected: Callable[[], Awaitable[None]] | None = None,
+        metrics: MetricsRecorder | None = None,
     ) -> None:
         self._site = site
+        self._metrics = metrics
         self._service = service
         self._controller = controller
         self._scheme = scheme_of(site)
@@ -199,7 +205,10 @@ class EdgeAgent:
         while True:
             messages = await inbox.take(MAX_BATCH)
             commands = [c for c in map(self._command, messages) if c is not None]
+            started_s = time.perf_counter()
             handled = await self._service.handle_batch(commands) if commands else []
+            if self._metrics is not None:
+                self._metrics.answered(handled, time.perf_counter() - started_s)
             for result in handled:  # replies go out in order, after the commit
                 await in_flight.acquire()
                 # No timeout of its own (math.inf): a lost connection ends the session, and

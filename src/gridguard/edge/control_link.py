@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gridguard.control.engine import ControlEngine
 from gridguard.control.params import StrategyParams
-from gridguard.control.status import ControlEvent
+from gridguard.control.status import ControlEvent, ControlStatus
 from gridguard.protocol.timefmt import now_ms
 from gridguard.site.config import SiteConfig
 from gridguard.store.base import StrategyStore
@@ -50,8 +51,8 @@ class StoreStateAdapter:
     async def load(self, key: str) -> dict[str, Any] | None:
         return await self._store.load_state(key)
 
-    async def save(self, key: str, value: dict[str, Any]) -> None:
-        await self._store.save_state(key, value)
+    async def save_many(self, values: Mapping[str, dict[str, Any]]) -> None:
+        await self._store.save_states(values)
 
 
 def log_event(event: ControlEvent) -> None:
@@ -60,12 +61,35 @@ def log_event(event: ControlEvent) -> None:
     log.log(level, json.dumps({"event": event.kind, **event.model_dump(mode="json")}))
 
 
+OnCycle = Callable[[float, ControlStatus], None]
+"""Called after each control cycle with its duration in s and the status it left."""
+
+
 class EngineController:
     """The control engine as the agent's Controller and the service's LiveView."""
 
-    def __init__(self, site: SiteConfig, engine: ControlEngine) -> None:
+    def __init__(
+        self, site: SiteConfig, engine: ControlEngine, *, on_cycle: OnCycle | None = None
+    ) -> None:
         self._site = site
         self._engine = engine
+        self._indexed_status: ControlStatus | None = None
+        self._online_index: dict[tuple[str, int], bool] = {}
+        if on_cycle is not None:
+            self._time_cycles(on_cycle)
+
+    def _time_cycles(self, on_cycle: OnCycle) -> None:
+        """Wrap the engine's cycle to time it (the engine has no hook of its own)."""
+        engine, cycle = self._engine, self._engine.run_cycle
+
+        async def timed_cycle() -> None:
+            started_s = time.perf_counter()
+            try:
+                await cycle()
+            finally:
+                on_cycle(time.perf_counter() - started_s, engine.status())
+
+        engine.run_cycle = timed_cycle  # type: ignore[method-assign]
 
     def set_strategies(self, strategies: list[Strategy]) -> None:
         """Takes effect on the engine's next cycle."""
@@ -87,9 +111,12 @@ class EngineController:
         return {m.id: self._engine.dynamic_demand_kw(m.id) for m in self._site.meters}
 
     def online(self, kind: str, device_id: int) -> bool:
+        """Whether the last cycle read this meter / device (list/post's running_status)."""
         status = self._engine.status()
-        if kind == "meter":
-            meter = next((m for m in status.meters if m.meter_id == device_id), None)
-            return meter is not None and meter.grid_power_kw is not None
-        device = next((d for d in status.devices if (d.kind, d.id) == (kind, device_id)), None)
-        return device is not None and device.online
+        if status is not self._indexed_status:  # index each new snapshot once
+            self._indexed_status = status
+            self._online_index = {
+                **{("meter", m.meter_id): m.grid_power_kw is not None for m in status.meters},
+                **{(d.kind, d.id): d.online for d in status.devices},
+            }
+        return self._online_index.get((kind, device_id), False)

@@ -12,9 +12,6 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from gridguard.protocol.models import (
-    CHARGER,
-    PV,
-    STORAGE,
     AnyDevice,
     EleDeviceType,
     EleMeter,
@@ -32,8 +29,9 @@ from gridguard.site.config import (
     StorageConfig,
 )
 from gridguard.strategy.model import Strategy
+from gridguard.vocab import DeviceClass, DeviceKind, RunningStatus
 
-ONLINE, OFFLINE = 1, 2
+ONLINE, OFFLINE = RunningStatus.ONLINE, RunningStatus.OFFLINE
 
 
 def _link_fields(link: ModbusLink) -> dict[str, object]:
@@ -77,34 +75,38 @@ OnlineFn = Callable[[str, int], bool]
 """(device class: "meter" | "storage" | "pv" | "charger", id) -> online?"""
 
 
+_SHAPES: dict[DeviceKind, type[EmsDevice | Photovoltaic | Pail]] = {
+    "storage": EmsDevice,
+    "pv": Photovoltaic,
+    "charger": Pail,
+}
+
+
 def _devices(site: SiteConfig, strategy: Strategy, online: OnlineFn) -> list[AnyDevice]:
     """Every device of the strategy's class behind its meter (D7), with live running_status."""
-    common = {"site_name": site.device.site_name}
-    configs: list[StorageConfig | PvConfig | ChargerConfig]
-    shape: type[EmsDevice | Photovoltaic | Pail]
-    if strategy.device_type == STORAGE:
-        kind, shape, configs = "storage", EmsDevice, list(site.storage)
-    elif strategy.device_type == PV:
-        kind, shape, configs = "pv", Photovoltaic, list(site.pv)
-    elif strategy.device_type == CHARGER:
-        kind, shape, configs = "charger", Pail, list(site.chargers)
-    else:
+    branch = site.topology.branch(strategy.ele_meter_id)
+    try:
+        kind = DeviceClass(strategy.device_type).kind
+    except ValueError:
         return []
-    out: list[AnyDevice] = []
-    for dev in configs:
-        if dev.meter_id != strategy.ele_meter_id:
-            continue
-        fields = {
-            **common,
-            **_link_fields(dev.modbus),
-            **_ratings(dev),
-            "id": dev.id,
-            "uid": dev.uid,
-            "name": dev.name,
-            "running_status": ONLINE if online(kind, dev.id) else OFFLINE,
-        }
-        out.append(shape.model_validate(fields))
-    return out
+    if branch is None:
+        return []
+    shape = _SHAPES[kind]
+    common = {"site_name": site.device.site_name}
+    return [
+        shape.model_validate(
+            {
+                **common,
+                **_link_fields(dev.modbus),
+                **_ratings(dev),
+                "id": dev.id,
+                "uid": dev.uid,
+                "name": dev.name,
+                "running_status": ONLINE if online(kind, dev.id) else OFFLINE,
+            }
+        )
+        for dev in branch.of(kind)
+    ]
 
 
 def _ratings(dev: StorageConfig | PvConfig | ChargerConfig) -> dict[str, object]:

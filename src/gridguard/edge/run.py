@@ -7,11 +7,10 @@ import contextlib
 import gc
 import logging
 import signal
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridguard.clock import SystemClock
 from gridguard.control.engine import ControlEngine
@@ -21,13 +20,22 @@ from gridguard.devices.protocols import SiteDevices
 from gridguard.edge.agent import Controller, EdgeAgent
 from gridguard.edge.control_link import EngineController, StoreStateAdapter, log_event
 from gridguard.edge.service import CommandService
-from gridguard.site.config import ConfigError, SiteConfig, parse_site_config
+from gridguard.site.config import SiteConfig, parse_site_config, read_site_file
 from gridguard.store import make_store
 from gridguard.store.base import StrategyStore
 from gridguard.strategy.model import Strategy
 from gridguard.vocab import ENABLED, DeviceClass
 
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from gridguard.edge.metrics import MetricsRecorder
+
 log = logging.getLogger("gridguard.edge")
+
+
+class MetricsError(OSError):
+    """The metrics port cannot be listened on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +52,6 @@ class Overrides:
 
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
         out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-        mqtt = out.setdefault("mqtt", {})
         pairs = {
             "url": self.mqtt_url,
             "scheme": self.scheme,
@@ -52,7 +59,9 @@ class Overrides:
             "tenant": self.tenant,
             "prefix": self.prefix,
         }
-        mqtt.update({k: v for k, v in pairs.items() if v is not None})
+        given = {k: v for k, v in pairs.items() if v is not None}
+        if given:  # an empty [mqtt] would drop the default prefix
+            out.setdefault("mqtt", {}).update(given)
         if self.device_uid is not None:
             out.setdefault("device", {})["uid"] = self.device_uid
         if self.db is not None:
@@ -62,26 +71,32 @@ class Overrides:
 
 def load_config(path: Path, overrides: Overrides | None = None) -> SiteConfig:
     """Read the site file, apply overrides, validate; ConfigError names file, key and rule."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data, text = read_site_file(path)
     if overrides is not None:
         data = overrides.apply(data)
-    return parse_site_config(data, str(path))
+    return parse_site_config(data, str(path), text)
 
 
 def build_controller(
-    site: SiteConfig, store: StrategyStore, devices: SiteDevices
+    site: SiteConfig,
+    store: StrategyStore,
+    devices: SiteDevices,
+    metrics: MetricsRecorder | None = None,
 ) -> EngineController:
     """The control engine on real time, keeping its demand meter in the agent's store."""
     tuning = ControlTuning(actuator_lag_s=site.control.actuator_lag_s)
     engine = ControlEngine(
         site, devices, SystemClock(), StoreStateAdapter(store), log_event, tuning=tuning
     )
-    return EngineController(site, engine)
+    return EngineController(site, engine, on_cycle=metrics.cycle if metrics else None)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsEndpoint:
+    """Where ``/metrics`` is served (``edge run --metrics-port``)."""
+
+    port: int
+    host: str = "127.0.0.1"
 
 
 async def run_agent(
@@ -91,6 +106,7 @@ async def run_agent(
     devices: SiteDevices | None = None,
     control: bool = True,
     freeze_heap: bool = False,
+    metrics: MetricsEndpoint | None = None,
 ) -> None:
     """Open the store, load strategies, serve and control until ``stop`` is set.
 
@@ -98,7 +114,46 @@ async def run_agent(
     serves the protocol only (no field I/O). ``freeze_heap`` (the agent's own process only)
     moves everything built at start-up out of the garbage collector's reach: a full collection
     over the ~100,000 objects of the loaded libraries took 66 ms on a 2-core box, a stall of
-    the command and control loops; after ``gc.freeze()`` it scans only what came later."""
+    the command and control loops; after ``gc.freeze()`` it scans only what came later.
+    ``metrics`` serves Prometheus metrics there while the agent runs."""
+    recorder, server = _serve_metrics(metrics)
+    try:
+        await _run_agent(
+            site, stop, devices, control=control, freeze_heap=freeze_heap, metrics=recorder
+        )
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def _serve_metrics(
+    endpoint: MetricsEndpoint | None,
+) -> tuple[MetricsRecorder | None, WSGIServer | None]:
+    if endpoint is None:
+        return None, None
+    from gridguard.edge.metrics import MetricsRecorder  # noqa: PLC0415 (only when asked for)
+
+    recorder = MetricsRecorder()
+    try:
+        server = recorder.serve(endpoint.port, endpoint.host)
+    except OSError as exc:
+        raise MetricsError(
+            f"metrics: cannot listen on {endpoint.host}:{endpoint.port}: {exc.strerror}"
+        ) from exc
+    log.info("metrics on http://%s:%d/metrics", endpoint.host, endpoint.port)
+    return recorder, server
+
+
+async def _run_agent(
+    site: SiteConfig,
+    stop: asyncio.Event,
+    devices: SiteDevices | None,
+    *,
+    control: bool,
+    freeze_heap: bool,
+    metrics: MetricsRecorder | None,
+) -> None:
     store = make_store(site.store.url)
     await store.open()
     owned = devices is None and control
@@ -110,10 +165,10 @@ async def run_agent(
         log.info("loaded %d strategies from %s", len(service.strategies), site.store.url)
         controller: Controller | None = None
         if devices is not None:
-            engine_controller = build_controller(site, store, devices)
+            engine_controller = build_controller(site, store, devices, metrics)
             service.set_live_view(engine_controller)
             controller = engine_controller
-        agent = EdgeAgent(site, service, controller=controller)
+        agent = EdgeAgent(site, service, controller=controller, metrics=metrics)
         if freeze_heap:
             gc.collect()
             gc.freeze()
@@ -124,7 +179,7 @@ async def run_agent(
         await store.close()
 
 
-def serve(site: SiteConfig) -> None:
+def serve(site: SiteConfig, metrics: MetricsEndpoint | None = None) -> None:
     """Blocking entry point of ``gridguard edge run``: stops cleanly on SIGINT/SIGTERM."""
 
     async def main() -> None:
@@ -133,7 +188,7 @@ def serve(site: SiteConfig) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await run_agent(site, stop, freeze_heap=True)
+        await run_agent(site, stop, freeze_heap=True, metrics=metrics)
 
     asyncio.run(main())
 

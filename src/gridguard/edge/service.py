@@ -1,5 +1,8 @@
 """The command service: one command in, one durable reply out (D2-D13).
 
+It owns the result codes (D3: 200, 400 for anything a peer sent, 500 for a store failure),
+idempotency (D5: a repeated (op, mid) gets its stored reply) and sync's full list (D12).
+
 ``handle(op, payload)`` never raises for anything a peer sent: bad input becomes a 400 reply,
 a store failure a 500. A command's changes and its reply are committed in one transaction
 *before* the reply is returned for publishing, and the in-memory view is updated only after

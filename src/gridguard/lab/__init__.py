@@ -1,0 +1,4 @@
+"""The closed-loop lab: GridGuard against a proportional baseline and the LP optimum.
+
+Rulings: none owned.
+"""

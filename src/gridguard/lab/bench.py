@@ -26,6 +26,7 @@ from gridguard.lab.optimal import minute_means, optimal_max_demand_kw
 from gridguard.plant.model import PlantInputs, PlantParams, PlantState
 from gridguard.plant.scenario import Scenario, load_scenario
 from gridguard.site.config import ControlConfig
+from gridguard.strategy.model import site_month
 
 LAG_S = 1.0
 NOISE_KW = 0.2  # per phase; the 2 kW buffer must be >= ~5 sigma of the total (D20)
@@ -259,7 +260,7 @@ def optimum_kw(scn: Scenario) -> float:
 
 def limit_kw(scn: Scenario) -> float:
     monthly = tuple(int(v) for v in scn.strategy.get("over_demand_condition", [0] * 12))
-    return month_limit_kw(monthly, scn.start.astimezone(scn.zone).month)
+    return month_limit_kw(monthly, site_month(scn.start, scn.zone))
 
 
 def bench_scenario(

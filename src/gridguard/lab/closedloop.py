@@ -14,18 +14,11 @@ from typing import Protocol
 
 from gridguard.control.controller import Decision
 from gridguard.control.params import MeterGoals
-from gridguard.control.view import Command, MeterView
+from gridguard.control.view import MeterView
 from gridguard.devices.fakes import storage_reading
 from gridguard.devices.protocols import ChargerReading, MeterReading, PvReading
-from gridguard.plant.model import (
-    PlantInputs,
-    PlantParams,
-    PlantSetpoints,
-    PlantState,
-    initial_state,
-    measure,
-    step,
-)
+from gridguard.plant.model import PlantInputs, PlantParams, PlantState
+from gridguard.plant.stepper import PlantStepper
 
 
 class Decider(Protocol):
@@ -37,15 +30,10 @@ class Decider(Protocol):
 StepHook = Callable[[int, PlantInputs, PlantState, Decision], None]
 
 
-def plant_view(
-    params: PlantParams,
-    state: PlantState,
-    inputs: PlantInputs,
-    setpoints: PlantSetpoints,
-    rng: random.Random | None,
-) -> MeterView:
-    """What the meter and the devices report for this plant state."""
-    phases = measure(params, state, rng)
+def plant_view(plant: PlantStepper, inputs: PlantInputs) -> MeterView:
+    """What the meter and the devices report for the plant's present state."""
+    params, state, setpoints = plant.params, plant.state, plant.setpoints
+    phases = plant.measure()
     return MeterView(
         meter=MeterReading(grid_power_kw=phases[0] + phases[1] + phases[2], phase_power_kw=phases),
         storage=tuple(
@@ -72,19 +60,6 @@ def plant_view(
     )
 
 
-def apply_command(setpoints: PlantSetpoints, command: Command) -> PlantSetpoints:
-    """New setpoints: each written value replaces the old one; None keeps it."""
-
-    def merge(old: tuple[float, ...], new: tuple[float | None, ...]) -> tuple[float, ...]:
-        return tuple(o if n is None else n for o, n in zip(old, new, strict=True))
-
-    return PlantSetpoints(
-        storage_kw=merge(setpoints.storage_kw, command.storage_kw),
-        pv_limit_kw=merge(setpoints.pv_limit_kw, command.pv_limit_kw),
-        charger_limit_kw=merge(setpoints.charger_limit_kw, command.charger_limit_kw),
-    )
-
-
 def simulate(
     params: PlantParams,
     controller: Decider,
@@ -104,19 +79,19 @@ def simulate(
     controller's period must match ``period_s``.
     """
     rng = random.Random(seed) if params.meter_noise_kw > 0.0 else None  # noqa: S311 - noise
-    state = initial_state(params, soc_pct)
-    setpoints = PlantSetpoints(
-        storage_kw=tuple(0.0 for _ in params.storage),
-        pv_limit_kw=params.pv_rated_kw,
-        charger_limit_kw=tuple(c.rated_kw for c in params.chargers),
-    )
+    plant = PlantStepper(params, soc_pct, rng=rng)
     for t in range(round(seconds / period_s)):
         inputs = inputs_at(t)
-        state = step(params, state, inputs, setpoints, period_s)
-        view = plant_view(params, state, inputs, setpoints, rng)
+        state = plant.step(inputs, period_s)
+        view = plant_view(plant, inputs)
         now_s = t * period_s
         decision = controller.decide(view, goals(t), now_s, start_epoch_s + now_s)
-        setpoints = apply_command(setpoints, decision.command)
+        command = decision.command
+        plant.apply(
+            storage_kw=command.storage_kw,
+            pv_limit_kw=command.pv_limit_kw,
+            charger_limit_kw=command.charger_limit_kw,
+        )
         if on_step is not None:
             on_step(t, inputs, state, decision)
-    return state
+    return plant.state

@@ -1,0 +1,4 @@
+"""Plant physics of a site (one gateway meter and its devices) and scenarios as data; pure.
+
+Rulings: none owned.
+"""

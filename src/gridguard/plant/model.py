@@ -4,7 +4,7 @@
 clock or keeps a global. The controller never sees this module's state directly: it sees what
 a meter and the devices report (``measure`` and the fakes in ``gridguard.devices.fakes``).
 
-Sign conventions (DECISIONS.md, "Control semantics"): grid power + import / - export, storage
+Sign conventions (as everywhere, see ``gridguard.vocab``): grid power + import / - export, storage
 power + discharge / - charge, PV and charging-pile power >= 0.
 
 Physics:

@@ -11,9 +11,6 @@ from typing import Annotated, Any
 
 import typer
 
-devices_app = typer.Typer(
-    help="Devices registered on the platform (REST API).", no_args_is_help=True
-)
 strategy_app = typer.Typer(
     help="Strategies of one device through the platform (each change is one MQTT command).",
     no_args_is_help=True,
@@ -120,7 +117,6 @@ def _answer(answer: dict[str, Any], as_json: bool, what: str) -> None:
     typer.echo(f"{what}: EMS answered {answer['code']}{data} (command {answer['mid']})")
 
 
-@devices_app.command("list")
 def devices_list(
     api: Api = DEFAULT_API,
     token_file: TokenFile = None,
@@ -160,7 +156,6 @@ def devices_list(
     )
 
 
-@devices_app.command("show")
 def devices_show(
     uid: Annotated[str, typer.Argument(help="The device UID")],
     api: Api = DEFAULT_API,
@@ -299,3 +294,9 @@ def strategy_sync(
         STRATEGY_COLUMNS,
         _strategy_rows(answer["data"]),
     )
+
+
+def add_device_commands(devices: typer.Typer) -> None:
+    """``gridguard devices list|show``: the platform's registry, beside the field commands."""
+    devices.command("list")(devices_list)
+    devices.command("show")(devices_show)

@@ -2,4 +2,10 @@
 
 Pure: imports only pydantic and the standard library. Everything that crosses MQTT becomes a
 pydantic model here and nowhere else.
+
+Rulings:
+    D1   topics                         topics.py
+    D2   envelope                       models.py
+    D4   lenient JSON                   codec.py
+    D6   payload size                   codec.py
 """

@@ -129,8 +129,27 @@ def _recover_ids(payload: bytes) -> tuple[str | None, str | None]:
     )
 
 
-def parse_model(model: type[M], payload: bytes, *, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> M:
-    """Decode any message (result, list/post, command) into ``model``."""
+def _type_mismatch(raw_type: Any, op: str) -> str | None:
+    """D2: why ``type`` does not belong on op's topic (checked before the data, so a type of
+    another op is named as such, not reported as that op's missing fields); None if it does."""
+    expected = message_type(op)
+    if not isinstance(raw_type, str) or raw_type == expected:
+        return None
+    other = raw_type.removeprefix("streaming_overdemand_")
+    if other != raw_type and other in COMMAND_MODELS:
+        return f"type: {raw_type!r} is for the {other} topic, not {op}"
+    return f"type: expected {expected!r} on the {op} topic, got {raw_type!r}"
+
+
+def parse_model(
+    model: type[M],
+    payload: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    op: str | None = None,
+) -> M:
+    """Decode any message (result, list/post, command) into ``model``; with ``op``, its
+    ``type`` must be that op's (D2)."""
     mid, trace_id = _recover_ids(payload[:4096])
     if len(payload) > max_bytes:
         raise PayloadTooLargeError(
@@ -146,6 +165,9 @@ def parse_model(model: type[M], payload: bytes, *, max_bytes: int = DEFAULT_MAX_
         raise InvalidMessageError(f"(message): must be a JSON object, got {_kind(raw)}")
     mid = raw["mid"] if isinstance(raw.get("mid"), str) else None
     trace_id = raw["trace_id"] if isinstance(raw.get("trace_id"), str) else None
+    mismatch = _type_mismatch(raw.get("type"), op) if op is not None else None
+    if mismatch is not None:
+        raise InvalidMessageError(mismatch, mid=mid, trace_id=trace_id)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -163,14 +185,7 @@ def decode_command(
     model = COMMAND_MODELS.get(op)
     if model is None:
         raise ProtocolError(f"op {op!r} takes no commands")
-    message = parse_model(model, payload, max_bytes=max_bytes)
-    expected = message_type(op)
-    if message.type != expected:
-        raise InvalidMessageError(
-            f"type: expected {expected!r} on the {op} topic, got {message.type!r}",
-            mid=message.mid,
-            trace_id=message.trace_id,
-        )
+    message = parse_model(model, payload, max_bytes=max_bytes, op=op)
     if device_uid is not None and message.device_uid != device_uid:
         raise InvalidMessageError(
             f"device_uid: {message.device_uid!r} is not this EMS ({device_uid!r})",

@@ -1,13 +1,14 @@
-"""Message models for every message of the spec (overdemand-protocol.txt).
+"""Message models for every message of the protocol, and the envelope they share (D2).
 
 Naming: ``XCommand`` is what the platform publishes on ``.../{op}/command`` and the EMS
 receives; ``XResult`` is the EMS's answer on ``.../{op}/result``; ``ListPost`` is the report on
-``.../list/post``. Required fields follow ``overdemand-protocol.source.md``; ranges and
+``.../list/post``. Required fields follow the protocol's later revision; ranges and
 defaults follow D14. Unknown keys are ignored on input (forward compatibility), never echoed.
 
 Device shapes: the spec shows ``emsDevice`` in full; ``photovoltaic`` and ``pail`` are named
 but never shown, so GridGuard gives them the same connection fields as ``emsDevice`` plus their
 ratings in kW (``rated_power``; piles also ``min_power`` and ``priority``) — see docs/protocol.md.
+Every command carries the :class:`Envelope` (D2); rulings are defined in docs/rulings.md.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class WireModel(BaseModel):
 
 
 class _Connection(WireModel):
-    """Connection fields shared by meters and devices in this EMS family (elemeter-info)."""
+    """Connection fields shared by meters and devices in this EMS family."""
 
     id: int = 0
     proto_type: int = Field(default=1, description="1 TCP, 2 RTU")

@@ -21,17 +21,21 @@ import math
 import random
 import signal
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from gridguard.plant import model as plant
+from gridguard.control.demand import DemandMeter
+from gridguard.plant.model import PlantInputs, PlantState, measure
+from gridguard.plant.stepper import PlantStepper, plant_params
 from gridguard.sim.servers import EndpointServer, RegisterBank, SimulatorError, SiteServers
-from gridguard.site.config import MeterConfig, SiteConfig
+from gridguard.site.config import SiteConfig
+from gridguard.site.topology import MeterBranch
+from gridguard.vocab import DeviceKind
 
 DAY_S = 86400.0
-DEMAND_WINDOW_S = 900.0
+DEMAND_WINDOW_S = 900
 NOMINAL_V = 230.0
 LOAD_SPLIT = (0.36, 0.33, 0.31)
 """Share of the load on phases A, B, C: a little unbalanced, as real sites are."""
@@ -75,29 +79,6 @@ def daily_profile(pv_rated_kw: float) -> Profile:
     return world
 
 
-class DemandMeter:
-    """The meter's own forward demand: average forward power over the last 15 minutes."""
-
-    def __init__(self) -> None:
-        self._samples: deque[tuple[float, float]] = deque()  # (t_s, energy kWh)
-        self.energy_kwh = 0.0
-        self.max_kw = 0.0
-
-    def add(self, t_s: float, dt_s: float, forward_kw: float) -> float:
-        """Account ``dt_s`` at ``forward_kw`` (>= 0) ending at ``t_s``; the demand in kW."""
-        if not self._samples:  # the meter was switched on at t_s - dt_s
-            self._samples.append((t_s - dt_s, self.energy_kwh))
-        self.energy_kwh += forward_kw * dt_s / 3600.0
-        self._samples.append((t_s, self.energy_kwh))
-        while len(self._samples) > 2 and self._samples[1][0] <= t_s - DEMAND_WINDOW_S:
-            self._samples.popleft()
-        first_t, first_kwh = self._samples[0]
-        span_s = min(DEMAND_WINDOW_S, t_s - first_t) if t_s > first_t else 0.0
-        demand = (self.energy_kwh - first_kwh) * 3600.0 / span_s if span_s > 0 else 0.0
-        self.max_kw = max(self.max_kw, demand)
-        return demand
-
-
 def _set(bank: RegisterBank, name: str, value: float) -> None:
     """Write a point if this device's map has it (user maps may carry fewer points)."""
     if name in bank.regmap.points:
@@ -107,59 +88,49 @@ def _set(bank: RegisterBank, name: str, value: float) -> None:
 class MeterPlant:
     """One gateway meter and the devices behind it: plant state <-> registers."""
 
-    def __init__(self, meter: MeterConfig, site: SiteConfig, servers: SiteServers) -> None:
-        self.meter = meter
-        self.storage = [s for s in site.storage if s.meter_id == meter.id]
-        self.pv = [p for p in site.pv if p.meter_id == meter.id]
-        self.chargers = [c for c in site.chargers if c.meter_id == meter.id]
-        self.params = plant.PlantParams(
-            storage=tuple(
-                plant.StorageParams(
-                    s.rated_kw, s.capacity_kwh, s.soc_min_pct, s.soc_max_pct, s.efficiency
-                )
-                for s in self.storage
-            ),
-            pv_rated_kw=tuple(p.rated_kw for p in self.pv),
-            chargers=tuple(plant.ChargerParams(c.rated_kw, c.min_kw) for c in self.chargers),
-        )
-        soc = tuple((s.soc_min_pct + s.soc_max_pct) / 2 for s in self.storage)
-        self.state = plant.initial_state(self.params, soc)
-        self.storage_kw = [0.0 for _ in self.storage]
-        self.pv_limit_kw = [p.rated_kw for p in self.pv]
-        self.charger_limit_kw = [c.rated_kw for c in self.chargers]
-        self.demand = DemandMeter()
+    def __init__(self, branch: MeterBranch, servers: SiteServers) -> None:
+        self.meter = branch.meter
+        self.branch = branch
+        self.storage = branch.storage
+        self.pv = branch.pv
+        self.chargers = branch.chargers
+        soc = tuple((s.soc_min_pct + s.soc_max_pct) / 2 for s in branch.storage)
+        self.plant = PlantStepper(plant_params(branch, actuator_lag_s=1.0), soc)
+        self.demand = DemandMeter(window_s=DEMAND_WINDOW_S, step_s=1, zone=ZoneInfo("UTC"))
+        self.import_kwh = 0.0
         self.export_kwh = 0.0
         self.servers = servers
         self._hook_writes()
 
+    @property
+    def state(self) -> PlantState:
+        return self.plant.state
+
     def _hook_writes(self) -> None:
         for index, dev in enumerate(self.storage):
-            self.servers.devices["storage", dev.id].on_write = self._writer(self.storage_kw, index)
+            self.servers.devices["storage", dev.id].on_write = self._writer("storage", index)
         for index, inverter in enumerate(self.pv):
             self.servers.devices["pv", inverter.id].on_write = self._writer(
-                self.pv_limit_kw, index, pct_of=inverter.rated_kw
+                "pv", index, pct_of=inverter.rated_kw
             )
         for index, pile in enumerate(self.chargers):
-            self.servers.devices["chargers", pile.id].on_write = self._writer(
-                self.charger_limit_kw, index
-            )
+            self.servers.devices["chargers", pile.id].on_write = self._writer("charger", index)
 
-    @staticmethod
     def _writer(
-        target: list[float], index: int, pct_of: float | None = None
+        self, kind: DeviceKind, index: int, pct_of: float | None = None
     ) -> Callable[[str, float], None]:
         def on_write(name: str, value: float) -> None:
             if name in ("power_setpoint_kw", "power_limit_kw"):
-                target[index] = value
+                self.plant.write(kind, index, value)
             elif name == "power_limit_pct" and pct_of is not None:
-                target[index] = value * pct_of / 100.0
+                self.plant.write(kind, index, value * pct_of / 100.0)
 
         return on_write
 
-    def inputs(self, world: World, site: SiteConfig) -> plant.PlantInputs:
+    def inputs(self, world: World, site: SiteConfig) -> PlantInputs:
         """This meter's share of the world: load split over gateway meters, PV by rating,
         vehicle demand equally over all piles (each capped at its rating)."""
-        meters = max(1, sum(1 for m in site.meters if m.purpose == 1))
+        meters = max(1, len(site.topology.gateways))
         phases = world.load_phase_kw or tuple(world.load_kw * s for s in LOAD_SPLIT)
         pv_rated = sum(p.rated_kw for p in site.pv)
         share = world.pv_available_kw / pv_rated if pv_rated > 0 else 0.0
@@ -170,21 +141,16 @@ class MeterPlant:
                 return min(rated_kw, world.charger_kw / max(1, len(site.chargers)))
             return rated_kw if world.vehicles_plugged else 0.0
 
-        return plant.PlantInputs(
+        return PlantInputs(
             load_phase_kw=(a, b, c),
             pv_available_kw=tuple(share * p.rated_kw for p in self.pv),
             charger_demand_kw=tuple(vehicle_kw(c.rated_kw) for c in self.chargers),
         )
 
-    def step(self, t_s: float, dt_s: float, inputs: plant.PlantInputs, rng: random.Random) -> None:
-        setpoints = plant.PlantSetpoints(
-            storage_kw=tuple(self.storage_kw),
-            pv_limit_kw=tuple(self.pv_limit_kw),
-            charger_limit_kw=tuple(self.charger_limit_kw),
-        )
+    def step(self, t_s: float, dt_s: float, inputs: PlantInputs, rng: random.Random) -> None:
         if dt_s > 0:  # dt 0 only publishes the present state (at start)
-            self.state = plant.step(self.params, self.state, inputs, setpoints, dt_s)
-        self._publish_meter(t_s, dt_s, plant.measure(self.params, self.state, rng))
+            self.plant.step(inputs, dt_s)
+        self._publish_meter(t_s, dt_s, measure(self.plant.params, self.plant.state, rng))
         self._publish_devices(inputs)
 
     def _publish_meter(self, t_s: float, dt_s: float, phases_kw: tuple[float, ...]) -> None:
@@ -199,14 +165,17 @@ class MeterPlant:
             _set(bank, f"power_factor_{phase}", 1.0)
         bank.set("total_power_kw", total)
         _set(bank, "power_factor_total", 1.0)
-        _set(bank, "forward_demand_kw", self.demand.add(t_s, dt_s, max(total, 0.0)))
-        _set(bank, "max_demand_month_kw", self.demand.max_kw)
+        if dt_s > 0:
+            self.demand.add(total, dt_s, t_s)
+        _set(bank, "forward_demand_kw", self.demand.running_kw)
+        _set(bank, "max_demand_month_kw", self.demand.month_max_kw)
+        self.import_kwh += max(total, 0.0) * dt_s / 3600.0
         self.export_kwh += max(-total, 0.0) * dt_s / 3600.0
-        _set(bank, "import_energy_kwh", self.demand.energy_kwh)
+        _set(bank, "import_energy_kwh", self.import_kwh)
         _set(bank, "export_energy_kwh", self.export_kwh)
 
-    def _publish_devices(self, inputs: plant.PlantInputs) -> None:
-        state = self.state
+    def _publish_devices(self, inputs: PlantInputs) -> None:
+        state = self.plant.state
         for i, dev in enumerate(self.storage):
             bank, soc = self.servers.bank("storage", dev.id), state.storage_soc_pct[i]
             bank.set("power_kw", state.storage_power_kw[i])
@@ -217,12 +186,13 @@ class MeterPlant:
         for i, inverter in enumerate(self.pv):
             bank = self.servers.bank("pv", inverter.id)
             bank.set("power_kw", state.pv_power_kw[i])
-            _set(bank, "power_limit_kw", self.pv_limit_kw[i])
-            _set(bank, "power_limit_pct", self.pv_limit_kw[i] / inverter.rated_kw * 100.0)
+            limit_kw = self.plant.setpoints.pv_limit_kw[i]
+            _set(bank, "power_limit_kw", limit_kw)
+            _set(bank, "power_limit_pct", limit_kw / inverter.rated_kw * 100.0)
         for i, pile in enumerate(self.chargers):
             bank = self.servers.bank("chargers", pile.id)
             bank.set("power_kw", state.charger_power_kw[i])
-            bank.set("power_limit_kw", self.charger_limit_kw[i])
+            bank.set("power_limit_kw", self.plant.setpoints.charger_limit_kw[i])
             _set(bank, "connected", 1.0 if inputs.charger_demand_kw[i] > 0 else 0.0)
 
 
@@ -240,8 +210,7 @@ class SiteSimulator:
     ) -> None:
         self.site = site
         self.servers = SiteServers(site, maps_dir)
-        gateways = [m for m in site.meters if m.purpose == 1]
-        self.plants = [MeterPlant(m, site, self.servers) for m in gateways]
+        self.plants = [MeterPlant(b, self.servers) for b in site.topology.gateways]
         self.pv_rated_kw = sum(p.rated_kw for p in site.pv)
         self.profile = profile or daily_profile(self.pv_rated_kw)
         self.time_s = start_s

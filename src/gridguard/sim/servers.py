@@ -4,26 +4,26 @@
   same codec the drivers use (pure, no I/O). The simulator puts the plant's state into it every
   step; a client's write to a ``rw`` point lands in it and is reported through ``on_write``.
 * :class:`EndpointServer` serves the banks of every device configured on one host:port (one
-  device id each) with pymodbus. It can be stopped and restarted on the same port, or muted
-  (connections accepted, requests never answered), so tests can kill a device and watch the
-  agent mark it offline and back online (D21). It binds loopback only.
+  unit id each) over Modbus TCP as a device answers (:mod:`.modbus_tcp`: exception codes,
+  pipelined requests, zeros between mapped registers). It can be stopped and restarted on the
+  same port, or muted (connections accepted, requests never answered), so tests can kill a
+  device and watch the agent mark it offline and back online (D21). It binds loopback only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
-
 from gridguard.devices.modbus.codec import decode_point, encode_point
 from gridguard.devices.modbus.regmap import Function, RegisterMap, WordOrder, load_map
+from gridguard.sim import modbus_tcp
 from gridguard.site.config import (
     ChargerConfig,
     MeterConfig,
@@ -37,8 +37,6 @@ _WithLink = TypeVar("_WithLink", MeterConfig, StorageConfig, PvConfig, ChargerCo
 
 WriteHook = Callable[[str, float], None]
 """Called with (point name, new engineering value) after a client wrote a ``rw`` point."""
-
-_FUNCTION_OF_CODE: dict[int, Function] = {3: "holding", 4: "input", 6: "holding", 16: "holding"}
 
 
 class SimulatorError(Exception):
@@ -64,9 +62,12 @@ class RegisterBank:
         self.regmap = regmap
         self.word_order: WordOrder = word_order or regmap.word_order
         self.tables: dict[Function, dict[int, int]] = {"holding": {}, "input": {}}
+        self._writable: set[int] = set()
         for point in regmap.points.values():
             for address in range(point.address, point.address + point.words):
                 self.tables[point.function][address] = 0
+                if point.function == "holding" and point.access == "rw":
+                    self._writable.add(address)
 
     def set(self, name: str, value: float) -> None:
         """Encode an engineering value into the point's registers (clamped by the codec)."""
@@ -83,8 +84,13 @@ class RegisterBank:
         return decode_point(point, registers, self.word_order)
 
     def read(self, function: Function, address: int, count: int) -> list[int]:
+        """Registers from ``address``; those the map does not name read 0 (as on a meter)."""
         table = self.tables[function]
-        return [table[address + i] for i in range(count)]
+        return [table.get(address + i, 0) for i in range(count)]
+
+    def writable(self, address: int, count: int) -> bool:
+        """Whether every register of the block belongs to a writable holding point."""
+        return all(address + i in self._writable for i in range(count))
 
     def write(self, address: int, values: Sequence[int]) -> list[str]:
         """Store holding registers; the names of the writable points they touched."""
@@ -100,16 +106,6 @@ class RegisterBank:
             and p.address < end
             and address < p.address + p.words
         ]
-
-
-def _blocks(bank: RegisterBank, function: Function) -> list[SimData]:
-    points = [p for p in bank.regmap.points.values() if p.function == function]
-    if not points:
-        return [SimData(0, datatype=DataType.INVALID)]
-    return [
-        SimData(p.address, count=p.words, datatype=DataType.REGISTERS, readonly=p.access == "r")
-        for p in points
-    ]
 
 
 @dataclass
@@ -128,7 +124,8 @@ class EndpointServer:
         self.host = loopback_host(host)
         self.port = port
         self.devices = {d.device_id: d for d in devices}
-        self._server: ModbusTcpServer | None = None
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.Task[object]] = set()
         self._unmuted = asyncio.Event()
         self._unmuted.set()
 
@@ -147,59 +144,67 @@ class EndpointServer:
         else:
             self._unmuted.set()
 
-    def _sim_device(self, served: ServedDevice) -> SimDevice:
-        coils = [SimData(0, values=[False] * 16, datatype=DataType.BITS)]
-
-        async def action(  # noqa: PLR0917 (the signature pymodbus calls)
-            code: int,
-            start: int,
-            address: int,
-            count: int,
-            registers: list[int],
-            values: list[int] | list[bool] | None,
-        ) -> ExcCodes | None:
-            await self._unmuted.wait()
-            function = _FUNCTION_OF_CODE.get(code)
-            if function is None:
-                return ExcCodes.ILLEGAL_FUNCTION
-            if values is None:
-                registers[address - start : address - start + count] = served.bank.read(
-                    function, address, count
-                )
-                return None
-            for name in served.bank.write(address, [int(v) for v in values]):
+    def _answer(self, frame: modbus_tcp.Frame) -> bytes:
+        served = self.devices.get(frame.unit_id)
+        if served is None:
+            pdu = modbus_tcp.exception_pdu(frame.pdu[0], modbus_tcp.GATEWAY_TARGET_FAILED)
+        else:
+            pdu, written = modbus_tcp.answer(served.bank, frame.pdu)
+            for name in written:
                 if served.on_write is not None:
                     served.on_write(name, served.bank.get(name))
-            return None
+        return modbus_tcp.Frame(frame.transaction_id, frame.unit_id, pdu).encode()
 
-        blocks = (
-            coils,
-            list(coils),
-            _blocks(served.bank, "holding"),
-            _blocks(served.bank, "input"),
-        )
-        return SimDevice(served.device_id, simdata=blocks, action=action)
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Answer one client's requests in order, however they are split into segments."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        pending = b""
+        try:
+            while data := await reader.read(4096):
+                frames, pending = modbus_tcp.split_frames(pending + data)
+                for frame in frames:
+                    await self._unmuted.wait()
+                    writer.write(self._answer(frame))
+                await writer.drain()
+        except (modbus_tcp.FrameError, ConnectionError):
+            pass  # not Modbus, or the client went away: hang up
+        finally:
+            if task is not None:
+                self._clients.discard(task)
+            writer.close()
 
     async def start(self) -> None:
         """Listen (again) on the endpoint; with port 0 the first start picks a free port."""
         if self._server is not None:
             return
-        sims = [self._sim_device(d) for d in self.devices.values()]
-        server = ModbusTcpServer(sims, address=(self.host, self.port))
         try:
-            await server.serve_forever(background=True)
-        except RuntimeError as exc:  # pymodbus: "Could not start listen" (port in use)
-            raise SimulatorError(f"{self.host}:{self.port}: cannot listen: {exc}") from exc
+            server = await asyncio.start_server(self._serve_client, self.host, self.port)
+        except OSError as exc:
+            raise SimulatorError(f"{self.host}:{self.port}: cannot listen: {exc.strerror}") from exc
         self._server = server
         if self.port == 0:
-            self.port = int(server.transport.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+            self.port = int(server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         """Stop listening and drop every client connection (a dead device); clears a mute."""
         server, self._server = self._server, None
         if server is not None:
-            await server.shutdown()  # type: ignore[no-untyped-call]
-        self._unmuted.set()  # release requests held by a mute; a restarted device answers
+            server.close()
+            clients, self._clients = list(self._clients), set()
+            for task in clients:
+                task.cancel()
+            for task in clients:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await server.wait_closed()
+        self._unmuted.set()  # a restarted device answers
 
     async def restart(self) -> None:
         await self.stop()
@@ -236,7 +241,7 @@ class SiteServers:
         for key, link, model, word_order in _configured(site):
             if link.transport != "tcp":
                 raise SimulatorError(f"{key[0]} id {key[1]}: the simulator serves TCP only")
-            bank = RegisterBank(load_map(model, maps_dir), word_order)
+            bank = RegisterBank(load_map(model, maps_dir or site.site.maps_dir), word_order)
             self.devices[key] = ServedDevice(link.slave_id, bank)
             group = (loopback_host(link.host), link.port) if link.port else key
             groups.setdefault(group, []).append((key, link))

@@ -5,16 +5,24 @@ it controls. The edge agent, the simulator and the demo all read the same file, 
 simulator serves exactly the Modbus endpoints the agent will poll.
 
 A file that is wrong is refused as a whole with :class:`ConfigError`, whose message names the
-file, the key path and the rule (``edge.toml: storage[1].rated_kw: must be > 0``).
+file and line, the key path (tables of an array counted from 1, as a reader counts them) and
+the rule (``edge.toml:57: storage[1].rated_kw: Input should be greater than 0``).
+
+Relative paths in a file (the SQLite store, TLS files) are relative to the file's folder, not
+to the working directory, so every command reading one file finds the same database.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gridguard.site.topology import SiteTopology
 
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
@@ -67,6 +75,9 @@ class DeviceIdentity(_Strict):
 class SiteSettings(_Strict):
     time_zone: str = Field(default=DEFAULT_TIME_ZONE, description="for month boundaries (D14)")
     report_interval_s: float = Field(default=300.0, gt=0, description="list/post period (D13)")
+    maps_dir: Path | None = Field(
+        default=None, description="your own register maps, searched before the shipped ones"
+    )
 
     @model_validator(mode="after")
     def _zone_exists(self) -> Self:
@@ -99,6 +110,16 @@ class ControlConfig(_Strict):
         ge=0,
         le=60,
         description="time constant of the devices' response; > 0 lets the control lead it",
+    )
+    mode: Literal["enforce", "observe"] = Field(
+        default="enforce",
+        description="observe: run the whole loop and report the setpoints, write nothing",
+    )
+    readback_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="read back written setpoints this often to catch another Modbus master; "
+        "0 turns the check off",
     )
 
 
@@ -209,41 +230,123 @@ class SiteConfig(_Strict):
             for index, dev in enumerate(devices):
                 if dev.meter_id not in meter_ids:
                     raise ValueError(
-                        f"{kind}[{index}].meter_id: meter {dev.meter_id} is not in [[meters]]"
+                        f"{kind}[{index + 1}].meter_id: meter {dev.meter_id} is not in [[meters]]"
                     )
         return self
 
     def meter(self, meter_id: int) -> MeterConfig | None:
-        return next((m for m in self.meters if m.id == meter_id), None)
+        branch = self.topology.branch(meter_id)
+        return branch.meter if branch else None
+
+    @cached_property
+    def topology(self) -> SiteTopology:
+        """Meter -> its storage, PV and chargers, computed once (the config is frozen)."""
+        return SiteTopology.from_config(self)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy (``update`` replaces fields); its topology is computed anew from it."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("topology", None)
+        return copied
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
-            out += f"[{part}]"
+            out += f"[{part + 1}]"
         else:
             out += f".{part}" if out else str(part)
     return out
 
 
-def parse_site_config(data: dict[str, Any], source: str = "<config>") -> SiteConfig:
-    """Validate a decoded TOML document; raise ConfigError naming source, key and rule."""
+def _table_header(line: str) -> str | None:
+    """The name of a ``[table]`` or ``[[array]]`` header line, else None."""
+    stripped = line.split("#", 1)[0].strip()
+    if stripped.startswith("[") and stripped.endswith("]"):
+        return stripped.strip("[]").strip()
+    return None
+
+
+def line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of a key path in the TOML text: the key's own line when found in its
+    table, else the table's header; None when the table is not in the text (a default)."""
+    table = str(loc[0])
+    index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+    keys = [part for part in loc[1:] if isinstance(part, str)]
+    occurrence, header_line = -1, None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _table_header(line)
+        if header is not None:
+            if header_line is not None:
+                break
+            if header == table:
+                occurrence += 1
+                header_line = number if occurrence == index else None
+            continue
+        if header_line is not None and keys and line.split("=", 1)[0].strip() == keys[0]:
+            return number
+    return header_line
+
+
+def _where(source: str, text: str | None, loc: tuple[int | str, ...]) -> str:
+    line = line_of(text, loc) if text is not None and loc else None
+    return f"{source}:{line}" if line is not None else source
+
+
+def parse_site_config(
+    data: dict[str, Any], source: str = "<config>", text: str | None = None
+) -> SiteConfig:
+    """Validate a decoded TOML document; raise ConfigError naming source, line, key and rule.
+
+    ``text`` (the file as read) gives the line numbers."""
     try:
         return SiteConfig.model_validate(data)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            where = _loc(tuple(err["loc"]))
+            loc = tuple(err["loc"])
+            where = _loc(loc)
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling against examples/edge.toml)"
-            lines.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
+            at = _where(source, text, loc)
+            lines.append(f"{at}: {where}: {msg}" if where else f"{at}: {msg}")
         raise ConfigError("\n".join(lines)) from exc
 
 
-def load_site_config(path: Path) -> SiteConfig:
-    """Read and validate a site TOML file."""
+def _relative_to(base_dir: Path, path: str) -> str:
+    return path if Path(path).is_absolute() else str(base_dir / path)
+
+
+def anchor_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """The document with its relative paths made relative to ``base_dir`` (the file's folder):
+    the SQLite store (``sqlite:///rel.db`` or a bare path, the default included), the maps
+    folder and the TLS files. Other URLs (``sqlite:////abs``, ``postgresql://``,
+    ``memory://``) are left alone."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    store = out.setdefault("store", {})
+    url = store.get("url", StoreConfig().url)
+    if isinstance(url, str) and url.strip():
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            store["url"] = "sqlite:///" + _relative_to(base_dir, url.removeprefix("sqlite:///"))
+        elif "://" not in url:
+            store["url"] = _relative_to(base_dir, url)
+    settings = out.get("site")
+    if isinstance(settings, dict) and isinstance(settings.get("maps_dir"), str):
+        out["site"] = {**settings, "maps_dir": _relative_to(base_dir, settings["maps_dir"])}
+    mqtt = out.get("mqtt")
+    if isinstance(mqtt, dict) and isinstance(mqtt.get("tls"), dict):
+        tls = dict(mqtt["tls"])
+        for key in ("ca_file", "cert_file", "key_file"):
+            if isinstance(tls.get(key), str):
+                tls[key] = _relative_to(base_dir, tls[key])
+        mqtt["tls"] = tls
+    return out
+
+
+def read_site_file(path: Path) -> tuple[dict[str, Any], str]:
+    """The decoded document (relative paths anchored at the file's folder) and its text."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -252,4 +355,10 @@ def load_site_config(path: Path) -> SiteConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_site_config(data, str(path))
+    return anchor_paths(data, path.parent.absolute()), text
+
+
+def load_site_config(path: Path) -> SiteConfig:
+    """Read and validate a site TOML file."""
+    data, text = read_site_file(path)
+    return parse_site_config(data, str(path), text)

@@ -5,6 +5,8 @@
 
 :func:`make_store` picks one from the configured URL. The SQL store is imported only when asked
 for, so code that needs just the interface or the fake does not load the database drivers.
+
+Rulings: none owned; the store keeps what D5 (replies) and D7 (ids never reused) require.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ that reached the platform is always backed by durable state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -117,4 +117,8 @@ class StrategyStore(Protocol):
 
     async def save_state(self, key: str, value: dict[str, Any]) -> None:
         """Store a JSON state document durably (own transaction)."""
+        ...
+
+    async def save_states(self, states: Mapping[str, dict[str, Any]]) -> None:
+        """Store several JSON state documents durably, all in ONE transaction (one fsync)."""
         ...

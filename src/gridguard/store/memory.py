@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,8 +115,12 @@ class MemoryStrategyStore:
         return value
 
     async def save_state(self, key: str, value: dict[str, Any]) -> None:
+        await self.save_states({key: value})
+
+    async def save_states(self, states: Mapping[str, dict[str, Any]]) -> None:
         db = self._require_open()
-        db.state[key] = _json_text(value, f"state {key!r}")
+        texts = {key: _json_text(value, f"state {key!r}") for key, value in states.items()}
+        db.state.update(texts)  # all or nothing: every document encoded first
 
     def _require_open(self) -> MemoryDatabase:
         if not self._open:

@@ -26,13 +26,20 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from gridguard.store.base import StoreError
 from gridguard.store.urls import sqlite_file
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+POSTGRES_DRIVERS = ("asyncpg", "greenlet")
+"""What a PostgreSQL store needs beyond the core install (the ``postgres`` extra)."""
 
 T = TypeVar("T")
 
@@ -113,6 +120,12 @@ def make_runner(url: sa.URL, *, busy_timeout_ms: int) -> Runner:
     """The runner for a SQLite (sync driver on the loop thread) or PostgreSQL (asyncpg) URL."""
     if url.get_backend_name() == "sqlite":
         return SqliteRunner(url, busy_timeout_ms=busy_timeout_ms)
+    missing = [name for name in POSTGRES_DRIVERS if find_spec(name) is None]
+    if missing:
+        raise StoreError(
+            f"a PostgreSQL store needs {' and '.join(missing)}, not installed: "
+            "pip install 'gridguard[postgres]'"
+        )
     return AsyncEngineRunner(url)
 
 
@@ -207,6 +220,8 @@ class AsyncEngineRunner:
     """An async engine (asyncpg) and its pool; each :meth:`run` checks out a connection."""
 
     def __init__(self, url: sa.URL) -> None:
+        from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 (postgres extra)
+
         self._engine: AsyncEngine = create_async_engine(url)
 
     async def start(self) -> None:

@@ -35,7 +35,6 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import asyncpg
 import sqlalchemy as sa
 from alembic.util import CommandError
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -66,14 +65,22 @@ class DocumentNotJsonError(ValueError):
     """A strategy document that JSON cannot hold (a bug upstream): the commit is refused."""
 
 
-_DRIVER_ERRORS = (
+def _postgres_errors() -> tuple[type[Exception], ...]:
+    """asyncpg's own errors when the ``postgres`` extra is installed (none otherwise)."""
+    try:
+        import asyncpg  # noqa: PLC0415
+    except ImportError:
+        return ()
+    return (asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+_DRIVER_ERRORS: tuple[type[Exception], ...] = (
     DocumentNotJsonError,
     SQLAlchemyError,
     CommandError,
     OSError,  # connection refused, unreachable host, timeouts, unwritable folder
     sqlite3.Error,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
+    *_postgres_errors(),
 )
 
 _ID_FLOOR = sa.bindparam("id_floor", type_=sa.BigInteger)
@@ -258,8 +265,13 @@ class SqlStrategyStore:
         return await self._run("load state", partial(_read_state, key))
 
     async def save_state(self, key: str, value: dict[str, Any]) -> None:
+        await self.save_states({key: value})
+
+    async def save_states(self, states: Mapping[str, dict[str, Any]]) -> None:
+        if not states:
+            return
         async with self._write_lock:
-            await self._run("save state", partial(_write_state, key, value), write=True)
+            await self._run("save state", partial(_write_states, dict(states)), write=True)
 
     async def _run(self, action: str, fn: Callable[[Connection], T], *, write: bool = False) -> T:
         if self._runner is None:
@@ -387,10 +399,11 @@ def _read_state(key: str, conn: Connection) -> dict[str, Any] | None:
     return value
 
 
-def _write_state(key: str, value: dict[str, Any], conn: Connection) -> None:
-    updated = conn.execute(_UPDATE_STATE, {"state_key": key, "state_value": value})
-    if updated.rowcount == 0:
-        conn.execute(_INSERT_STATE, {"key": key, "value": value})
+def _write_states(states: dict[str, dict[str, Any]], conn: Connection) -> None:
+    for key, value in states.items():
+        updated = conn.execute(_UPDATE_STATE, {"state_key": key, "state_value": value})
+        if updated.rowcount == 0:
+            conn.execute(_INSERT_STATE, {"key": key, "value": value})
 
 
 def error_reason(exc: BaseException) -> str:

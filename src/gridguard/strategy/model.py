@@ -7,6 +7,7 @@ the EMS derives (``ele_meter``, ``devices``, ``current_over_demand_condition``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,14 @@ from zoneinfo import ZoneInfo
 
 from gridguard.vocab import DISABLED, ENABLED
 
-__all__ = ["DISABLED", "ENABLED", "Strategy", "site_month"]
+__all__ = [
+    "DISABLED",
+    "ENABLED",
+    "Strategy",
+    "month_condition",
+    "month_key",
+    "site_month",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +59,28 @@ class Strategy:
 
     def current_over_demand_condition(self, now: datetime, time_zone: str) -> int:
         """D14: ``over_demand_condition[month-1]`` for the month in the site's time zone."""
-        return self.over_demand_condition[site_month(now, time_zone) - 1]
+        return month_condition(self.over_demand_condition, site_month(now, time_zone))
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(Strategy))
 
 
-def site_month(now: datetime, time_zone: str) -> int:
-    """The month (1..12) of an aware ``now`` in the site's time zone."""
+def site_month(now: datetime, time_zone: str | ZoneInfo) -> int:
+    """The month (1..12) of an aware ``now`` in the site's time zone (D14)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    return now.astimezone(ZoneInfo(time_zone)).month
+    zone = time_zone if isinstance(time_zone, ZoneInfo) else ZoneInfo(time_zone)
+    return now.astimezone(zone).month
+
+
+def month_key(epoch_s: float, zone: ZoneInfo) -> int:
+    """``year * 12 + month - 1`` of ``epoch_s`` in ``zone``: one integer per calendar month."""
+    local = datetime.fromtimestamp(epoch_s, zone)
+    return local.year * 12 + local.month - 1
+
+
+def month_condition(monthly_kw: Sequence[int], month: int) -> int:
+    """D14: the value of a 12-month list (Jan..Dec) for ``month`` (1..12)."""
+    if len(monthly_kw) != 12:
+        raise ValueError(f"expected 12 monthly values (Jan..Dec), got {len(monthly_kw)}")
+    return monthly_kw[month - 1]

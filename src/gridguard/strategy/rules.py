@@ -1,4 +1,5 @@
-"""Applying commands to the strategy set: D7-D11, pure.
+"""Applying commands to the strategy set, pure: identity (D7), create (D8), update (D9),
+delete (D10) and update_all (D11).
 
 Each ``apply_*`` takes the current strategies (id -> Strategy), the validated command data and
 what it needs of the site, and returns an :class:`Outcome` (rows to upsert, ids to delete, the

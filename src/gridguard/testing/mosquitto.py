@@ -58,6 +58,11 @@ class MosquittoProcess:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
+    def log(self) -> str:
+        """What the broker has logged so far (connections, refusals); empty before it starts."""
+        path = self.folder / "mosquitto.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
     def start(self, timeout_s: float = 10.0) -> None:
         binary = mosquitto_binary()
         if binary is None:

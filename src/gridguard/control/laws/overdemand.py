@@ -10,13 +10,12 @@ and T = L x p / 100. With it off, T = L. The law keeps instantaneous import at o
 from __future__ import annotations
 
 from gridguard.control.params import StrategyParams
+from gridguard.strategy.model import month_condition
 
 
 def month_limit_kw(monthly_kw: tuple[int, ...], month: int) -> float:
-    """``current_over_demand_condition`` (D14): the value for ``month`` (1..12)."""
-    if len(monthly_kw) != 12:
-        raise ValueError(f"expected 12 monthly values (Jan..Dec), got {len(monthly_kw)}")
-    return float(monthly_kw[month - 1])
+    """``current_over_demand_condition`` (D14) for ``month`` (1..12), in kW."""
+    return float(month_condition(monthly_kw, month))
 
 
 def demand_target_kw(

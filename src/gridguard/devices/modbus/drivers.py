@@ -62,6 +62,11 @@ class ModbusStorage:
             online=True,
         )
 
+    async def read_setpoint_kw(self) -> float | None:
+        """The power setpoint the PCS holds (kW, + discharge), None when unreadable."""
+        values = await self.device.read_points(("power_setpoint_kw",))
+        return None if values is None else values["power_setpoint_kw"]
+
     async def write_power_kw(self, setpoint_kw: float) -> None:
         """Command AC power in kW (+ discharge), clamped to +/- the rated power."""
         rated = self.config.rated_kw
@@ -106,6 +111,11 @@ class ModbusPv:
             rated_kw=rated,
             online=True,
         )
+
+    async def read_setpoint_kw(self) -> float | None:
+        """The active-power limit the inverter holds, in kW; None when unreadable."""
+        values = await self.device.read_points((self._limit_point,))
+        return None if values is None else self.reading_from({"power_kw": 0.0, **values}).limit_kw
 
     async def write_limit_kw(self, limit_kw: float) -> None:
         """Limit output to ``limit_kw``, clamped to 0..rated, in the map's unit."""
@@ -154,6 +164,13 @@ class ModbusCharger:
             connected=connected,
             online=True,
         )
+
+    async def read_setpoint_kw(self) -> float | None:
+        """The power limit the pile holds, in kW; None when unreadable."""
+        values = await self.device.read_points(("power_limit_kw",))
+        if values is None:
+            return None
+        return clamp(values["power_limit_kw"], 0.0, self.config.rated_kw)
 
     async def write_limit_kw(self, limit_kw: float) -> None:
         """Limit charging to ``limit_kw``, clamped to 0..rated (0 pauses)."""

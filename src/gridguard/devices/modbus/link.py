@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -27,12 +26,12 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
+from gridguard.clock import MonotonicClock, SystemClock
 from gridguard.devices.modbus.regmap import Function
 from gridguard.site.config import ModbusLink
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
 ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
 
 
@@ -46,6 +45,15 @@ class LinkDownError(LinkError):
 
 class DeviceRefusedError(LinkError):
     """The device answered with a Modbus exception response."""
+
+
+def quiet_pymodbus() -> None:
+    """Silence pymodbus's own log: it writes every failed connect and retry (14 lines per
+    retry while a device is offline), where the channels write one line per change of state
+    (offline, online). Left alone when its level was set, or when the root logs debug."""
+    logger = logging.getLogger("pymodbus")
+    if logger.level == logging.NOTSET and not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logger.setLevel(logging.CRITICAL)
 
 
 def endpoint_key(link: ModbusLink) -> str:
@@ -84,13 +92,14 @@ class Connection:
         self,
         link: ModbusLink,
         *,
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock | None = None,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
     ) -> None:
+        quiet_pymodbus()
         self.link = link
         self.name = endpoint_key(link)
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._client: ModbusClient | None = None
@@ -107,7 +116,7 @@ class Connection:
         async with self._connect_lock:
             if self._client is not None and self._client.connected:
                 return self._client
-            now = self._clock()
+            now = self._clock.monotonic_s()
             if now < self._next_attempt_s:
                 raise LinkDownError(f"{self.name}: reconnect in {self._next_attempt_s - now:.1f} s")
             self.drop()
@@ -129,7 +138,7 @@ class Connection:
         self._failures += 1
         doublings = min(self._failures - 1, 32)  # capped: 2**n must stay a float
         delay_s = min(self._backoff_max_s, self._backoff_initial_s * 2.0**doublings)
-        self._next_attempt_s = self._clock() + delay_s
+        self._next_attempt_s = self._clock.monotonic_s() + delay_s
 
     def answered(self) -> None:
         """A request succeeded: the next failure starts the backoff afresh."""
@@ -218,6 +227,8 @@ class Channel:
             if response.isError():
                 self.record_failure(f"{what}: exception response {response}")
                 raise DeviceRefusedError(self.last_error)
+            if self.consecutive_failures or not self._ever_ok:
+                log.info("modbus %s id %d: online", self.connection.name, self.device_id)
             self.consecutive_failures = 0
             self._ever_ok = True
             return response
@@ -227,6 +238,6 @@ class Channel:
 
     def record_failure(self, error: str) -> None:
         if self.consecutive_failures == 0:
-            log.warning("modbus %s id %d: %s", self.connection.name, self.device_id, error)
+            log.warning("modbus %s id %d: offline: %s", self.connection.name, self.device_id, error)
         self.consecutive_failures += 1
         self.last_error = error

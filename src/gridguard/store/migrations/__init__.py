@@ -1,1 +1,4 @@
-"""Alembic migrations of the edge store (scripts, not an importable API)."""
+"""Alembic migrations of the edge store (scripts, not an importable API).
+
+Rulings: none owned.
+"""

@@ -2,16 +2,17 @@
 
 At runtime :func:`gridguard.store.migrate.upgrade_to_head` hands over an open connection in
 ``config.attributes["connection"]``. From the alembic CLI (developers), the URL comes from
-``-x url=...`` or ``sqlalchemy.url`` and is mapped to its async driver like the store does.
+``-x url=...`` or ``sqlalchemy.url``: a SQLite file is migrated through the standard
+library's driver (as the store opens it), PostgreSQL through asyncpg.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gridguard.store.urls import async_url
 
@@ -30,8 +31,19 @@ def _migrate(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _migrate_cli_url() -> None:
-    engine = create_async_engine(async_url(_cli_url()))
+def _migrate_sqlite(url: sa.URL) -> None:
+    engine = sa.create_engine(url.set(drivername="sqlite+pysqlite"), poolclass=sa.NullPool)
+    try:
+        with engine.begin() as conn:
+            _migrate(conn)
+    finally:
+        engine.dispose()
+
+
+async def _migrate_postgres(url: sa.URL) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415 (postgres extra)
+
+    engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_migrate)
@@ -48,8 +60,12 @@ def _run() -> None:
     given = config.attributes.get("connection")
     if isinstance(given, Connection):
         _migrate(given)
+        return
+    url = async_url(_cli_url())
+    if url.get_backend_name() == "sqlite":
+        _migrate_sqlite(url)
     else:
-        asyncio.run(_migrate_cli_url())
+        asyncio.run(_migrate_postgres(url))
 
 
 _run()

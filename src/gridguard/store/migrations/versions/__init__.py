@@ -1,1 +1,4 @@
-"""Alembic revisions, one file each: NNNN_what.py with revision "NNNN"."""
+"""Alembic revisions, one file each: NNNN_what.py with revision "NNNN".
+
+Rulings: none owned.
+"""

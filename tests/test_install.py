@@ -1,0 +1,256 @@
+"""The package as a user installs it: a wheel in a fresh venv outside the checkout.
+
+* the core alone (``pip install gridguard``) runs ``gridguard edge run`` against Mosquitto and
+  answers a create, without the demo's, the lab's or PostgreSQL's libraries;
+* with ``[lab]``, ``gridguard bench control`` finds and runs its shipped scenarios;
+* with ``[demo,sim]``, two ``gridguard demo`` at once come up on ports of their own, each
+  answers the create its own printed ``mosquitto_pub`` sends, and neither drives the other's
+  simulator.
+
+Slow (a wheel build and two venvs, about a minute each on a 2-core box).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from gridguard.client import StrategyClient
+from gridguard.ports import free_port, port_open
+from gridguard.protocol.topics import TopicScheme
+from gridguard.testing.examples import CREATE_DATA
+
+ROOT = Path(__file__).parents[1]
+IN_CI = os.environ.get("CI") == "true"
+BASELINE_KW = 10
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def _run(*args: str | Path, cwd: Path | None = None) -> str:
+    done = subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of this checkout."""
+    out = tmp_path_factory.mktemp("dist")
+    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, ROOT)
+    return next(out.glob("gridguard-*.whl"))
+
+
+def fresh_venv(folder: Path, requirement: str) -> Path:
+    """A new venv in ``folder`` with ``requirement`` installed; its ``bin`` folder."""
+    _run(sys.executable, "-m", "venv", folder)
+    _run(folder / "bin" / "python", "-m", "pip", "install", "-q", requirement)
+    return folder / "bin"
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working folder outside the checkout (nothing of it on the path)."""
+    folder = tmp_path_factory.mktemp("user")
+    assert ROOT not in folder.parents
+    return folder
+
+
+def core_site(folder: Path, uid: str, prefix: str) -> Path:
+    """A one-meter site whose meter nobody serves (it stays offline: fail-safe, no writes)."""
+    config = folder / f"{uid}.toml"
+    lines = [
+        f'[device]\nuid = "{uid}"',
+        f'[mqtt]\nurl = "mqtt://127.0.0.1:1883"\nprefix = "{prefix}"\nstatus_enabled = false',
+        '[store]\nurl = "sqlite:///data/edge.db"',
+        f'[[meters]]\nid = 9\nmodbus = {{ host = "127.0.0.1", port = {free_port()} }}',
+    ]
+    config.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+async def test_core_alone_runs_the_edge_agent(wheel: Path, outside: Path) -> None:
+    """`pip install gridguard` (no extras): --help works, the demo's, lab's and PostgreSQL's
+    libraries are absent, and `edge run` answers a create with 200 over Mosquitto."""
+    if not port_open(1883):
+        (pytest.fail if IN_CI else pytest.skip)("no Mosquitto on 127.0.0.1:1883")
+    bin_dir = fresh_venv(outside / "core-venv", str(wheel))
+    assert "edge" in _run(bin_dir / "gridguard", "--help", cwd=outside)
+    for absent in ("amqtt", "numpy", "scipy", "matplotlib", "asyncpg"):
+        probe = subprocess.run(
+            [bin_dir / "python", "-c", f"import {absent}"], capture_output=True, check=False
+        )
+        assert probe.returncode != 0, f"{absent} is installed with the core"
+    uid, prefix = f"gg-core-{uuid.uuid4().hex[:8]}", "v1/test-install"
+    config = core_site(outside, uid, prefix)
+    log = outside / "core-agent.log"
+    with log.open("w") as log_file:
+        agent = subprocess.Popen(
+            [bin_dir / "gridguard", "edge", "run", "--config", config, "--log-level", "warning"],
+            cwd=outside / "core-venv",  # not the config's folder: the store follows the file
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        scheme = TopicScheme("custom", prefix=prefix)
+        async with StrategyClient("mqtt://127.0.0.1:1883", scheme, uid) as ems:
+            async with asyncio.timeout(60):
+                await anext(ems.lists())  # the agent is up: its retained list/post
+            result = await ems.create(CREATE_DATA)
+        assert (result.code, result.msg) == (200, ""), result
+    finally:
+        agent.send_signal(signal.SIGINT)
+        await asyncio.to_thread(agent.wait, timeout=30)
+    assert agent.returncode == 0, log.read_text()
+    assert (outside / "data" / "edge.db").exists()
+
+
+@dataclass
+class Demo:
+    """One running `gridguard demo` and what it printed (read by a thread as it comes)."""
+
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    def read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+            if line.startswith("Ctrl-C stops everything"):
+                self.ready.set()
+
+    @property
+    def port(self) -> int:
+        found = re.search(r"mqtt://127\.0\.0\.1:(\d+)", "\n".join(self.lines))
+        assert found, self.lines
+        return int(found.group(1))
+
+    @property
+    def modbus_ports(self) -> set[int]:
+        return {int(p) for p in re.findall(r"modbus tcp 127\.0\.0\.1:(\d+)", "\n".join(self.lines))}
+
+    def command(self, program: str) -> str:
+        return next(line.strip() for line in self.lines if line.strip().startswith(program))
+
+
+def start_demo(bin_dir: Path, folder: Path) -> Demo:
+    folder.mkdir()
+    process = subprocess.Popen(
+        [bin_dir / "gridguard", "demo"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    demo = Demo(process)
+    threading.Thread(target=demo.read, daemon=True).start()
+    return demo
+
+
+async def meter_9(port: int, timeout_s: float = 30) -> AsyncIterator[dict[str, object]]:
+    """Meter 9 of every status report on the demo's broker (an async generator)."""
+    topic = "v1/gridguard/gg-demo-001/streaming_overdemand/status/post"
+    async with (
+        asyncio.timeout(timeout_s),
+        aiomqtt.Client("127.0.0.1", port, identifier=f"t-{uuid.uuid4().hex[:8]}") as client,
+    ):
+        await client.subscribe(topic)
+        async for message in client.messages:
+            if message.topic.value == topic and isinstance(message.payload, bytes):
+                status = json.loads(message.payload)
+                yield next(m for m in status["meters"] if m["meter_id"] == 9)
+
+
+async def held_at_baseline(port: int) -> bool:
+    async for meter in meter_9(port):
+        if meter["floor_kw"] is not None and float(str(meter["grid_power_kw"])) >= BASELINE_KW:
+            return True
+    return False
+
+
+async def create_by_printed_command(demo: Demo) -> dict[str, object]:
+    """Paste the demo's mosquitto_pub line into a shell; the create/result it gets."""
+    topic = "v1/gridguard/gg-demo-001/streaming_overdemand/create/result"
+    async with (
+        asyncio.timeout(30),
+        aiomqtt.Client("127.0.0.1", demo.port, identifier=f"t-{uuid.uuid4().hex[:8]}") as client,
+    ):
+        await client.subscribe(topic, qos=1)
+        pub = await asyncio.create_subprocess_shell(demo.command("mosquitto_pub"))
+        assert await pub.wait() == 0
+        async for message in client.messages:
+            if message.topic.value == topic and isinstance(message.payload, bytes):
+                result: dict[str, object] = json.loads(message.payload)
+                return result
+    raise AssertionError("no create/result")
+
+
+async def test_two_demos_from_the_wheel_at_once(wheel: Path, outside: Path) -> None:
+    """Two demos run side by side on their own ports; a create pasted from one's output
+    drives that demo's site only."""
+    if shutil.which("mosquitto_pub") is None:
+        (pytest.fail if IN_CI else pytest.skip)("mosquitto_pub is not installed")
+    bin_dir = fresh_venv(outside / "demo-venv", f"{wheel}[demo,sim]")
+    demos = [start_demo(bin_dir, outside / name) for name in ("one", "two")]
+    try:
+        for demo in demos:
+            assert await asyncio.to_thread(demo.ready.wait, 60), demo.lines
+        one, two = demos
+        assert one.port != two.port
+        assert len(one.modbus_ports) == len(two.modbus_ports) == 7
+        assert not one.modbus_ports & two.modbus_ports
+        assert f"-p {one.port}" in one.command("mosquitto_sub")
+        first = await create_by_printed_command(one)
+        assert (first["code"], first["data"]) == (200, {"id": 1}), first
+        assert await held_at_baseline(one.port)
+        async for meter in meter_9(two.port):  # untouched: the uncontrolled site exports
+            assert meter["floor_kw"] is None
+            assert float(str(meter["grid_power_kw"])) < 0
+            break
+        second = await create_by_printed_command(two)
+        assert second["code"] == 200, second
+    finally:
+        for demo in demos:
+            demo.process.send_signal(signal.SIGINT)
+        for demo in demos:
+            await asyncio.to_thread(demo.process.wait, timeout=30)
+    for demo in demos:
+        assert demo.process.returncode == 0, demo.lines
+        assert any("demo stopped" in line for line in demo.lines), demo.lines
+
+
+def test_bench_control_from_the_wheel_finds_its_scenarios(wheel: Path, outside: Path) -> None:
+    """``gridguard[lab]`` outside the checkout: the shipped scenarios are found and benched."""
+    bin_dir = fresh_venv(outside / "venv-lab", f"{wheel}[lab]")
+    listed = _run(
+        bin_dir / "python",
+        "-c",
+        "from gridguard.lab.bench import scenario_paths\n"
+        "print('\\n'.join(str(p) for p in scenario_paths(None)))",
+        cwd=outside,
+    ).split()
+    shipped = {"factory_day", "month_peak_covered", "month_peak_uncovered", "unbalanced_day"}
+    assert shipped <= {Path(p).stem for p in listed}
+    assert all(Path(p).is_file() and ROOT not in Path(p).parents for p in listed)
+    day = next(p for p in listed if Path(p).stem == "unbalanced_day")
+    table = json.loads(
+        _run(bin_dir / "gridguard", "bench", "control", "--scenario", day, "--json", cwd=outside)
+    )
+    assert set(table) == {"unbalanced_day"}
