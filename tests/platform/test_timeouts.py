@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -14,6 +15,7 @@ from gridguard.protocol.models import CreateCommand, CreateResult, IdData, messa
 from gridguard.protocol.timefmt import now_ms
 from gridguard.protocol.topics import TopicScheme, build_topic
 from gridguard.testing.examples import CREATE_DATA
+from gridguard.testing.mosquitto import MosquittoProcess
 from tests.platform.conftest import (
     AgentFactory,
     PlatformFactory,
@@ -95,3 +97,31 @@ async def test_retry_under_same_mid_is_applied_once(
 
     reported = await eventually(one_strategy, what="list/post after the restart")
     assert [s["id"] for s in reported] == [recorded["data"]["id"]]
+
+
+async def test_broker_away_is_503_and_the_command_failed(
+    platform_factory: PlatformFactory, prefix: str, tmp_path: Path
+) -> None:
+    """The platform's broker stops: a mutation is a 503 naming its mid, audited as failed."""
+    broker = MosquittoProcess(tmp_path / "broker")
+    broker.start()
+    try:
+        platform = await platform_factory(mqtt_url=broker.url)
+        await platform.admin.post(
+            "/api/devices", json={"uid": "gg-away", "scheme": "custom", "prefix": prefix}
+        )
+        broker.stop()
+        response = await eventually(
+            lambda: _refused(platform), what="a 503 once the broker is gone"
+        )
+        body = response.json()
+        assert body["detail"].startswith("broker unavailable")
+        command = (await platform.admin.get(f"/api/commands/{body['mid']}")).json()
+        assert command["state"] == "failed"
+    finally:
+        broker.remove()
+
+
+async def _refused(platform: Any) -> Any:
+    response = await platform.admin.post("/api/devices/gg-away/strategies", json=CREATE_DATA)
+    return response if response.status_code == 503 else None
