@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gridguard.platform.cli import add_device_commands, strategy_app
+
 if TYPE_CHECKING:
     from gridguard.edge.run import Overrides
     from gridguard.site.config import SiteConfig
@@ -60,13 +62,24 @@ def main(
 
 
 devices_app = typer.Typer(
-    help="Field devices: check meters and devices before the agent controls them.",
+    help=(
+        "Devices: probe the field devices of a site (probe), or the EMSs registered on the "
+        "platform (list, show)."
+    ),
     no_args_is_help=True,
 )
 app.add_typer(edge_app, name="edge")
 app.add_typer(devices_app, name="devices")
 app.add_typer(sim_app, name="sim")
+platform_app = typer.Typer(
+    help="The platform: fleet REST API over the MQTT strategy protocol.", no_args_is_help=True
+)
+platform_user_app = typer.Typer(help="Platform users (straight to the database).")
 app.add_typer(bench_app, name="bench")
+app.add_typer(platform_app, name="platform")
+app.add_typer(strategy_app, name="strategy")
+add_device_commands(devices_app)
+platform_app.add_typer(platform_user_app, name="user")
 
 
 @bench_app.command("control")
@@ -320,3 +333,97 @@ def demo(
     except DemoError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+
+
+PlatformDb = Annotated[
+    str,
+    typer.Option(
+        "--db", help="SQLite path/URL or postgresql://user@host/db (default: ./gridguard-platform/)"
+    ),
+]
+
+
+@platform_app.command("run")
+def platform_run(
+    db: PlatformDb = "sqlite:///gridguard-platform/platform.db",
+    mqtt_url: Annotated[str, typer.Option(help="Broker: mqtt://[user:pw@]host[:port]")] = (
+        "mqtt://127.0.0.1:1883"
+    ),
+    listen: Annotated[str, typer.Option(help="HTTP HOST:PORT")] = "127.0.0.1:8080",
+    prefix: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Topic prefix to serve, repeatable ('+' allowed); default v1/wudun/+ and v1/user/+"
+        ),
+    ] = None,
+    command_timeout_s: Annotated[float, typer.Option(help="Wait per attempt for a result")] = 10.0,
+    command_retries: Annotated[int, typer.Option(help="Re-sends under the same mid")] = 1,
+    offline_after: Annotated[
+        float, typer.Option(help="Report intervals of silence before a device is offline")
+    ] = 3.0,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+) -> None:
+    """Run the platform: REST API, device registry and command round trip."""
+    import logging  # noqa: PLC0415
+
+    from gridguard.platform.run import StartError, serve  # noqa: PLC0415
+    from gridguard.platform.settings import DEFAULT_PREFIXES, Settings, parse_listen  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        host, port = parse_listen(listen)
+        settings = Settings(
+            db_url=db,
+            mqtt_url=mqtt_url,
+            host=host,
+            port=port,
+            prefixes=tuple(prefix) if prefix else DEFAULT_PREFIXES,
+            command_timeout_s=command_timeout_s,
+            command_retries=command_retries,
+            offline_after_intervals=offline_after,
+        )
+        serve(settings)
+    except (ValueError, StartError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _read_password(password_stdin: bool) -> str:
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    from_env = os.environ.get("GRIDGUARD_PASSWORD")
+    if from_env:
+        return from_env
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@platform_user_app.command("add")
+def platform_user_add(
+    name: Annotated[str, typer.Argument(help="User name")],
+    role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "viewer",
+    db: PlatformDb = "sqlite:///gridguard-platform/platform.db",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin")
+    ] = False,
+) -> None:
+    """Add a user. The password comes from stdin, GRIDGUARD_PASSWORD or a prompt; no default."""
+    import asyncio  # noqa: PLC0415
+
+    from gridguard.platform.admin import add_user  # noqa: PLC0415
+    from gridguard.platform.errors import PlatformError  # noqa: PLC0415
+    from gridguard.platform.security import Role  # noqa: PLC0415
+
+    try:
+        user = asyncio.run(
+            add_user(db, name=name, password=_read_password(password_stdin), role=Role(role))
+        )
+    except (ValueError, PlatformError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"user {user.name} ({user.role.value}) created, id {user.id}")

@@ -1,0 +1,4 @@
+"""The REST API (FastAPI): thin routes over the platform's services.
+
+Rulings: none owned.
+"""

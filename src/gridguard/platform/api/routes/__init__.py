@@ -1,0 +1,4 @@
+"""The REST routes, one module per resource.
+
+Rulings: none owned.
+"""

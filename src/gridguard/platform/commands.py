@@ -1,0 +1,391 @@
+"""The command round trip: one REST mutation = one MQTT command, answered by the EMS.
+
+:meth:`Commander.send` writes the audit row (``pending``), publishes at QoS 1 and waits for the
+result whose ``reply`` is the command's mid. With no answer within ``timeout_s`` the very same
+payload (same mid: the EMS applies a mid once and repeats its reply) is published again, up to
+``retries`` times; then the row is ``timed_out`` and the caller gets a 504 naming the mid.
+:meth:`Commander.on_result` records every result, late ones too, exactly once per mid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gridguard.clock import Clock
+from gridguard.platform import desired as desired_set
+from gridguard.platform.database import Database, aware
+from gridguard.platform.devices import device_row, record_seen, scheme_of, store_desired
+from gridguard.platform.errors import (
+    BrokerUnavailableError,
+    CommandFailedError,
+    CommandRejectedError,
+    CommandTimedOutError,
+    InvalidRequestError,
+)
+from gridguard.platform.models import CommandPublic, Page
+from gridguard.platform.paging import fetch_page
+from gridguard.platform.schema import commands, devices
+from gridguard.platform.users import Principal
+from gridguard.protocol import codec
+from gridguard.protocol.errors import ProtocolError
+from gridguard.protocol.models import COMMAND_MODELS, RESULT_MODELS, Result, message_type
+from gridguard.protocol.timefmt import format_datetime, now_ms
+from gridguard.protocol.topics import TopicScheme, build_topic
+
+log = logging.getLogger("gridguard.platform.commands")
+
+Publish = Callable[[str, bytes], Awaitable[None]]
+"""Publish one payload at QoS 1 on a topic; raises ConnectionError when the broker is away."""
+
+StateHook = Callable[..., Awaitable[None]]
+"""Called as ``hook(device_uid=, mid=, state=, msg=)`` after a command ends unsuccessfully."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who sent a command, for the audit."""
+
+    name: str
+    token_id: int | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(principal.name, principal.token_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One command as published (every attempt sends these same bytes)."""
+
+    mid: str
+    device_uid: str
+    op: str
+    purpose: str
+    topic: str
+    payload: bytes
+    request: Any
+
+
+def build_command(op: str, *, mid: str, device_uid: str, data: Any) -> BaseModel:
+    """The protocol's own command model, validated (InvalidRequestError names field and rule)."""
+    envelope: dict[str, Any] = {
+        "mid": mid,
+        "type": message_type(op),
+        "device_uid": device_uid,
+        "timestamp": now_ms(),
+    }
+    if data is not None:
+        envelope["data"] = data
+    try:
+        return COMMAND_MODELS[op].model_validate(envelope)
+    except ValidationError as exc:
+        raise InvalidRequestError(codec.describe_errors(exc)) from None
+
+
+class Commander:
+    """Sends commands and matches results; one per platform process."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        publish: Publish,
+        clock: Clock,
+        timeout_s: float = 10.0,
+        retries: int = 1,
+    ) -> None:
+        self._db = db
+        self._publish = publish
+        self._clock = clock
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self._pending: dict[str, asyncio.Future[Result]] = {}
+        self.on_failure: list[StateHook] = []
+
+    async def send(
+        self, *, device_uid: str, op: str, data: Any, actor: Actor, purpose: str = "operator"
+    ) -> Result:
+        """Round trip; returns the 200 result or raises a CommandError subclass."""
+        async with self._db.read() as conn:
+            scheme = scheme_of(await device_row(conn, uid=device_uid))
+        mid = str(uuid.uuid4())
+        command = build_command(op, mid=mid, device_uid=device_uid, data=data)
+        outgoing = Outgoing(
+            mid=mid,
+            device_uid=device_uid,
+            op=op,
+            purpose=purpose,
+            topic=build_topic(scheme, device_uid, op, "command"),
+            payload=codec.encode(command),
+            request=command.model_dump(mode="json", exclude_none=True).get("data"),
+        )
+        await self._insert(outgoing, actor)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending[mid] = future
+        try:
+            result = await self._attempts(outgoing, future)
+        finally:
+            self._pending.pop(mid, None)
+        return _accepted(result, mid)
+
+    async def _attempts(self, out: Outgoing, future: asyncio.Future[Result]) -> Result:
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await self._count_retry(out.mid, attempt)
+            try:
+                await self._publish(out.topic, out.payload)
+            except ConnectionError as exc:
+                await self._finish_unanswered(out.mid, "failed", f"broker unavailable: {exc}")
+                raise BrokerUnavailableError(f"broker unavailable: {exc}", mid=out.mid) from exc
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+            except TimeoutError:
+                log.info("no %s result for %s (attempt %d)", out.op, out.mid, attempt + 1)
+        await self._finish_unanswered(out.mid, "timed_out", None)
+        await self._announce(out.device_uid, out.mid, "timed_out", "")
+        raise CommandTimedOutError(
+            f"{out.device_uid} did not answer {out.op} {out.mid} in {self.retries + 1} "
+            f"attempt(s) of {self.timeout_s:g} s",
+            mid=out.mid,
+        )
+
+    async def _insert(self, out: Outgoing, actor: Actor) -> None:
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            await conn.execute(
+                sa.insert(commands).values(
+                    mid=out.mid,
+                    device_uid=out.device_uid,
+                    op=out.op,
+                    purpose=out.purpose,
+                    request=out.request,
+                    user_name=actor.name,
+                    token_id=actor.token_id,
+                    state="pending",
+                    sent_at=now,
+                    last_sent_at=now,
+                )
+            )
+
+    async def _count_retry(self, mid: str, attempt: int) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                sa.update(commands)
+                .where(commands.c.mid == mid)
+                .values(retries=attempt, last_sent_at=self._clock.now())
+            )
+
+    async def _finish_unanswered(self, mid: str, state: str, msg: str | None) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                sa.update(commands)
+                .where(commands.c.mid == mid, commands.c.answered_at.is_(None))
+                .values(state=state, msg=msg)
+            )
+
+    async def on_result(
+        self, *, op: str, device_uid: str, scheme: TopicScheme, payload: bytes
+    ) -> None:
+        """Record a result (once per mid, late ones too) and wake the request waiting for it."""
+        try:
+            result = codec.parse_model(RESULT_MODELS[op], payload)
+        except ProtocolError as exc:
+            log.warning("unreadable %s result from %s: %s", op, device_uid, exc)
+            return
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            await record_seen(
+                self._db,
+                conn,
+                uid=device_uid,
+                scheme=scheme,
+                now=now,
+                values=_reported(result, now),
+            )
+            state = await self._record(conn, result, op=op, device_uid=device_uid, now=now)
+        if state is not None and state != "succeeded":
+            await self._announce(device_uid, result.reply, state, result.msg)
+        future = self._pending.get(result.reply)
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    async def sweep(self, *, grace_s: float) -> tuple[int, int]:
+        """Orphans: pending commands whose last attempt is older than one timeout plus
+        ``grace_s`` (a live sender would have retried or finished them by now; their sender
+        died). Each is re-sent under its mid while retries remain, else timed out. Rows are
+        claimed ``FOR UPDATE SKIP LOCKED``, so two sweeping instances never share one."""
+        now = self._clock.now()
+        cutoff = now - timedelta(seconds=self.timeout_s + grace_s)
+        query = (
+            sa.select(
+                *commands.c,
+                devices.c.scheme,
+                devices.c.product_key,
+                devices.c.tenant,
+                devices.c.prefix,
+            )
+            .join(devices, devices.c.uid == commands.c.device_uid)
+            .where(commands.c.state == "pending", commands.c.last_sent_at < cutoff)
+            .with_for_update(of=commands, skip_locked=True)
+        )
+        retried, expired = 0, []
+        async with self._db.write() as conn:
+            for row in (await conn.execute(query)).all():
+                if row.retries < self.retries:
+                    await self._resend(conn, row, now)
+                    retried += 1
+                else:
+                    await conn.execute(
+                        sa.update(commands)
+                        .where(commands.c.mid == row.mid, commands.c.answered_at.is_(None))
+                        .values(state="timed_out", msg="no answer; its sender is gone")
+                    )
+                    expired.append(row)
+        for row in expired:
+            await self._announce(row.device_uid, row.mid, "timed_out", "")
+        return retried, len(expired)
+
+    async def _resend(self, conn: AsyncConnection, row: Any, now: datetime) -> None:
+        command = build_command(row.op, mid=row.mid, device_uid=row.device_uid, data=row.request)
+        topic = build_topic(scheme_of(row), row.device_uid, row.op, "command")
+        try:
+            await self._publish(topic, codec.encode(command))
+        except ConnectionError as exc:
+            log.warning("sweeper could not re-send %s: %s", row.mid, exc)
+            return
+        await conn.execute(
+            sa.update(commands)
+            .where(commands.c.mid == row.mid)
+            .values(retries=row.retries + 1, last_sent_at=now)
+        )
+
+    async def _announce(self, device_uid: str, mid: str, state: str, msg: str) -> None:
+        for hook in self.on_failure:
+            await hook(device_uid=device_uid, mid=mid, state=state, msg=msg)
+
+    async def _record(
+        self, conn: AsyncConnection, result: Result, *, op: str, device_uid: str, now: datetime
+    ) -> str | None:
+        """The row's new state, or None if the result was not news (not ours, or repeated)."""
+        row = (
+            await conn.execute(
+                sa.select(*commands.c).where(
+                    commands.c.mid == result.reply,
+                    commands.c.device_uid == device_uid,
+                    commands.c.op == op,
+                    commands.c.answered_at.is_(None),
+                )
+            )
+        ).first()
+        if row is None:
+            return None  # not ours, or already recorded (a repeated reply)
+        data = result.model_dump(mode="json").get("data")
+        sent_at = aware(row.sent_at)
+        state = _STATES.get(result.code, "failed")
+        updated = await conn.execute(
+            sa.update(commands)
+            .where(commands.c.mid == row.mid, commands.c.answered_at.is_(None))
+            .values(
+                state=state,
+                code=result.code,
+                msg=result.msg,
+                data=data,
+                answered_at=now,
+                latency_ms=(now - sent_at).total_seconds() * 1000 if sent_at else None,
+                late=row.state == "timed_out",
+            )
+        )
+        if updated.rowcount != 1:
+            return None  # another instance recorded it first (DB updates are idempotent on mid)
+        if result.code == 200 and op in desired_set.MUTATIONS:
+            await _advance_desired(conn, row, data, now)
+        return state
+
+
+_STATES = {200: "succeeded", 400: "rejected", 500: "failed"}
+
+
+def _reported(result: Result, now: datetime) -> dict[str, Any]:
+    """A sync result carries the full list, exactly like list/post (it counts as one)."""
+    data = result.model_dump(mode="json").get("data")
+    if result.code == 200 and result.type == message_type("sync") and isinstance(data, list):
+        return {"last_list": data, "last_list_at": now}
+    return {}
+
+
+async def _advance_desired(
+    conn: AsyncConnection, row: sa.Row[tuple[Any, ...]], data: Any, now: datetime
+) -> None:
+    device = await device_row(conn, uid=row.device_uid)
+    reported = desired_set.from_reported(device.last_list or [])
+    if row.purpose == "reconcile" or device.desired is None:
+        base = reported
+    else:
+        base = desired_set.from_documents(device.desired)
+    try:
+        state = desired_set.apply_success(base, row.op, row.request, data, format_datetime(now))
+    except (ValueError, KeyError) as exc:
+        log.warning("desired set of %s not advanced by %s: %s", row.device_uid, row.mid, exc)
+        return
+    documents = desired_set.to_documents(state)
+    await store_desired(conn, uid=row.device_uid, documents=documents, by=row.user_name, now=now)
+
+
+def _accepted(result: Result, mid: str) -> Result:
+    if result.code == 200:
+        return result
+    if result.code == 400:
+        raise CommandRejectedError(result.msg, mid=mid, code=400)
+    raise CommandFailedError(result.msg or "the EMS failed internally", mid=mid, code=result.code)
+
+
+def command_public(row: sa.Row[tuple[Any, ...]]) -> CommandPublic:
+    m = dict(row._mapping)  # noqa: SLF001 - SQLAlchemy's public row mapping
+    for key in ("sent_at", "answered_at"):
+        m[key] = aware(m[key])
+    return CommandPublic.model_validate(m)
+
+
+async def get_command(db: Database, *, mid: str) -> CommandPublic | None:
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(*commands.c).where(commands.c.mid == mid))).first()
+    return command_public(row) if row else None
+
+
+async def list_commands(
+    db: Database,
+    *,
+    device_uid: str | None = None,
+    user_name: str | None = None,
+    state: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> Page[CommandPublic]:
+    where: list[sa.ColumnElement[bool]] = []
+    if device_uid is not None:
+        where.append(commands.c.device_uid == device_uid)
+    if user_name is not None:
+        where.append(commands.c.user_name == user_name)
+    if state is not None:
+        where.append(commands.c.state == state)
+    if since is not None:
+        where.append(commands.c.sent_at >= since)
+    if until is not None:
+        where.append(commands.c.sent_at < until)
+    query = sa.select(*commands.c).where(*where)
+    order = (commands.c.sent_at.desc(), commands.c.mid)
+    return await fetch_page(
+        db, query, order_by=order, offset=offset, limit=limit, convert=command_public
+    )

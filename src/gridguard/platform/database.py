@@ -1,0 +1,121 @@
+"""The platform's database: SQLAlchemy 2 async on SQLite (default) or PostgreSQL, by URL.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` and a ``busy_timeout``, and writes go one at a
+time (an :class:`asyncio.Lock`: one writer). PostgreSQL takes concurrent writers. The schema is
+brought to the shipped Alembic head on :meth:`Database.open`, on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from gridguard.store.urls import async_url, display_url, sqlite_file
+
+DEFAULT_DB_URL = "sqlite:///gridguard-platform/platform.db"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be opened or migrated."""
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes: they are UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def utc(moment: datetime) -> datetime:
+    """:func:`aware` for a value that is never None."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            f"busy_timeout={busy_timeout_ms}",
+            "foreign_keys=ON",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return on_connect
+
+
+class Database:
+    """One engine, reads concurrent, writes through :meth:`write` (serialized on SQLite)."""
+
+    def __init__(self, url: str = DEFAULT_DB_URL, *, busy_timeout_ms: int = 5000) -> None:
+        self.url = async_url(url)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._engine: AsyncEngine | None = None
+        self._write_lock: asyncio.Lock | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def display_url(self) -> str:
+        return display_url(self.url)
+
+    async def open(self) -> None:
+        """Create the engine and migrate to head; DatabaseError says what failed."""
+        path = sqlite_file(self.url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(self.url, pool_pre_ping=not self.is_sqlite)
+        if self.is_sqlite:
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas(self._busy_timeout_ms))
+            self._write_lock = asyncio.Lock()
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(_upgrade)
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
+            await engine.dispose()
+            raise DatabaseError(f"cannot open {self.display_url}: {exc}") from exc
+        self._engine = engine
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    def _ready(self) -> AsyncEngine:
+        if self._engine is None:
+            raise DatabaseError("database not open")
+        return self._engine
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._ready().connect() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction, committed on exit; the only writer on SQLite."""
+        lock = self._write_lock or contextlib.nullcontext()
+        async with lock, self._ready().begin() as conn:
+            yield conn

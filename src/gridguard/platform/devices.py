@@ -1,0 +1,208 @@
+"""The device registry: devices appear on their first report or are registered by REST.
+
+Online means a message (list/post, status/post or a result) arrived within
+``offline_after_intervals`` report intervals. The last list/post is kept whole; the desired set
+(see :mod:`.desired`) is kept beside it and drift is computed from the two.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gridguard.platform import desired as desired_set
+from gridguard.platform.database import Database, aware
+from gridguard.platform.errors import ConflictError, NotFoundError
+from gridguard.platform.models import (
+    DeviceCreate,
+    DeviceDetail,
+    DevicePublic,
+    DeviceUpdate,
+    DriftPublic,
+    Page,
+)
+from gridguard.platform.schema import devices
+from gridguard.protocol.models import StreamingOverDemand
+from gridguard.protocol.topics import TopicScheme
+
+Row = sa.Row[tuple[Any, ...]]
+
+
+def scheme_of(row: Row) -> TopicScheme:
+    return TopicScheme(
+        row.scheme, product_key=row.product_key, tenant=row.tenant, prefix=row.prefix
+    )
+
+
+def _scheme_values(scheme: TopicScheme) -> dict[str, str]:
+    return {
+        "scheme": scheme.scheme,
+        "product_key": scheme.product_key,
+        "tenant": scheme.tenant,
+        "prefix": scheme.prefix,
+    }
+
+
+def drift_of(row: Row) -> desired_set.Drift | None:
+    if row.desired is None:
+        return None
+    reported = desired_set.from_reported(row.last_list or [])
+    return desired_set.drift(desired_set.from_documents(row.desired), reported)
+
+
+def _drift_public(row: Row) -> DriftPublic | None:
+    found = drift_of(row)
+    if found is None:
+        return None
+    return DriftPublic(
+        in_drift=found.any,
+        missing=list(found.missing),
+        extra=list(found.extra),
+        changed={k: list(v) for k, v in (found.changed or {}).items()},
+    )
+
+
+def public(row: Row, *, now: datetime, offline_after_intervals: float) -> DevicePublic:
+    seen = aware(row.last_seen_at)
+    window = timedelta(seconds=row.report_interval_s * offline_after_intervals)
+    return DevicePublic(
+        uid=row.uid,
+        scheme=row.scheme,
+        product_key=row.product_key,
+        tenant=row.tenant,
+        prefix=row.prefix,
+        topic_prefix=scheme_of(row).prefix_path,
+        display_name=row.display_name,
+        site_name=row.site_name,
+        time_zone=row.time_zone,
+        report_interval_s=row.report_interval_s,
+        online=seen is not None and now - seen <= window,
+        created_at=aware(row.created_at),
+        last_seen_at=seen,
+        last_list_at=aware(row.last_list_at),
+        last_status_at=aware(row.last_status_at),
+        strategy_count=len(row.last_list or []),
+        desired_at=aware(row.desired_at),
+        desired_by=row.desired_by,
+        drift=_drift_public(row),
+    )
+
+
+def detail(row: Row, *, now: datetime, offline_after_intervals: float) -> DeviceDetail:
+    base = public(row, now=now, offline_after_intervals=offline_after_intervals)
+    reported = [StreamingOverDemand.model_validate(s) for s in row.last_list or []]
+    return DeviceDetail(**base.model_dump(), last_status=row.last_status, reported=reported)
+
+
+async def device_row(conn: AsyncConnection, *, uid: str) -> Row:
+    row = (await conn.execute(sa.select(*devices.c).where(devices.c.uid == uid))).first()
+    if row is None:
+        raise NotFoundError(f"device {uid!r} not found")
+    return row
+
+
+async def get_device(db: Database, *, uid: str) -> Row:
+    async with db.read() as conn:
+        return await device_row(conn, uid=uid)
+
+
+async def register_device(db: Database, *, body: DeviceCreate, now: datetime) -> Row:
+    scheme = body.topic_scheme()
+    values = body.model_dump(exclude={"scheme", "product_key", "tenant", "prefix"})
+    async with db.write() as conn:
+        taken = await conn.scalar(sa.select(devices.c.uid).where(devices.c.uid == body.uid))
+        if taken is not None:
+            raise ConflictError(f"device {body.uid!r} is already registered")
+        await conn.execute(
+            sa.insert(devices).values(**values, **_scheme_values(scheme), created_at=now)
+        )
+        return await device_row(conn, uid=body.uid)
+
+
+async def update_device(db: Database, *, uid: str, body: DeviceUpdate) -> Row:
+    values = body.model_dump(exclude_none=True)
+    async with db.write() as conn:
+        await device_row(conn, uid=uid)
+        if values:
+            await conn.execute(sa.update(devices).where(devices.c.uid == uid).values(**values))
+        return await device_row(conn, uid=uid)
+
+
+async def delete_device(db: Database, *, uid: str) -> None:
+    async with db.write() as conn:
+        result = await conn.execute(sa.delete(devices).where(devices.c.uid == uid))
+    if result.rowcount == 0:
+        raise NotFoundError(f"device {uid!r} not found")
+
+
+async def list_devices(
+    db: Database,
+    *,
+    now: datetime,
+    offline_after_intervals: float,
+    scheme: str | None = None,
+    site_name: str | None = None,
+    search: str | None = None,
+    online: bool | None = None,
+    drift: bool | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> Page[DevicePublic]:
+    """Filters on columns run in SQL; online and drift are computed, then the page is cut."""
+    query = sa.select(*devices.c).order_by(devices.c.uid)
+    if scheme is not None:
+        query = query.where(devices.c.scheme == scheme)
+    if site_name is not None:
+        query = query.where(devices.c.site_name == site_name)
+    if search:
+        pattern = f"%{search}%"
+        query = query.where(
+            sa.or_(devices.c.uid.like(pattern), devices.c.display_name.like(pattern))
+        )
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [public(r, now=now, offline_after_intervals=offline_after_intervals) for r in rows]
+    if online is not None:
+        items = [d for d in items if d.online == online]
+    if drift is not None:
+        items = [d for d in items if (d.drift is not None and d.drift.in_drift) == drift]
+    return Page(items=items[offset : offset + limit], total=len(items), offset=offset, limit=limit)
+
+
+def _insert_ignoring(db: Database) -> Any:
+    dialect = sqlite if db.is_sqlite else postgresql
+    return dialect.insert(devices).on_conflict_do_nothing(index_elements=["uid"])
+
+
+async def record_seen(
+    db: Database,
+    conn: AsyncConnection,
+    *,
+    uid: str,
+    scheme: TopicScheme,
+    now: datetime,
+    values: dict[str, Any] | None = None,
+) -> None:
+    """A message from ``uid``: register it if new, mark it seen, store ``values``."""
+    await conn.execute(
+        _insert_ignoring(db).values(uid=uid, created_at=now, **_scheme_values(scheme))
+    )
+    await conn.execute(
+        sa.update(devices)
+        .where(devices.c.uid == uid)
+        .values(last_seen_at=now, **_scheme_values(scheme), **(values or {}))
+    )
+
+
+async def store_desired(
+    conn: AsyncConnection, *, uid: str, documents: list[dict[str, Any]], by: str, now: datetime
+) -> None:
+    await conn.execute(
+        sa.update(devices)
+        .where(devices.c.uid == uid)
+        .values(desired=documents, desired_at=now, desired_by=by)
+    )

@@ -1,0 +1,78 @@
+"""Everything the platform receives: results, list/post and the status extension."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gridguard.clock import Clock
+from gridguard.platform.commands import Commander
+from gridguard.platform.settings import Settings
+from gridguard.platform.telemetry_store import TelemetryWriter
+from gridguard.protocol import codec
+from gridguard.protocol.errors import ProtocolError
+from gridguard.protocol.models import ListPost
+from gridguard.protocol.topics import SERVICE, Topic, parse_topic
+
+log = logging.getLogger("gridguard.platform.ingest")
+
+
+def subscriptions(settings: Settings) -> list[str]:
+    """Per prefix: every result, list/post and status/post of every device under it.
+
+    Results reach every instance (the one holding the request answers it). status/post, the
+    volume, is a shared subscription: one instance per report. list/post stays unshared,
+    because a broker sends no retained message to a shared subscription and the retained
+    list is how a restarted platform learns every device at once; writing it twice is harmless.
+    """
+    out: list[str] = []
+    for prefix in settings.prefixes:
+        base = f"{prefix}/+/{SERVICE}"
+        out += [
+            f"{base}/+/result",
+            f"{base}/list/post",
+            f"$share/{settings.share_group}/{base}/status/post",
+        ]
+    return out
+
+
+class Ingest:
+    """Routes one received message to its handler; bad input is logged, never raised."""
+
+    def __init__(self, *, commander: Commander, writer: TelemetryWriter, clock: Clock) -> None:
+        self._commander = commander
+        self._writer = writer
+        self._clock = clock
+
+    async def handle(self, topic_text: str, payload: bytes) -> None:
+        if not payload:
+            return  # a cleared retained message
+        try:
+            topic = parse_topic(topic_text)
+        except ProtocolError:
+            return
+        try:
+            if topic.direction == "result":
+                await self._commander.on_result(
+                    op=topic.op, device_uid=topic.device, scheme=topic.scheme, payload=payload
+                )
+            elif topic.op == "list":
+                await self._list(topic, payload)
+            elif topic.op == "status":
+                await self._status(topic, payload)
+        except ProtocolError as exc:
+            log.warning("refused %s: %s", topic_text, exc)
+
+    async def _list(self, topic: Topic, payload: bytes) -> None:
+        report = codec.parse_model(ListPost, payload)
+        data = report.model_dump(mode="json")["data"]
+        await self._seen(topic, {"last_list": data, "last_list_at": self._clock.now()})
+
+    async def _status(self, topic: Topic, payload: bytes) -> None:
+        document = codec.loads_lenient(payload)
+        if not isinstance(document, dict):
+            raise ProtocolError("status/post: must be a JSON object")
+        await self._seen(topic, {"last_status": document, "last_status_at": self._clock.now()})
+
+    async def _seen(self, topic: Topic, values: dict[str, Any]) -> None:
+        self._writer.add(topic.device, topic.scheme, values)

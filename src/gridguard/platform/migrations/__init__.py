@@ -1,0 +1,4 @@
+"""Alembic migrations of the platform database (scripts, not an importable API).
+
+Rulings: none owned.
+"""

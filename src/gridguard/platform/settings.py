@@ -1,0 +1,55 @@
+"""The platform's settings, from the command line (``gridguard platform run``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gridguard.platform.database import DEFAULT_DB_URL
+
+DEFAULT_PREFIXES = ("v1/wudun/+", "v1/user/+")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ``platform run`` can set; each default is the documented one."""
+
+    db_url: str = DEFAULT_DB_URL
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    prefixes: tuple[str, ...] = DEFAULT_PREFIXES
+    command_timeout_s: float = 10.0
+    command_retries: int = 1
+    offline_after_intervals: float = 3.0
+    default_report_interval_s: float = 300.0
+    login_attempts: int = 5
+    login_window_s: float = 60.0
+    client_id: str | None = None
+    share_group: str = "gridguard-platform"
+    """status/post arrives through ``$share/{share_group}/…``: each report reaches one instance."""
+    sweep_period_s: float = 5.0
+    samples_retention_days: float = 7.0
+    minutes_retention_days: float = 400.0
+
+    def __post_init__(self) -> None:
+        if self.command_timeout_s <= 0:
+            raise ValueError(f"command_timeout_s must be > 0, got {self.command_timeout_s}")
+        if self.command_retries < 0:
+            raise ValueError(f"command_retries must be >= 0, got {self.command_retries}")
+        if self.offline_after_intervals <= 0:
+            raise ValueError("offline_after_intervals must be > 0")
+        if not self.prefixes:
+            raise ValueError("prefixes: subscribe to at least one topic prefix")
+        for prefix in self.prefixes:
+            if not prefix or "#" in prefix or prefix.startswith("/") or prefix.endswith("/"):
+                raise ValueError(
+                    f"prefix {prefix!r}: one or more topic levels, '+' allowed, '#' not"
+                )
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``127.0.0.1:8080`` -> (host, port); ValueError naming the rule."""
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"listen {listen!r}: expected HOST:PORT with a port in 1..65535")
+    return host.strip("[]"), int(port_text)

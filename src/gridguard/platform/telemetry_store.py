@@ -1,0 +1,248 @@
+"""Batched telemetry writes and the telemetry queries.
+
+Reports (status/post, list/post) are buffered and written together: one transaction per flush,
+at most one flush per ``flush_interval_s`` (200 ms), samples by executemany, rollups by one
+upsert each. A device's row takes only its latest report of the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gridguard.clock import Clock
+from gridguard.platform import telemetry as law
+from gridguard.platform.database import Database, utc
+from gridguard.platform.devices import record_seen
+from gridguard.platform.schema import demand_peaks, devices, telemetry_minutes, telemetry_samples
+from gridguard.protocol.topics import TopicScheme
+
+log = logging.getLogger("gridguard.platform.telemetry")
+FLUSH_INTERVAL_S = 0.2
+
+
+@dataclass
+class _Batch:
+    seen: dict[str, tuple[TopicScheme, dict[str, Any]]] = field(default_factory=dict)
+    samples: list[law.Sample] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.seen or self.samples)
+
+
+FlushHook = Callable[[AsyncConnection, list[law.Sample], datetime], Any]
+
+
+class TelemetryWriter:
+    """Collects reports; :meth:`run` flushes them in batches until stopped (then once more)."""
+
+    def __init__(
+        self, db: Database, clock: Clock, *, flush_interval_s: float = FLUSH_INTERVAL_S
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._interval_s = flush_interval_s
+        self._batch = _Batch()
+        self._wake = asyncio.Event()
+        self.flushes = 0
+        self.after_flush: list[Callable[[list[law.Sample], datetime], Any]] = []
+
+    def add(self, uid: str, scheme: TopicScheme, values: dict[str, Any]) -> None:
+        """A report from ``uid``: the device row takes ``values`` at the next flush."""
+        now = self._clock.now()
+        _scheme, earlier = self._batch.seen.get(uid, (scheme, {}))
+        self._batch.seen[uid] = (scheme, {**earlier, **values})
+        document = values.get("last_status")
+        if isinstance(document, dict):
+            self._batch.samples += law.samples_of(uid, document, now)
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            waiter = asyncio.create_task(self._wake.wait())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+            await self.flush()
+            await self._clock.sleep(self._interval_s)
+        await self.flush()
+
+    async def flush(self) -> None:
+        self._wake.clear()
+        batch, self._batch = self._batch, _Batch()
+        if not batch:
+            return
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            for uid, (scheme, values) in batch.seen.items():
+                await record_seen(self._db, conn, uid=uid, scheme=scheme, now=now, values=values)
+            if batch.samples:
+                await self._write_samples(conn, batch.samples)
+        self.flushes += 1
+        for hook in self.after_flush:
+            await hook(batch.samples, now)
+
+    async def _write_samples(self, conn: AsyncConnection, samples: list[law.Sample]) -> None:
+        await conn.execute(
+            sa.insert(telemetry_samples),
+            [
+                {
+                    "device_uid": s.device_uid,
+                    "meter_id": s.meter_id,
+                    "at": s.at,
+                    "grid_power_kw": s.grid_power_kw,
+                    "demand_kw": s.demand_kw,
+                    "failsafe": s.failsafe,
+                }
+                for s in samples
+            ],
+        )
+        buckets = law.minute_buckets(samples)
+        if buckets:
+            await conn.execute(
+                self._upsert_minutes(), [_bucket_row(k, b) for k, b in buckets.items()]
+            )
+            await self._update_peaks(conn, buckets)
+
+    def _upsert_minutes(self) -> Any:
+        insert = (sqlite if self._db.is_sqlite else postgresql).insert(telemetry_minutes)
+        t, new = telemetry_minutes.c, insert.excluded
+        return insert.on_conflict_do_update(
+            index_elements=["device_uid", "meter_id", "minute"],
+            set_={
+                "grid_sum_kw": t.grid_sum_kw + new.grid_sum_kw,
+                "grid_count": t.grid_count + new.grid_count,
+                "grid_min_kw": sa.case(
+                    (new.grid_min_kw < t.grid_min_kw, new.grid_min_kw), else_=t.grid_min_kw
+                ),
+                "grid_max_kw": sa.case(
+                    (new.grid_max_kw > t.grid_max_kw, new.grid_max_kw), else_=t.grid_max_kw
+                ),
+            },
+        )
+
+    async def _update_peaks(
+        self, conn: AsyncConnection, buckets: dict[law.BucketKey, law.Bucket]
+    ) -> None:
+        touched: dict[tuple[str, int], list[datetime]] = {}
+        for uid, meter_id, minute in buckets:
+            touched.setdefault((uid, meter_id), []).append(minute)
+        for (uid, meter_id), minutes in touched.items():
+            means = await _minute_means(conn, uid, meter_id, min(minutes), max(minutes))
+            demand = law.sliding_demand(means, minutes)
+            if demand:
+                end, peak_kw = max(demand.items(), key=lambda item: item[1])
+                await self._raise_peak(conn, uid, meter_id, end, peak_kw)
+
+    async def _raise_peak(
+        self, conn: AsyncConnection, uid: str, meter_id: int, at: datetime, demand_kw: float
+    ) -> None:
+        row = (
+            await conn.execute(
+                sa.select(devices.c.time_zone, devices.c.last_list).where(devices.c.uid == uid)
+            )
+        ).first()
+        time_zone = row.time_zone if row else "Asia/Shanghai"
+        month = law.month_key(at, time_zone)
+        limit = law.month_limit_kw((row.last_list if row else None) or [], meter_id, int(month[5:]))
+        insert = (sqlite if self._db.is_sqlite else postgresql).insert(demand_peaks)
+        t, new = demand_peaks.c, insert.excluded
+        higher = new.peak_kw > t.peak_kw
+        await conn.execute(
+            insert.values(
+                device_uid=uid,
+                meter_id=meter_id,
+                month=month,
+                peak_kw=demand_kw,
+                peak_at=at,
+                limit_kw=limit,
+            ).on_conflict_do_update(
+                index_elements=["device_uid", "meter_id", "month"],
+                set_={
+                    "peak_kw": sa.case((higher, new.peak_kw), else_=t.peak_kw),
+                    "peak_at": sa.case((higher, new.peak_at), else_=t.peak_at),
+                    "limit_kw": new.limit_kw,
+                },
+            )
+        )
+
+
+def _bucket_row(key: law.BucketKey, bucket: law.Bucket) -> dict[str, Any]:
+    uid, meter_id, minute = key
+    return {
+        "device_uid": uid,
+        "meter_id": meter_id,
+        "minute": minute,
+        "grid_sum_kw": bucket.sum_kw,
+        "grid_count": bucket.count,
+        "grid_min_kw": bucket.min_kw,
+        "grid_max_kw": bucket.max_kw,
+    }
+
+
+async def _minute_means(
+    conn: AsyncConnection, uid: str, meter_id: int, first: datetime, last: datetime
+) -> dict[datetime, float]:
+    t = telemetry_minutes.c
+    rows = await conn.execute(
+        sa.select(t.minute, t.grid_sum_kw, t.grid_count).where(
+            t.device_uid == uid,
+            t.meter_id == meter_id,
+            t.minute > first - law.DEMAND_WINDOW_MIN * law.MINUTE,
+            t.minute <= last,
+        )
+    )
+    return {law.minute_of(utc(r.minute)): r.grid_sum_kw / r.grid_count for r in rows}
+
+
+async def minute_series(
+    db: Database, *, uid: str, meter_id: int, since: datetime, until: datetime
+) -> list[tuple[datetime, law.Bucket]]:
+    t = telemetry_minutes.c
+    query = (
+        sa.select(t.minute, t.grid_sum_kw, t.grid_count, t.grid_min_kw, t.grid_max_kw)
+        .where(t.device_uid == uid, t.meter_id == meter_id, t.minute >= since, t.minute < until)
+        .order_by(t.minute)
+    )
+    async with db.read() as conn:
+        rows = await conn.execute(query)
+        return [
+            (
+                law.minute_of(utc(r.minute)),
+                law.Bucket(r.grid_sum_kw, r.grid_count, r.grid_min_kw, r.grid_max_kw),
+            )
+            for r in rows
+        ]
+
+
+async def month_peaks(db: Database, *, uid: str, month: str | None) -> list[sa.Row[Any]]:
+    t = demand_peaks.c
+    query = sa.select(*demand_peaks.c).where(t.device_uid == uid).order_by(t.month, t.meter_id)
+    if month is not None:
+        query = query.where(t.month == month)
+    async with db.read() as conn:
+        return list((await conn.execute(query)).all())
+
+
+async def prune(db: Database, *, now: datetime, samples_days: float, minutes_days: float) -> None:
+    """Retention: raw samples and minute rollups older than their limits go."""
+    async with db.write() as conn:
+        await conn.execute(
+            sa.delete(telemetry_samples).where(
+                telemetry_samples.c.at < now - timedelta(days=samples_days)
+            )
+        )
+        await conn.execute(
+            sa.delete(telemetry_minutes).where(
+                telemetry_minutes.c.minute < now - timedelta(days=minutes_days)
+            )
+        )
