@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import aiomqtt
 
 from gridguard.edge.coalesce import Coalescer
-from gridguard.edge.service import CommandService
+from gridguard.edge.service import CommandService, Handled
 from gridguard.mqtt.session import acknowledge_when_handled, client_kwargs, forwarding_queue
 from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
 from gridguard.site.config import SiteConfig
@@ -199,7 +199,7 @@ class EdgeAgent:
         while True:
             messages = await inbox.take(MAX_BATCH)
             commands = [c for c in map(self._command, messages) if c is not None]
-            handled = await self._service.handle_batch(commands) if commands else []
+            handled = await self._handle(commands) if commands else []
             for result in handled:  # replies go out in order, after the commit
                 await in_flight.acquire()
                 # No timeout of its own (math.inf): a lost connection ends the session, and
@@ -216,6 +216,15 @@ class EdgeAgent:
                 if self._controller is not None:
                     self._controller.set_strategies(self._service.strategies)
                 self._list_changed()
+
+    async def _handle(self, commands: list[tuple[str, bytes]]) -> list[Handled]:
+        """The service's replies; a failure outside its own guards is a 500 for each command,
+        never the end of the session (the commands are acknowledged and answered)."""
+        try:
+            return await self._service.handle_batch(commands)
+        except Exception:
+            log.exception("command batch of %d failed outside the service's guards", len(commands))
+            return self._service.failed(commands)
 
     def _list_changed(self) -> None:
         """A change was answered: list/post falls due per :class:`Coalescer` (D13). A timer,

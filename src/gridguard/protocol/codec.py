@@ -138,7 +138,7 @@ def loads_lenient(payload: bytes) -> Any:
         raise JsonSyntaxError(f"invalid JSON: {exc}") from None
 
 
-def _unencodable_path(value: Any, path: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
+def unencodable_path(value: Any, path: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
     """The path of the first key or string that is not valid Unicode (a lone surrogate)."""
     if isinstance(value, str):
         return None if value.isascii() or _encodes(value) else path
@@ -152,7 +152,7 @@ def _unencodable_path(value: Any, path: tuple[int | str, ...] = ()) -> tuple[int
     else:
         return None
     for key, item in items:
-        found = _unencodable_path(item, (*path, key))
+        found = unencodable_path(item, (*path, key))
         if found is not None:
             return found
     return None
@@ -170,7 +170,7 @@ def check_unicode(payload: bytes, raw: Any) -> None:
     """Refuse an unpaired surrogate escape (``"\\ud800"``) anywhere, naming its field."""
     if not _SURROGATE_ESCAPE_RE.search(payload):
         return
-    path = _unencodable_path(raw)
+    path = unencodable_path(raw)
     if path is not None:
         mid, trace_id = _ids_from(raw)
         raise InvalidMessageError(
@@ -237,6 +237,11 @@ def _as_mid(value: Any) -> str | None:
     except ValueError:
         return None
     return value
+
+
+def recover_ids(payload: bytes) -> tuple[str | None, str | None]:
+    """mid (a UUID) and trace_id as far as they can be found in any payload, parsed or not."""
+    return _recover_ids(payload[:4096])
 
 
 def _ids_from(raw: Any) -> tuple[str | None, str | None]:
