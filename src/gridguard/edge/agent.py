@@ -1,8 +1,9 @@
 """The edge agent: MQTT session, command loop, periodic reports, control (D1, D5, D13).
 
 One ``asyncio.TaskGroup`` runs named tasks: the MQTT session (reconnects forever with jittered
-backoff), the periodic list/post reporter, the status publisher and the control loop. Commands
-are handled one at a time in arrival order by the session task itself (D5).
+backoff, to the configured brokers in turn; a configuration error ends it), the periodic
+list/post reporter, the status publisher and the control loop. Commands are handled one at a
+time in arrival order by the session task itself (D5).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Iterable
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import aiomqtt
@@ -21,7 +23,8 @@ from gridguard.edge.coalesce import Coalescer
 from gridguard.edge.service import CommandService, Handled
 from gridguard.mqtt.session import acknowledge_when_handled, client_kwargs, forwarding_queue
 from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
-from gridguard.site.config import SiteConfig
+from gridguard.redact import redact
+from gridguard.site.config import ConfigError, SiteConfig
 from gridguard.strategy.model import Strategy
 
 log = logging.getLogger("gridguard.edge")
@@ -82,6 +85,14 @@ def next_backoff_s(previous_s: float, rng: random.Random) -> float:
     return rng.uniform(BACKOFF_MIN_S, ceiling)
 
 
+def _config_errors(group: BaseExceptionGroup[BaseException]) -> Iterator[ConfigError]:
+    for error in group.exceptions:
+        if isinstance(error, ConfigError):
+            yield error
+        elif isinstance(error, BaseExceptionGroup):
+            yield from _config_errors(error)
+
+
 class EdgeAgent:
     """Serves the strategy protocol for one EMS on one broker."""
 
@@ -105,14 +116,24 @@ class EdgeAgent:
         self._list_schedule = Coalescer(LIST_SETTLE_S, LIST_MAX_DELAY_S)
         self._list_timer: asyncio.TimerHandle | None = None
         self._list_wanted = asyncio.Event()
+        self._served = False
 
     def topic(self, op: str, direction: str) -> str:
         return build_topic(self._scheme, self._uid, op, direction)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set."""
+        """Run until ``stop`` is set; raise ConfigError if the settings cannot work."""
         if self._controller is not None:
             self._controller.set_strategies(self._service.strategies)
+        try:
+            await self._run_tasks(stop)
+        except ExceptionGroup as group:
+            config_error = next(_config_errors(group), None)
+            if config_error is None:
+                raise
+            raise config_error from None
+
+    async def _run_tasks(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._session_forever(stop), name="mqtt-session")
             group.create_task(self._report_forever(stop), name="list-reporter")
@@ -122,9 +143,14 @@ class EdgeAgent:
                     group.create_task(self._status_forever(stop), name="status-publisher")
 
     async def _session_forever(self, stop: asyncio.Event) -> None:
+        """Sessions, one after another, to the brokers in turn; ConfigError ends the agent."""
         backoff_s = BACKOFF_MIN_S
+        urls = self._site.mqtt.broker_urls
+        attempt = 0
         while not stop.is_set():
-            session = asyncio.create_task(self._session())
+            url = urls[attempt % len(urls)]
+            attempt += 1
+            session = asyncio.create_task(self._session(url))
             stopper = asyncio.create_task(stop.wait())
             try:
                 await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -137,17 +163,30 @@ class EdgeAgent:
             if stop.is_set():
                 return
             error = session.exception() if session.done() and not session.cancelled() else None
+            if isinstance(error, ConfigError):
+                log.error("mqtt configuration error: %s", redact(str(error)))
+                raise error
+            if self._served:  # the broker was fine until now: try again soon
+                self._served, backoff_s = False, BACKOFF_MIN_S
             backoff_s = next_backoff_s(backoff_s, self._rng)
-            log.warning("mqtt session ended (%s); reconnecting in %.1f s", error, backoff_s)
+            log.warning(
+                "mqtt session with %s ended (%s); next broker in %.1f s",
+                redact(url),
+                redact(str(error)),
+                backoff_s,
+            )
             try:
                 await asyncio.wait_for(stop.wait(), timeout=backoff_s)
             except TimeoutError:
                 continue
 
-    async def _session(self) -> None:
+    async def _session(self, url: str) -> None:
         inbox = Inbox()
-        kwargs = client_kwargs(self._site.mqtt, self._uid)
-        client = aiomqtt.Client(**kwargs, queue_type=forwarding_queue(inbox.push))
+        kwargs = client_kwargs(self._site.mqtt, self._uid, url)
+        try:
+            client = aiomqtt.Client(**kwargs, queue_type=forwarding_queue(inbox.push))
+        except (OSError, ssl.SSLError) as exc:  # TLS files that exist but cannot be used
+            raise ConfigError(f"mqtt.tls: {exc}") from None
         acknowledge = acknowledge_when_handled(client)
         async with client:
             client.pending_calls_threshold = MAX_PUBLISHES_IN_FLIGHT + 16  # bursts are expected
@@ -156,9 +195,10 @@ class EdgeAgent:
             self._client = client
             await self.publish_list()
             self.connected.set()
+            self._served = True
             log.info(
                 "connected to %s; serving %s/%s",
-                self._site.mqtt.url,
+                redact(url),
                 self._scheme.prefix_path,
                 self._uid,
             )

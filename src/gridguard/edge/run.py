@@ -21,6 +21,8 @@ from gridguard.devices.protocols import SiteDevices
 from gridguard.edge.agent import Controller, EdgeAgent
 from gridguard.edge.control_link import EngineController, StoreStateAdapter, log_event
 from gridguard.edge.service import CommandService
+from gridguard.edge.stored import load_stored
+from gridguard.redact import redact
 from gridguard.site.config import ConfigError, SiteConfig, parse_site_config
 from gridguard.store import make_store
 from gridguard.store.base import StrategyStore
@@ -53,6 +55,8 @@ class Overrides:
             "prefix": self.prefix,
         }
         mqtt.update({k: v for k, v in pairs.items() if v is not None})
+        if self.mqtt_url is not None:  # one broker given: it replaces a configured cluster
+            mqtt.pop("urls", None)
         if self.device_uid is not None:
             out.setdefault("device", {})["uid"] = self.device_uid
         if self.db is not None:
@@ -107,7 +111,12 @@ async def run_agent(
     try:
         service = CommandService(site=site, store=store)
         await service.load()
-        log.info("loaded %d strategies from %s", len(service.strategies), site.store.url)
+        log.info(
+            "loaded %d strategies (%d quarantined) from %s",
+            len(service.strategies),
+            len(service.quarantined),
+            redact(site.store.url),
+        )
         controller: Controller | None = None
         if devices is not None:
             engine_controller = build_controller(site, store, devices)
@@ -135,7 +144,11 @@ def serve(site: SiteConfig) -> None:
                 loop.add_signal_handler(sig, stop.set)
         await run_agent(site, stop, freeze_heap=True)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:  # retrying cannot fix it: exit, so a supervisor sees it
+        log.critical("configuration error, exiting: %s", redact(str(exc)))
+        raise SystemExit(2) from None
 
 
 def _status(value: int, condition: int | None = None) -> str:
@@ -195,7 +208,8 @@ async def read_strategies(site: SiteConfig) -> list[Strategy]:
         rows = await store.list_strategies()
     finally:
         await store.close()
-    return [Strategy.from_document(r.document) for r in rows]
+    good, _ = load_stored(rows)  # a quarantined row is logged, not shown as enforced
+    return [good[k] for k in sorted(good)]
 
 
 def _class_label(device_type: int) -> str:

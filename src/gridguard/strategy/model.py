@@ -17,7 +17,6 @@ from gridguard.vocab import DISABLED, ENABLED
 __all__ = ["DISABLED", "ENABLED", "Strategy", "site_month"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Strategy:
     """One streaming_overdemand strategy as the EMS stores it."""
