@@ -15,6 +15,7 @@ import math
 import random
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from functools import partial
 from typing import Any, Protocol
 
 import aiomqtt
@@ -83,6 +84,21 @@ def next_backoff_s(previous_s: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter, between BACKOFF_MIN_S and BACKOFF_MAX_S."""
     ceiling = min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, previous_s * 2))
     return rng.uniform(BACKOFF_MIN_S, ceiling)
+
+
+async def _acknowledge_after(
+    replies: list[asyncio.Task[None]],
+    previous: asyncio.Task[None] | None,
+    acknowledge: Callable[[], None],
+) -> None:
+    """Acknowledge a batch once the broker has every reply of it (PUBACK), and after the
+    batch before it (acknowledgements in arrival order). A failed reply ends the session
+    first: the batch stays unacknowledged and is delivered again."""
+    if replies:
+        await asyncio.gather(*replies)
+    if previous is not None:
+        await previous
+    acknowledge()
 
 
 def _config_errors(group: BaseExceptionGroup[BaseException]) -> Iterator[ConfigError]:
@@ -234,12 +250,16 @@ class EdgeAgent:
         acknowledge: Callable[[Iterable[aiomqtt.Message]], None],
     ) -> None:
         """Commands in arrival order (D5); those already waiting are group-committed. Each is
-        acknowledged to the broker only once handled: committed with its reply, or refused."""
+        acknowledged to the broker only once its reply is: committed with its reply (or
+        refused) and the reply acknowledged by the broker. A command whose reply was lost with
+        the agent is delivered again, and answered again from the reply table."""
         in_flight = asyncio.Semaphore(MAX_PUBLISHES_IN_FLIGHT)
+        acknowledged: asyncio.Task[None] | None = None
         while True:
             messages = await inbox.take(MAX_BATCH)
             commands = [c for c in map(self._command, messages) if c is not None]
             handled = await self._handle(commands) if commands else []
+            replies: list[asyncio.Task[None]] = []
             for result in handled:  # replies go out in order, after the commit
                 await in_flight.acquire()
                 # No timeout of its own (math.inf): a lost connection ends the session, and
@@ -249,9 +269,10 @@ class EdgeAgent:
                 )
                 task = group.create_task(reply)
                 task.add_done_callback(lambda _: in_flight.release())
-            # After the replies' tasks have queued them (call_soon runs behind those): the
-            # acknowledgements never delay a reply.
-            asyncio.get_running_loop().call_soon(acknowledge, messages)
+                replies.append(task)
+            acknowledged = group.create_task(
+                _acknowledge_after(replies, acknowledged, partial(acknowledge, messages))
+            )
             if any(result.changed for result in handled):
                 if self._controller is not None:
                     self._controller.set_strategies(self._service.strategies)
