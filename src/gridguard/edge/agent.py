@@ -14,13 +14,14 @@ import logging
 import math
 import random
 import ssl
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any, Protocol
 
 import aiomqtt
 
 from gridguard.edge.coalesce import Coalescer
+from gridguard.edge.health import Health, refused_ops
 from gridguard.edge.service import CommandService, Handled
 from gridguard.mqtt.session import acknowledge_when_handled, client_kwargs, forwarding_queue
 from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
@@ -133,6 +134,8 @@ class EdgeAgent:
         self._list_timer: asyncio.TimerHandle | None = None
         self._list_wanted = asyncio.Event()
         self._served = False
+        self.health = Health()
+        self.health.quarantined = [q.id for q in service.quarantined]
 
     def topic(self, op: str, direction: str) -> str:
         return build_topic(self._scheme, self._uid, op, direction)
@@ -155,8 +158,8 @@ class EdgeAgent:
             group.create_task(self._report_forever(stop), name="list-reporter")
             if self._controller is not None:
                 group.create_task(self._controller.run(stop), name="control-loop")
-                if self._site.mqtt.status_enabled:
-                    group.create_task(self._status_forever(stop), name="status-publisher")
+            if self._site.mqtt.status_enabled:
+                group.create_task(self._status_forever(stop), name="status-publisher")
 
     async def _session_forever(self, stop: asyncio.Event) -> None:
         """Sessions, one after another, to the brokers in turn; ConfigError ends the agent."""
@@ -207,14 +210,15 @@ class EdgeAgent:
         async with client:
             client.pending_calls_threshold = MAX_PUBLISHES_IN_FLIGHT + 16  # bursts are expected
             # Subscribe first, then announce: no command can slip between the two (D13).
-            await client.subscribe([(self.topic(op, "command"), 1) for op in COMMAND_OPS])
+            await self._subscribe(client, COMMAND_OPS)
             self._client = client
             await self.publish_list()
             self.connected.set()
             self._served = True
             log.info(
-                "connected to %s; serving %s/%s",
+                "connected to %s; %s %s/%s",
                 redact(url),
+                self.health.state,
                 self._scheme.prefix_path,
                 self._uid,
             )
@@ -224,6 +228,25 @@ class EdgeAgent:
                 group.create_task(self._watch(client, inbox), name="mqtt-watch")
                 group.create_task(self._process(group, client, inbox, acknowledge), name="commands")
                 group.create_task(self._list_on_change(), name="list-on-change")
+                group.create_task(self._resubscribe(client), name="resubscribe")
+
+    async def _subscribe(self, client: aiomqtt.Client, ops: Sequence[str]) -> None:
+        """Subscribe to ops' command topics and record which the broker refused."""
+        granted = await client.subscribe([(self.topic(op, "command"), 1) for op in ops])
+        refused = refused_ops(ops, granted)
+        if self.health.subscriptions(refused, set(ops) - set(refused)) and self._client:
+            await self._publish_safely(self.publish_status)
+
+    async def _resubscribe(self, client: aiomqtt.Client) -> None:
+        """Retries refused subscriptions with backoff (an ACL may be fixed meanwhile)."""
+        delay_s = BACKOFF_MIN_S
+        while True:
+            await asyncio.sleep(delay_s)
+            if self.health.refused:
+                await self._subscribe(client, sorted(self.health.refused))
+                delay_s = next_backoff_s(delay_s, self._rng)
+            else:
+                delay_s = BACKOFF_MIN_S
 
     async def _watch(self, client: aiomqtt.Client, inbox: Inbox) -> None:
         """Ends the session when the connection drops (messages reach ``inbox`` directly)."""
@@ -344,11 +367,13 @@ class EdgeAgent:
                 await self._publish_safely(self.publish_status)
 
     async def publish_status(self) -> None:
-        """Publish the extension status topic (not retained)."""
+        """Publish the extension status topic (not retained): the agent's state and, with a
+        control engine, its live view."""
         client = self._client
-        if client is None or self._controller is None:
+        if client is None or not self._site.mqtt.status_enabled:
             return
-        document = self._controller.status_document()
+        document = {} if self._controller is None else dict(self._controller.status_document())
+        document["agent"] = self.health.document()
         payload = json.dumps(document, separators=(",", ":")).encode()
         await client.publish(self.topic("status", "post"), payload, qos=0, retain=False)
 
