@@ -134,6 +134,8 @@ class EdgeAgent:
         self._list_timer: asyncio.TimerHandle | None = None
         self._list_wanted = asyncio.Event()
         self._served = False
+        self.broker_url: str | None = None
+        """The broker of the current session (one of ``mqtt.broker_urls``), once connected."""
         self.health = Health()
         self.health.quarantined = [q.id for q in service.quarantined]
 
@@ -215,6 +217,7 @@ class EdgeAgent:
             await self.publish_list()
             self.connected.set()
             self._served = True
+            self.broker_url = url
             log.info(
                 "connected to %s; %s %s/%s",
                 redact(url),
