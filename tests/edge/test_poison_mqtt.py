@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gridguard.edge.service import Handled
+from gridguard.edge.batch import Handled
 from gridguard.protocol.topics import build_topic
 from tests.edge.conftest import AgentFactory, MosquittoProcess, make_site, scheme_of
 

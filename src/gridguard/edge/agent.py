@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 import aiomqtt
 
+from gridguard.edge.batch import Handled
 from gridguard.edge.coalesce import Coalescer
 from gridguard.edge.health import Health, refused_ops
-from gridguard.edge.service import CommandService, Handled
+from gridguard.edge.service import CommandService
 from gridguard.mqtt.session import acknowledge_when_handled, client_kwargs, forwarding_queue
 from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
 from gridguard.redact import redact
@@ -100,6 +101,13 @@ async def _acknowledge_after(
     if previous is not None:
         await previous
     acknowledge()
+
+
+def _reason(error: BaseException | None) -> str:
+    """What ended a session: the first error inside nested task groups, named by its type."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return "stopped" if error is None else f"{type(error).__name__}: {error}"
 
 
 def _config_errors(group: BaseExceptionGroup[BaseException]) -> Iterator[ConfigError]:
@@ -193,7 +201,7 @@ class EdgeAgent:
             log.warning(
                 "mqtt session with %s ended (%s); next broker in %.1f s",
                 redact(url),
-                redact(str(error)),
+                redact(_reason(error)),
                 backoff_s,
             )
             try:

@@ -11,18 +11,23 @@ what the agent says and what it stores never diverge.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel
-
+from gridguard.edge.batch import (
+    Batch,
+    Decoded,
+    Handled,
+    command_digest,
+    payload_key,
+    replayed,
+    reply_key,
+)
 from gridguard.edge.report import to_wire
 from gridguard.edge.stored import Quarantined, load_stored
 from gridguard.protocol import codec
@@ -74,18 +79,6 @@ class StaticLiveView:
 
     def online(self, kind: str, device_id: int) -> bool:  # noqa: ARG002
         return True
-
-
-@dataclass(frozen=True, slots=True)
-class Handled:
-    """What handling one command produced."""
-
-    op: str
-    reply: bytes
-    code: int
-    changed: bool
-    mid: str | None
-    duplicate: bool = False
 
 
 class CommandService:
@@ -190,7 +183,7 @@ class CommandService:
         return handled
 
     async def _handle_together(self, commands: Sequence[tuple[str, bytes]]) -> list[Handled]:
-        batch = _Batch(dict(self._strategies), self._next_id)
+        batch = Batch(dict(self._strategies), self._next_id)
         decoded = [self._decode(op, payload) for op, payload in commands]
         pairs = list(zip((op for op, _ in commands), decoded, strict=True))
         keys = [reply_key(op, d.mid) for op, d in pairs if d.mid]
@@ -221,7 +214,7 @@ class CommandService:
         handled: list[Handled] = []
         for op, payload in commands:
             mid, trace_id = codec.recover_ids(payload)
-            decoded = _Decoded(None, None, mid, trace_id, payload=payload)
+            decoded = Decoded(None, None, mid, trace_id, payload=payload)
             reply = self._error_reply(op, decoded, 500, "internal error (the agent logged it)")
             handled.append(Handled(op=op, reply=reply, code=500, changed=False, mid=mid))
         return handled
@@ -256,7 +249,7 @@ class CommandService:
             }
             log.info(json.dumps(fields))
 
-    def _decode(self, op: str, payload: bytes) -> _Decoded:
+    def _decode(self, op: str, payload: bytes) -> Decoded:
         try:
             command = codec.decode_command(
                 op,
@@ -266,12 +259,12 @@ class CommandService:
             )
             digest = command_digest(command)
         except ProtocolError as exc:
-            return _Decoded(None, exc, exc.mid, exc.trace_id, payload=payload)
+            return Decoded(None, exc, exc.mid, exc.trace_id, payload=payload)
         except Exception as exc:  # noqa: BLE001 - a decoder bug: this command's 500
-            return _Decoded(None, None, None, None, payload=payload, failure=exc)
-        return _Decoded(command, None, command.mid, command.trace_id, digest, payload)
+            return Decoded(None, None, None, None, payload=payload, failure=exc)
+        return Decoded(command, None, command.mid, command.trace_id, digest, payload)
 
-    def _guarded_step(self, batch: _Batch, op: str, decoded: _Decoded) -> Handled:
+    def _guarded_step(self, batch: Batch, op: str, decoded: Decoded) -> Handled:
         """:meth:`_step`, any failure of which is this command's 500 (and never the batch's)."""
         if decoded.failure is not None:
             return self._broken(batch, op, decoded, decoded.failure)
@@ -280,11 +273,11 @@ class CommandService:
         except Exception as exc:  # noqa: BLE001 - containment: see the module docstring
             return self._broken(batch, op, decoded, exc)
 
-    def _broken(self, batch: _Batch, op: str, decoded: _Decoded, exc: Exception) -> Handled:
+    def _broken(self, batch: Batch, op: str, decoded: Decoded, exc: Exception) -> Handled:
         """A 500 for a command the handler failed on; the second time, dead-lettered: the 500
         is stored under its mid (a redelivery gets it without running anything) and logged
         with the traceback."""
-        key = reply_key(op, decoded.mid) if decoded.mid else _payload_key(op, decoded.payload)
+        key = reply_key(op, decoded.mid) if decoded.mid else payload_key(op, decoded.payload)
         failures = self._failures.get(key, 0) + 1
         reply = self._error_reply(op, decoded, 500, "internal error (the agent logged it)")
         if failures < DEAD_LETTER_AFTER:
@@ -301,7 +294,7 @@ class CommandService:
                 batch.add(CommitEntry(reply=StoredReply(key, op, reply)), None)
         return Handled(op=op, reply=reply, code=500, changed=False, mid=decoded.mid)
 
-    def _step(self, batch: _Batch, op: str, decoded: _Decoded) -> Handled:
+    def _step(self, batch: Batch, op: str, decoded: Decoded) -> Handled:
         """One command against the batch's working state."""
         key = reply_key(op, decoded.mid) if decoded.mid else None
         if key is not None:
@@ -309,7 +302,7 @@ class CommandService:
             if previous is not None:  # D5: a repeated mid gets the stored reply ...
                 if previous.digest and decoded.digest and previous.digest != decoded.digest:
                     return self._reused(op, decoded)  # ... if it is the same command
-                return _replayed(op, previous, decoded.mid or "")
+                return replayed(op, previous, decoded.mid or "")
         if decoded.command is None:
             assert decoded.error is not None
             return self._reject(batch, op, decoded, decoded.error)
@@ -333,7 +326,7 @@ class CommandService:
         )
         return Handled(op=op, reply=reply, code=200, changed=outcome.changed, mid=decoded.mid)
 
-    def _apply(self, batch: _Batch, command: Envelope) -> rules.Outcome:
+    def _apply(self, batch: Batch, command: Envelope) -> rules.Outcome:
         now = format_time_ns(self._clock_ns())
         site, current = self._site_view, batch.strategies
         if isinstance(command, CreateCommand):
@@ -350,7 +343,7 @@ class CommandService:
             )
         return rules.Outcome()  # sync: nothing changes (D12)
 
-    def _result(self, op: str, decoded: _Decoded, batch: _Batch | None, **fields: Any) -> bytes:
+    def _result(self, op: str, decoded: Decoded, batch: Batch | None, **fields: Any) -> bytes:
         ns = self._clock_ns()
         if op == "sync" and fields.get("code") == 200 and batch is not None:  # D12
             fields["data"] = self._wire_list(batch.strategies)
@@ -360,14 +353,14 @@ class CommandService:
             model.model_validate({**envelope, "reply": decoded.mid or "", **fields})
         )
 
-    def _reject(self, batch: _Batch, op: str, decoded: _Decoded, exc: ProtocolError) -> Handled:
+    def _reject(self, batch: Batch, op: str, decoded: Decoded, exc: ProtocolError) -> Handled:
         """A 400 (D3), stored under its mid when there is one so a repeat gets it again."""
         reply = self._error_reply(op, decoded, 400, str(exc))
         if decoded.mid is not None:
             batch.add(CommitEntry(reply=StoredReply(reply_key(op, decoded.mid), op, reply)), None)
         return Handled(op=op, reply=reply, code=400, changed=False, mid=decoded.mid)
 
-    def _reused(self, op: str, decoded: _Decoded) -> Handled:
+    def _reused(self, op: str, decoded: Decoded) -> Handled:
         """A 400 for a mid already used on this op for different data; nothing is stored."""
         msg = (
             f"mid {decoded.mid} was already used for a different {op} command "
@@ -376,10 +369,10 @@ class CommandService:
         reply = self._error_reply(op, decoded, 400, msg)
         return Handled(op=op, reply=reply, code=400, changed=False, mid=decoded.mid)
 
-    def _error_reply(self, op: str, decoded: _Decoded, code: int, msg: str) -> bytes:
+    def _error_reply(self, op: str, decoded: Decoded, code: int, msg: str) -> bytes:
         return self._result(op, decoded, None, code=code, msg=msg)
 
-    def _internal_error(self, op: str, decoded: _Decoded, exc: Exception) -> Handled:
+    def _internal_error(self, op: str, decoded: Decoded, exc: Exception) -> Handled:
         """A 500 (D3): storage unavailable. Not stored, so a retry is processed anew."""
         log.error("storage failure while handling %s %s: %s", op, decoded.mid, redact(str(exc)))
         msg = (
@@ -389,81 +382,3 @@ class CommandService:
         )
         reply = self._error_reply(op, decoded, 500, msg)
         return Handled(op=op, reply=reply, code=500, changed=False, mid=decoded.mid)
-
-
-@dataclass(frozen=True, slots=True)
-class _Decoded:
-    command: Envelope | None
-    error: ProtocolError | None
-    mid: str | None
-    trace_id: str | None
-    digest: str | None = None
-    """What the command asks for (its ``data``), to tell a retry from a reused mid."""
-    payload: bytes = b""
-    failure: Exception | None = None
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Working state of one batch: strategies and id counter as the commands change them."""
-
-    strategies: dict[int, Strategy]
-    next_id: int
-    stored: dict[str, StoredReply] = field(default_factory=dict)
-    entries: list[CommitEntry] = field(default_factory=list)
-    fresh: dict[str, StoredReply] = field(default_factory=dict)
-
-    def replayable(self, key: str) -> StoredReply | None:
-        return self.fresh.get(key) or self.stored.get(key)
-
-    def add(self, entry: CommitEntry, outcome: rules.Outcome | None) -> None:
-        self.entries.append(entry)
-        self.fresh[entry.reply.key] = entry.reply
-        if outcome is None:
-            return
-        for strategy in outcome.upserts:
-            self.strategies[strategy.id] = strategy
-        for strategy_id in outcome.deletes:
-            self.strategies.pop(strategy_id, None)
-        if outcome.next_id is not None:
-            self.next_id = outcome.next_id
-
-
-def reply_key(op: str, mid: str) -> str:
-    """The idempotency key of a command (D5): its op and mid.
-
-    A redelivery arrives on the same command topic with the same mid. The spec's own examples
-    reuse one mid for create, update, delete and update_all, and each must be answered on its
-    own, so the key includes the op.
-    """
-    return f"{op}/{mid}"
-
-
-def command_digest(command: Envelope) -> str:
-    """A fingerprint of a command's ``data`` (not its envelope: a retry may re-stamp it)."""
-    data = getattr(command, "data", None)
-    if isinstance(data, BaseModel):
-        dumped: Any = data.model_dump(exclude_unset=True)
-    elif isinstance(data, list):
-        dumped = [d.model_dump(exclude_unset=True) for d in data]
-    else:
-        dumped = None
-    text = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _payload_key(op: str, payload: bytes) -> str:
-    return f"{op}#{hashlib.sha256(payload).hexdigest()[:32]}"
-
-
-def _replayed(op: str, previous: StoredReply, mid: str) -> Handled:
-    code = _code(previous.payload)
-    return Handled(op=op, reply=previous.payload, code=code, changed=False, mid=mid, duplicate=True)
-
-
-def _code(payload: bytes) -> int:
-    try:
-        value = json.loads(payload).get("code", 200)
-    except (ValueError, AttributeError):
-        return 200
-    return int(value) if isinstance(value, int) else 200
