@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from gridguard.site.config import ConfigError, MqttConfig, parse_site_config
 from gridguard.store.memory import MemoryStrategyStore
 from gridguard.testing.mosquitto import MosquittoProcess
 from tests.edge.conftest import AgentFactory, make_site, missing_service, scheme_of
+from tests.edge.test_resilience import write_config
 
 SECRET = "s3cr3t-Pw"
 
@@ -135,3 +137,21 @@ async def test_a_configuration_error_ends_the_agent(tmp_path: Path) -> None:
     agent = EdgeAgent(site, CommandService(site=site, store=MemoryStrategyStore()))
     with pytest.raises(ConfigError, match=r"missing\.crt"):
         await asyncio.wait_for(agent.run(asyncio.Event()), 10)
+
+
+def test_the_agent_process_exits_on_a_configuration_error(tmp_path: Path) -> None:
+    """``gridguard edge run`` with a TLS file that does not exist exits with status 2 (a
+    supervisor sees it) and names the file, instead of retrying forever."""
+    config = write_config(tmp_path, f"mqtts://ems:{SECRET}@127.0.0.1:1", "gg-test-cfg")
+    text = config.read_text() + f'\n[mqtt.tls]\nca_file = "{tmp_path / "missing.crt"}"\n'
+    config.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "gridguard", "edge", "run", "--config", str(config)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    output = (done.stdout + done.stderr).decode()
+    assert done.returncode == 2, output
+    assert "missing.crt" in output
+    assert SECRET not in output
