@@ -20,7 +20,8 @@ from tests.edge.conftest import AgentFactory, make_site, missing_service
 from tests.edge.test_mqtt import CREATE
 from tests.edge.test_reply_durability import Platform, platform
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(300)]
+"""JetStream elects new leaders after a kill: on a loaded 2-core box that took over a minute."""
 PAIRS = 30
 KILL_AT = 21
 RESEND_S = 3.0
