@@ -26,7 +26,7 @@ from tests.edge.test_mqtt import CREATE
 from tests.edge.test_reply_durability import Platform, platform
 from tests.edge.test_resilience import start_agent_process, write_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(300)]
 KILLS = 20
 UPDATES_PER_STEP = 8
 SEED = int(os.environ.get("GG_CRASH_SEED", random.randrange(2**32)))

@@ -30,7 +30,7 @@ from tests.edge.test_reply_durability import Platform, platform
 from tests.edge.test_resilience import start_agent_process, write_config
 from tests.lanes.hostile import Hostile, hostile
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(300)]
 BATCH = 100
 BATCHES = 101
 SEED = int(os.environ.get("GG_FUZZ_SEED", random.randrange(2**32)))
