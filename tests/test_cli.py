@@ -61,7 +61,7 @@ def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
     [
         (
             ("[[storage]]\nid = 3", "[[storage]]\nid = -3"),
-            ":61: storage[1].id: Input should be greater than 0",
+            ":63: storage[1].id: Input should be greater than 0",
         ),
         (
             ('scheme = "custom"', 'scheme = "wudun"'),
@@ -73,11 +73,14 @@ def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
         ),
         (
             ("rated_kw = 120", "rated_kw = 120\nratedkw = 1"),
-            ":99: chargers[1].ratedkw: unknown key (check the spelling against examples/edge.toml)",
+            (
+                ":101: chargers[1].ratedkw: unknown key"
+                " (check the spelling against examples/edge.toml)"
+            ),
         ),
         (
             ('time_zone = "Asia/Shanghai"', 'time_zone = "Mars/Olympus"'),
-            ":20: site: time_zone 'Mars/Olympus' is not a known IANA zone",
+            ":22: site: time_zone 'Mars/Olympus' is not a known IANA zone",
         ),
     ],
     ids=["negative-id", "scheme-parameter", "unknown-meter", "misspelt-key", "bad-zone"],

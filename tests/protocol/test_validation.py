@@ -85,19 +85,22 @@ CASES: list[tuple[str, str, bytes, str]] = [
         "condition-negative",
         "create",
         command("create", with_data(streaming_condition=-5)),
-        "data.streaming_condition: must be a whole number of kW >= 0, got -5",
+        "data.streaming_condition: must be a whole number of kW in 0..65535, got -5",
     ),
     (
         "condition-fractional",
         "create",
         command("create", with_data(streaming_condition=1.5)),
-        "data.streaming_condition: must be a whole number of kW >= 0, got 1.5",
+        "data.streaming_condition: must be a whole number of kW in 0..65535, got 1.5",
     ),
     (
         "phase-condition-string",
         "create",
         command("create", with_data(individual_phase_streaming_condition="100")),
-        "data.individual_phase_streaming_condition: must be a whole number of kW >= 0, got '100'",
+        (
+            "data.individual_phase_streaming_condition: "
+            "must be a whole number of kW in 0..65535, got '100'"
+        ),
     ),
     (
         "monthly-13-values",
@@ -121,7 +124,7 @@ CASES: list[tuple[str, str, bytes, str]] = [
         "monthly-negative-item",
         "create",
         command("create", with_data(over_demand_condition=[2000] * 3 + [-1] + [2000] * 8)),
-        "data.over_demand_condition[3]: must be a whole number of kW >= 0, got -1",
+        "data.over_demand_condition[3]: must be a whole number of kW in 0..65535, got -1",
     ),
     (
         "percentage-zero",
@@ -151,7 +154,7 @@ CASES: list[tuple[str, str, bytes, str]] = [
         "meter-zero",
         "create",
         command("create", with_data(ele_meter_id=0)),
-        "data.ele_meter_id: must be a positive integer id, got 0",
+        "data.ele_meter_id: must be a positive integer id below 2^53, got 0",
     ),
     (
         "device-type-5",
@@ -185,13 +188,13 @@ CASES: list[tuple[str, str, bytes, str]] = [
         "update-id-negative",
         "update",
         command("update", {"id": -2}),
-        "data.id: must be a positive integer id, got -2",
+        "data.id: must be a positive integer id below 2^53, got -2",
     ),
     (
         "delete-id-string",
         "delete",
         command("delete", {"id": "1"}),
-        "data.id: must be a positive integer id, got '1'",
+        "data.id: must be a positive integer id below 2^53, got '1'",
     ),
     (
         "update-all-not-list",
@@ -274,7 +277,7 @@ def test_invalid_message_keeps_mid_for_the_reply() -> None:
             b"{'mid': 1}",
             "invalid JSON at line 1 column 2: Expecting property name enclosed in double quotes",
         ),
-        (b'{"a": NaN}', "invalid JSON: NaN is not a JSON number"),
+        (b'{"a": NaN}', "invalid JSON at line 1 column 7: NaN is not a JSON number"),
         (b"\xff\xfe", "payload is not UTF-8 text (byte 0)"),
         (b"", "invalid JSON at line 1 column 1: Expecting value"),
     ],

@@ -1,8 +1,9 @@
 """The edge agent: MQTT session, command loop, periodic reports, control (D1, D5, D13).
 
 One ``asyncio.TaskGroup`` runs named tasks: the MQTT session (reconnects forever with jittered
-backoff), the periodic list/post reporter, the status publisher and the control loop. Commands
-are handled one at a time in arrival order by the session task itself (D5).
+backoff, to the configured brokers in turn; a configuration error ends it), the periodic
+list/post reporter, the status publisher and the control loop. Commands are handled one at a
+time in arrival order by the session task itself (D5).
 """
 
 from __future__ import annotations
@@ -12,17 +13,22 @@ import json
 import logging
 import math
 import random
+import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiomqtt
 
+from gridguard.edge.batch import Handled
 from gridguard.edge.coalesce import Coalescer
+from gridguard.edge.health import Health, refused_ops
 from gridguard.edge.service import CommandService
 from gridguard.mqtt.session import acknowledge_when_handled, client_kwargs, forwarding_queue
 from gridguard.protocol.topics import COMMAND_OPS, TopicScheme, build_topic, parse_topic
-from gridguard.site.config import SiteConfig
+from gridguard.redact import redact
+from gridguard.site.config import ConfigError, SiteConfig
 from gridguard.strategy.model import Strategy
 
 if TYPE_CHECKING:
@@ -86,6 +92,36 @@ def next_backoff_s(previous_s: float, rng: random.Random) -> float:
     return rng.uniform(BACKOFF_MIN_S, ceiling)
 
 
+async def _acknowledge_after(
+    replies: list[asyncio.Task[None]],
+    previous: asyncio.Task[None] | None,
+    acknowledge: Callable[[], None],
+) -> None:
+    """Acknowledge a batch once the broker has every reply of it (PUBACK), and after the
+    batch before it (acknowledgements in arrival order). A failed reply ends the session
+    first: the batch stays unacknowledged and is delivered again."""
+    if replies:
+        await asyncio.gather(*replies)
+    if previous is not None:
+        await previous
+    acknowledge()
+
+
+def _reason(error: BaseException | None) -> str:
+    """What ended a session: the first error inside nested task groups, named by its type."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return "stopped" if error is None else f"{type(error).__name__}: {error}"
+
+
+def _config_errors(group: BaseExceptionGroup[BaseException]) -> Iterator[ConfigError]:
+    for error in group.exceptions:
+        if isinstance(error, ConfigError):
+            yield error
+        elif isinstance(error, BaseExceptionGroup):
+            yield from _config_errors(error)
+
+
 class EdgeAgent:
     """Serves the strategy protocol for one EMS on one broker."""
 
@@ -111,26 +147,45 @@ class EdgeAgent:
         self._list_schedule = Coalescer(LIST_SETTLE_S, LIST_MAX_DELAY_S)
         self._list_timer: asyncio.TimerHandle | None = None
         self._list_wanted = asyncio.Event()
+        self._served = False
+        self.broker_url: str | None = None
+        """The broker of the current session (one of ``mqtt.broker_urls``), once connected."""
+        self.health = Health()
+        self.health.quarantined = [q.id for q in service.quarantined]
 
     def topic(self, op: str, direction: str) -> str:
         return build_topic(self._scheme, self._uid, op, direction)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set."""
+        """Run until ``stop`` is set; raise ConfigError if the settings cannot work."""
         if self._controller is not None:
             self._controller.set_strategies(self._service.strategies)
+        try:
+            await self._run_tasks(stop)
+        except ExceptionGroup as group:
+            config_error = next(_config_errors(group), None)
+            if config_error is None:
+                raise
+            raise config_error from None
+
+    async def _run_tasks(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._session_forever(stop), name="mqtt-session")
             group.create_task(self._report_forever(stop), name="list-reporter")
             if self._controller is not None:
                 group.create_task(self._controller.run(stop), name="control-loop")
-                if self._site.mqtt.status_enabled:
-                    group.create_task(self._status_forever(stop), name="status-publisher")
+            if self._site.mqtt.status_enabled:
+                group.create_task(self._status_forever(stop), name="status-publisher")
 
     async def _session_forever(self, stop: asyncio.Event) -> None:
+        """Sessions, one after another, to the brokers in turn; ConfigError ends the agent."""
         backoff_s = BACKOFF_MIN_S
+        urls = self._site.mqtt.broker_urls
+        attempt = 0
         while not stop.is_set():
-            session = asyncio.create_task(self._session())
+            url = urls[attempt % len(urls)]
+            attempt += 1
+            session = asyncio.create_task(self._session(url))
             stopper = asyncio.create_task(stop.wait())
             try:
                 await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -143,28 +198,44 @@ class EdgeAgent:
             if stop.is_set():
                 return
             error = session.exception() if session.done() and not session.cancelled() else None
+            if isinstance(error, ConfigError):
+                log.error("mqtt configuration error: %s", redact(str(error)))
+                raise error
+            if self._served:  # the broker was fine until now: try again soon
+                self._served, backoff_s = False, BACKOFF_MIN_S
             backoff_s = next_backoff_s(backoff_s, self._rng)
-            log.warning("mqtt session ended (%s); reconnecting in %.1f s", error, backoff_s)
+            log.warning(
+                "mqtt session with %s ended (%s); next broker in %.1f s",
+                redact(url),
+                redact(_reason(error)),
+                backoff_s,
+            )
             try:
                 await asyncio.wait_for(stop.wait(), timeout=backoff_s)
             except TimeoutError:
                 continue
 
-    async def _session(self) -> None:
+    async def _session(self, url: str) -> None:
         inbox = Inbox()
-        kwargs = client_kwargs(self._site.mqtt, self._uid)
-        client = aiomqtt.Client(**kwargs, queue_type=forwarding_queue(inbox.push))
+        kwargs = client_kwargs(self._site.mqtt, self._uid, url)
+        try:
+            client = aiomqtt.Client(**kwargs, queue_type=forwarding_queue(inbox.push))
+        except (OSError, ssl.SSLError) as exc:  # TLS files that exist but cannot be used
+            raise ConfigError(f"mqtt.tls: {exc}") from None
         acknowledge = acknowledge_when_handled(client)
         async with client:
             client.pending_calls_threshold = MAX_PUBLISHES_IN_FLIGHT + 16  # bursts are expected
             # Subscribe first, then announce: no command can slip between the two (D13).
-            await client.subscribe([(self.topic(op, "command"), 1) for op in COMMAND_OPS])
+            await self._subscribe(client, COMMAND_OPS)
             self._client = client
             await self.publish_list()
             self.connected.set()
+            self._served = True
+            self.broker_url = url
             log.info(
-                "connected to %s; serving %s/%s",
-                self._site.mqtt.url,
+                "connected to %s; %s %s/%s",
+                redact(url),
+                self.health.state,
                 self._scheme.prefix_path,
                 self._uid,
             )
@@ -174,6 +245,25 @@ class EdgeAgent:
                 group.create_task(self._watch(client, inbox), name="mqtt-watch")
                 group.create_task(self._process(group, client, inbox, acknowledge), name="commands")
                 group.create_task(self._list_on_change(), name="list-on-change")
+                group.create_task(self._resubscribe(client), name="resubscribe")
+
+    async def _subscribe(self, client: aiomqtt.Client, ops: Sequence[str]) -> None:
+        """Subscribe to ops' command topics and record which the broker refused."""
+        granted = await client.subscribe([(self.topic(op, "command"), 1) for op in ops])
+        refused = refused_ops(ops, granted)
+        if self.health.subscriptions(refused, set(ops) - set(refused)) and self._client:
+            await self._publish_safely(self.publish_status)
+
+    async def _resubscribe(self, client: aiomqtt.Client) -> None:
+        """Retries refused subscriptions with backoff (an ACL may be fixed meanwhile)."""
+        delay_s = BACKOFF_MIN_S
+        while True:
+            await asyncio.sleep(delay_s)
+            if self.health.refused:
+                await self._subscribe(client, sorted(self.health.refused))
+                delay_s = next_backoff_s(delay_s, self._rng)
+            else:
+                delay_s = BACKOFF_MIN_S
 
     async def _watch(self, client: aiomqtt.Client, inbox: Inbox) -> None:
         """Ends the session when the connection drops (messages reach ``inbox`` directly)."""
@@ -200,15 +290,19 @@ class EdgeAgent:
         acknowledge: Callable[[Iterable[aiomqtt.Message]], None],
     ) -> None:
         """Commands in arrival order (D5); those already waiting are group-committed. Each is
-        acknowledged to the broker only once handled: committed with its reply, or refused."""
+        acknowledged to the broker only once its reply is: committed with its reply (or
+        refused) and the reply acknowledged by the broker. A command whose reply was lost with
+        the agent is delivered again, and answered again from the reply table."""
         in_flight = asyncio.Semaphore(MAX_PUBLISHES_IN_FLIGHT)
+        acknowledged: asyncio.Task[None] | None = None
         while True:
             messages = await inbox.take(MAX_BATCH)
             commands = [c for c in map(self._command, messages) if c is not None]
             started_s = time.perf_counter()
-            handled = await self._service.handle_batch(commands) if commands else []
+            handled = await self._handle(commands) if commands else []
             if self._metrics is not None:
                 self._metrics.answered(handled, time.perf_counter() - started_s)
+            replies: list[asyncio.Task[None]] = []
             for result in handled:  # replies go out in order, after the commit
                 await in_flight.acquire()
                 # No timeout of its own (math.inf): a lost connection ends the session, and
@@ -218,13 +312,23 @@ class EdgeAgent:
                 )
                 task = group.create_task(reply)
                 task.add_done_callback(lambda _: in_flight.release())
-            # After the replies' tasks have queued them (call_soon runs behind those): the
-            # acknowledgements never delay a reply.
-            asyncio.get_running_loop().call_soon(acknowledge, messages)
+                replies.append(task)
+            acknowledged = group.create_task(
+                _acknowledge_after(replies, acknowledged, partial(acknowledge, messages))
+            )
             if any(result.changed for result in handled):
                 if self._controller is not None:
                     self._controller.set_strategies(self._service.strategies)
                 self._list_changed()
+
+    async def _handle(self, commands: list[tuple[str, bytes]]) -> list[Handled]:
+        """The service's replies; a failure outside its own guards is a 500 for each command,
+        never the end of the session (the commands are acknowledged and answered)."""
+        try:
+            return await self._service.handle_batch(commands)
+        except Exception:
+            log.exception("command batch of %d failed outside the service's guards", len(commands))
+            return self._service.failed(commands)
 
     def _list_changed(self) -> None:
         """A change was answered: list/post falls due per :class:`Coalescer` (D13). A timer,
@@ -283,11 +387,13 @@ class EdgeAgent:
                 await self._publish_safely(self.publish_status)
 
     async def publish_status(self) -> None:
-        """Publish the extension status topic (not retained)."""
+        """Publish the extension status topic (not retained): the agent's state and, with a
+        control engine, its live view."""
         client = self._client
-        if client is None or self._controller is None:
+        if client is None or not self._site.mqtt.status_enabled:
             return
-        document = self._controller.status_document()
+        document = {} if self._controller is None else dict(self._controller.status_document())
+        document["agent"] = self.health.document()
         payload = json.dumps(document, separators=(",", ":")).encode()
         await client.publish(self.topic("status", "post"), payload, qos=0, retain=False)
 

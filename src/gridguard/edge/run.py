@@ -20,7 +20,9 @@ from gridguard.devices.protocols import SiteDevices
 from gridguard.edge.agent import Controller, EdgeAgent
 from gridguard.edge.control_link import EngineController, StoreStateAdapter, log_event
 from gridguard.edge.service import CommandService
-from gridguard.site.config import SiteConfig, parse_site_config, read_site_file
+from gridguard.edge.stored import load_stored
+from gridguard.redact import redact
+from gridguard.site.config import ConfigError, SiteConfig, parse_site_config, read_site_file
 from gridguard.store import make_store
 from gridguard.store.base import StrategyStore
 from gridguard.strategy.model import Strategy
@@ -61,7 +63,10 @@ class Overrides:
         }
         given = {k: v for k, v in pairs.items() if v is not None}
         if given:  # an empty [mqtt] would drop the default prefix
-            out.setdefault("mqtt", {}).update(given)
+            mqtt = out.setdefault("mqtt", {})
+            mqtt.update(given)
+            if self.mqtt_url is not None:  # one broker given: it replaces a configured cluster
+                mqtt.pop("urls", None)
         if self.device_uid is not None:
             out.setdefault("device", {})["uid"] = self.device_uid
         if self.db is not None:
@@ -162,7 +167,12 @@ async def _run_agent(
     try:
         service = CommandService(site=site, store=store)
         await service.load()
-        log.info("loaded %d strategies from %s", len(service.strategies), site.store.url)
+        log.info(
+            "loaded %d strategies (%d quarantined) from %s",
+            len(service.strategies),
+            len(service.quarantined),
+            redact(site.store.url),
+        )
         controller: Controller | None = None
         if devices is not None:
             engine_controller = build_controller(site, store, devices, metrics)
@@ -190,7 +200,11 @@ def serve(site: SiteConfig, metrics: MetricsEndpoint | None = None) -> None:
                 loop.add_signal_handler(sig, stop.set)
         await run_agent(site, stop, freeze_heap=True, metrics=metrics)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:  # retrying cannot fix it: exit, so a supervisor sees it
+        log.critical("configuration error, exiting: %s", redact(str(exc)))
+        raise SystemExit(2) from None
 
 
 def _status(value: int, condition: int | None = None) -> str:
@@ -250,7 +264,8 @@ async def read_strategies(site: SiteConfig) -> list[Strategy]:
         rows = await store.list_strategies()
     finally:
         await store.close()
-    return [Strategy.from_document(r.document) for r in rows]
+    good, _ = load_stored(rows)  # a quarantined row is logged, not shown as enforced
+    return [good[k] for k in sorted(good)]
 
 
 def _class_label(device_type: int) -> str:

@@ -3,10 +3,13 @@
 It owns the result codes (D3: 200, 400 for anything a peer sent, 500 for a store failure),
 idempotency (D5: a repeated (op, mid) gets its stored reply) and sync's full list (D12).
 
-``handle(op, payload)`` never raises for anything a peer sent: bad input becomes a 400 reply,
-a store failure a 500. A command's changes and its reply are committed in one transaction
-*before* the reply is returned for publishing, and the in-memory view is updated only after
-the commit succeeded, so what the agent says and what it stores never diverge.
+``handle(op, payload)`` never raises: bad input becomes a 400 reply, a store failure or a bug
+a 500 whose message names no path or secret (the log has the detail). A command that broke its
+handler twice is dead-lettered: its 500 is stored under its mid and it is not run again.
+
+A command's changes and its reply are committed in one transaction *before* the reply is
+returned for publishing, and the in-memory view is updated only after the commit succeeded, so
+what the agent says and what it stores never diverge.
 """
 
 from __future__ import annotations
@@ -16,11 +19,20 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from gridguard.edge.batch import (
+    Batch,
+    Decoded,
+    Handled,
+    command_digest,
+    payload_key,
+    replayed,
+    reply_key,
+)
 from gridguard.edge.report import to_wire
+from gridguard.edge.stored import Quarantined, load_stored
 from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import (
@@ -34,6 +46,7 @@ from gridguard.protocol.models import (
     message_type,
 )
 from gridguard.protocol.timefmt import format_time_ns
+from gridguard.redact import redact
 from gridguard.site.config import SiteConfig
 from gridguard.store.base import (
     DEFAULT_KEEP_REPLIES,
@@ -48,6 +61,9 @@ from gridguard.strategy.model import Strategy
 
 log = logging.getLogger("gridguard.edge.commands")
 NS_PER_MS = 1_000_000
+DEAD_LETTER_AFTER = 2
+"""A command whose handling failed this many times is answered from the store from then on."""
+MAX_TRACKED_FAILURES = 10_000
 
 
 class LiveView(Protocol):
@@ -68,18 +84,6 @@ class StaticLiveView:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class Handled:
-    """What handling one command produced."""
-
-    op: str
-    reply: bytes
-    code: int
-    changed: bool
-    mid: str | None
-    duplicate: bool = False
-
-
 class CommandService:
     """Applies commands to the stored strategies; owns the in-memory view of them."""
 
@@ -96,15 +100,17 @@ class CommandService:
         self._live = live or StaticLiveView()
         self._clock_ns = clock_ns
         self._strategies: dict[int, Strategy] = {}
+        self._quarantined: list[Quarantined] = []
+        self._failures: dict[str, int] = {}
         self._next_id = 1
         self._reply_keys: set[str] = set()
         self._reload_keys_at = 2 * DEFAULT_KEEP_REPLIES
         self._site_view = rules.SiteView({m.id: m.per_phase for m in site.meters})
 
     async def load(self) -> None:
-        """Read the stored strategies (at start, after migrations)."""
+        """Read the stored strategies (at start, after migrations); quarantine bad ones."""
         rows = await self._store.list_strategies()
-        self._strategies = {row.id: Strategy.from_document(row.document) for row in rows}
+        self._strategies, self._quarantined = load_stored(rows)
         self._next_id = await self._store.next_id()
         await self._load_reply_keys()
 
@@ -118,6 +124,11 @@ class CommandService:
 
     def set_live_view(self, live: LiveView) -> None:
         self._live = live
+
+    @property
+    def quarantined(self) -> list[Quarantined]:
+        """Stored strategies that failed validation at load: reported, never enforced."""
+        return list(self._quarantined)
 
     @property
     def strategies(self) -> list[Strategy]:
@@ -166,37 +177,56 @@ class CommandService:
 
         Each command sees the effects of the ones before it, exactly as if they were handled
         one by one; their writes and replies are committed in one transaction, and only then
-        are the replies returned for publishing. If the commit fails, every command that was
-        not a replay gets a 500 and nothing changes.
+        are the replies returned for publishing. If the commit of several fails, they are
+        handled again one by one, so one command's failure is a 500 for it alone.
         """
         started = time.perf_counter()
-        batch = _Batch(dict(self._strategies), self._next_id)
+        handled = await self._handle_together(commands)
+        self._log(handled, started)
+        return handled
+
+    async def _handle_together(self, commands: Sequence[tuple[str, bytes]]) -> list[Handled]:
+        batch = Batch(dict(self._strategies), self._next_id)
         decoded = [self._decode(op, payload) for op, payload in commands]
-        keys = [reply_key(op, d.mid) for (op, _), d in zip(commands, decoded, strict=True) if d.mid]
+        pairs = list(zip((op for op, _ in commands), decoded, strict=True))
+        keys = [reply_key(op, d.mid) for op, d in pairs if d.mid]
         keys = [k for k in keys if k in self._reply_keys]
         try:
             batch.stored = await self._store.get_replies(keys) if keys else {}
-        except StoreError as exc:
-            return [
-                self._internal_error(op, d.mid, d.trace_id, exc)
-                for (op, _), d in zip(commands, decoded, strict=True)
-            ]
-        handled = [self._step(batch, op, d) for (op, _), d in zip(commands, decoded, strict=True)]
+        except Exception as exc:  # noqa: BLE001 - any store failure is a 500, never a crash
+            return [self._internal_error(op, d, exc) for op, d in pairs]
+        handled = [self._guarded_step(batch, op, d) for op, d in pairs]
         if batch.entries:
             try:
                 await self._store.commit_batch(batch.entries)
-            except StoreError as exc:
-                handled = [
-                    h if h.duplicate else self._internal_error(h.op, h.mid, d.trace_id, exc)
-                    for h, d in zip(handled, decoded, strict=True)
+            except Exception as exc:  # noqa: BLE001 - as above
+                if len(commands) > 1:
+                    return await self._one_by_one(commands)
+                return [
+                    h if h.duplicate else self._internal_error(h.op, d, exc)
+                    for h, (_, d) in zip(handled, pairs, strict=True)
                 ]
-                self._log(handled, started)
-                return handled
         self._strategies, self._next_id = batch.strategies, batch.next_id
         self._reply_keys.update(batch.fresh)
         if len(self._reply_keys) > self._reload_keys_at:
             await self._reload_reply_keys()
-        self._log(handled, started)
+        return handled
+
+    def failed(self, commands: Sequence[tuple[str, bytes]]) -> list[Handled]:
+        """500s for commands whose handling broke outside every inner guard (last resort)."""
+        handled: list[Handled] = []
+        for op, payload in commands:
+            mid, trace_id = codec.recover_ids(payload)
+            decoded = Decoded(None, None, mid, trace_id, payload=payload)
+            reply = self._error_reply(op, decoded, 500, "internal error (the agent logged it)")
+            handled.append(Handled(op=op, reply=reply, code=500, changed=False, mid=mid))
+        return handled
+
+    async def _one_by_one(self, commands: Sequence[tuple[str, bytes]]) -> list[Handled]:
+        log.warning("group commit of %d commands failed; committing them one by one", len(commands))
+        handled: list[Handled] = []
+        for command in commands:
+            handled.extend(await self._handle_together([command]))
         return handled
 
     async def _reload_reply_keys(self) -> None:
@@ -222,7 +252,7 @@ class CommandService:
             }
             log.info(json.dumps(fields))
 
-    def _decode(self, op: str, payload: bytes) -> _Decoded:
+    def _decode(self, op: str, payload: bytes) -> Decoded:
         try:
             command = codec.decode_command(
                 op,
@@ -230,17 +260,52 @@ class CommandService:
                 device_uid=self._site.device.uid,
                 max_bytes=self._site.mqtt.max_payload_bytes,
             )
+            digest = command_digest(command)
         except ProtocolError as exc:
-            return _Decoded(None, exc, exc.mid, exc.trace_id)
-        return _Decoded(command, None, command.mid, command.trace_id)
+            return Decoded(None, exc, exc.mid, exc.trace_id, payload=payload)
+        except Exception as exc:  # noqa: BLE001 - a decoder bug: this command's 500
+            return Decoded(None, None, None, None, payload=payload, failure=exc)
+        return Decoded(command, None, command.mid, command.trace_id, digest, payload)
 
-    def _step(self, batch: _Batch, op: str, decoded: _Decoded) -> Handled:
+    def _guarded_step(self, batch: Batch, op: str, decoded: Decoded) -> Handled:
+        """:meth:`_step`, any failure of which is this command's 500 (and never the batch's)."""
+        if decoded.failure is not None:
+            return self._broken(batch, op, decoded, decoded.failure)
+        try:
+            return self._step(batch, op, decoded)
+        except Exception as exc:  # noqa: BLE001 - containment: see the module docstring
+            return self._broken(batch, op, decoded, exc)
+
+    def _broken(self, batch: Batch, op: str, decoded: Decoded, exc: Exception) -> Handled:
+        """A 500 for a command the handler failed on; the second time, dead-lettered: the 500
+        is stored under its mid (a redelivery gets it without running anything) and logged
+        with the traceback."""
+        key = reply_key(op, decoded.mid) if decoded.mid else payload_key(op, decoded.payload)
+        failures = self._failures.get(key, 0) + 1
+        reply = self._error_reply(op, decoded, 500, "internal error (the agent logged it)")
+        if failures < DEAD_LETTER_AFTER:
+            if len(self._failures) >= MAX_TRACKED_FAILURES:
+                self._failures.clear()
+            self._failures[key] = failures
+            log.error("command %s mid=%s failed: %r", op, decoded.mid, exc, exc_info=exc)
+        else:
+            self._failures.pop(key, None)
+            log.error(
+                "dead-letter: %s mid=%s failed %d times", op, decoded.mid, failures, exc_info=exc
+            )
+            if decoded.mid is not None:
+                batch.add(CommitEntry(reply=StoredReply(key, op, reply)), None)
+        return Handled(op=op, reply=reply, code=500, changed=False, mid=decoded.mid)
+
+    def _step(self, batch: Batch, op: str, decoded: Decoded) -> Handled:
         """One command against the batch's working state."""
         key = reply_key(op, decoded.mid) if decoded.mid else None
         if key is not None:
             previous = batch.replayable(key)
-            if previous is not None:  # D5: a repeated mid gets the stored reply
-                return _replayed(op, previous, decoded.mid or "")
+            if previous is not None:  # D5: a repeated mid gets the stored reply ...
+                if previous.digest and decoded.digest and previous.digest != decoded.digest:
+                    return self._reused(op, decoded)  # ... if it is the same command
+                return replayed(op, previous, decoded.mid or "")
         if decoded.command is None:
             assert decoded.error is not None
             return self._reject(batch, op, decoded, decoded.error)
@@ -252,7 +317,7 @@ class CommandService:
         reply = self._result(op, decoded, batch, code=200, msg="", **data)
         batch.add(
             CommitEntry(
-                reply=StoredReply(reply_key(op, decoded.command.mid), op, reply),
+                reply=StoredReply(reply_key(op, decoded.command.mid), op, reply, decoded.digest),
                 upserts=[
                     StoredStrategy(s.id, s.ele_meter_id, s.device_type, s.document())
                     for s in outcome.upserts
@@ -264,7 +329,7 @@ class CommandService:
         )
         return Handled(op=op, reply=reply, code=200, changed=outcome.changed, mid=decoded.mid)
 
-    def _apply(self, batch: _Batch, command: Envelope) -> rules.Outcome:
+    def _apply(self, batch: Batch, command: Envelope) -> rules.Outcome:
         now = format_time_ns(self._clock_ns())
         site, current = self._site_view, batch.strategies
         if isinstance(command, CreateCommand):
@@ -281,7 +346,7 @@ class CommandService:
             )
         return rules.Outcome()  # sync: nothing changes (D12)
 
-    def _result(self, op: str, decoded: _Decoded, batch: _Batch | None, **fields: Any) -> bytes:
+    def _result(self, op: str, decoded: Decoded, batch: Batch | None, **fields: Any) -> bytes:
         ns = self._clock_ns()
         if op == "sync" and fields.get("code") == 200 and batch is not None:  # D12
             fields["data"] = self._wire_list(batch.strategies)
@@ -291,75 +356,32 @@ class CommandService:
             model.model_validate({**envelope, "reply": decoded.mid or "", **fields})
         )
 
-    def _reject(self, batch: _Batch, op: str, decoded: _Decoded, exc: ProtocolError) -> Handled:
+    def _reject(self, batch: Batch, op: str, decoded: Decoded, exc: ProtocolError) -> Handled:
         """A 400 (D3), stored under its mid when there is one so a repeat gets it again."""
-        reply = self._result(op, decoded, None, code=400, msg=str(exc))
+        reply = self._error_reply(op, decoded, 400, str(exc))
         if decoded.mid is not None:
             batch.add(CommitEntry(reply=StoredReply(reply_key(op, decoded.mid), op, reply)), None)
         return Handled(op=op, reply=reply, code=400, changed=False, mid=decoded.mid)
 
-    def _internal_error(
-        self, op: str, mid: str | None, trace_id: str | None, exc: Exception
-    ) -> Handled:
+    def _reused(self, op: str, decoded: Decoded) -> Handled:
+        """A 400 for a mid already used on this op for different data; nothing is stored."""
+        msg = (
+            f"mid {decoded.mid} was already used for a different {op} command "
+            "(same op, other data); send a new command under a new mid"
+        )
+        reply = self._error_reply(op, decoded, 400, msg)
+        return Handled(op=op, reply=reply, code=400, changed=False, mid=decoded.mid)
+
+    def _error_reply(self, op: str, decoded: Decoded, code: int, msg: str) -> bytes:
+        return self._result(op, decoded, None, code=code, msg=msg)
+
+    def _internal_error(self, op: str, decoded: Decoded, exc: Exception) -> Handled:
         """A 500 (D3): storage unavailable. Not stored, so a retry is processed anew."""
-        log.error("storage failure while handling %s %s: %s", op, mid, exc)
-        decoded = _Decoded(None, None, mid, trace_id)
-        reply = self._result(op, decoded, None, code=500, msg=f"internal error: {exc}")
-        return Handled(op=op, reply=reply, code=500, changed=False, mid=mid)
-
-
-@dataclass(frozen=True, slots=True)
-class _Decoded:
-    command: Envelope | None
-    error: ProtocolError | None
-    mid: str | None
-    trace_id: str | None
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Working state of one batch: strategies and id counter as the commands change them."""
-
-    strategies: dict[int, Strategy]
-    next_id: int
-    stored: dict[str, StoredReply] = field(default_factory=dict)
-    entries: list[CommitEntry] = field(default_factory=list)
-    fresh: dict[str, StoredReply] = field(default_factory=dict)
-
-    def replayable(self, key: str) -> StoredReply | None:
-        return self.fresh.get(key) or self.stored.get(key)
-
-    def add(self, entry: CommitEntry, outcome: rules.Outcome | None) -> None:
-        self.entries.append(entry)
-        self.fresh[entry.reply.key] = entry.reply
-        if outcome is None:
-            return
-        for strategy in outcome.upserts:
-            self.strategies[strategy.id] = strategy
-        for strategy_id in outcome.deletes:
-            self.strategies.pop(strategy_id, None)
-        if outcome.next_id is not None:
-            self.next_id = outcome.next_id
-
-
-def reply_key(op: str, mid: str) -> str:
-    """The idempotency key of a command (D5): its op and mid.
-
-    A redelivery arrives on the same command topic with the same mid. The spec's own examples
-    reuse one mid for create, update, delete and update_all, and each must be answered on its
-    own, so the key includes the op.
-    """
-    return f"{op}/{mid}"
-
-
-def _replayed(op: str, previous: StoredReply, mid: str) -> Handled:
-    code = _code(previous.payload)
-    return Handled(op=op, reply=previous.payload, code=code, changed=False, mid=mid, duplicate=True)
-
-
-def _code(payload: bytes) -> int:
-    try:
-        value = json.loads(payload).get("code", 200)
-    except (ValueError, AttributeError):
-        return 200
-    return int(value) if isinstance(value, int) else 200
+        log.error("storage failure while handling %s %s: %s", op, decoded.mid, redact(str(exc)))
+        msg = (
+            "internal error: storage unavailable"
+            if isinstance(exc, StoreError)
+            else ("internal error (the agent logged it)")
+        )
+        reply = self._error_reply(op, decoded, 500, msg)
+        return Handled(op=op, reply=reply, code=500, changed=False, mid=decoded.mid)

@@ -8,6 +8,7 @@ trip on loopback measured 88 ms instead of 0.4 ms. Brokers should set it too (Mo
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 from collections.abc import Callable, Iterable
@@ -17,7 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
-from gridguard.site.config import MqttConfig
+from gridguard.redact import redact
+from gridguard.site.config import ConfigError, MqttConfig
 
 NODELAY_OPTION = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -74,15 +76,16 @@ class BrokerAddress:
 def parse_mqtt_url(url: str) -> BrokerAddress:
     """``mqtt://user:pw@host:1883`` or ``mqtts://host`` (port 8883 by default)."""
     parts = urlsplit(url)
+    shown = redact(url)
     if parts.scheme not in {"mqtt", "mqtts"}:
-        raise ValueError(f"mqtt url {url!r}: scheme must be mqtt:// or mqtts://")
+        raise ValueError(f"mqtt url {shown!r}: scheme must be mqtt:// or mqtts://")
     if not parts.hostname:
-        raise ValueError(f"mqtt url {url!r}: no host")
+        raise ValueError(f"mqtt url {shown!r}: no host")
     tls = parts.scheme == "mqtts"
     try:
         port = parts.port or (8883 if tls else 1883)
-    except ValueError as exc:
-        raise ValueError(f"mqtt url {url!r}: bad port") from exc
+    except ValueError:
+        raise ValueError(f"mqtt url {shown!r}: bad port") from None
     return BrokerAddress(
         host=parts.hostname,
         port=port,
@@ -97,14 +100,37 @@ def client_id_for(config: MqttConfig, device_uid: str) -> str:
     return config.client_id or f"gridguard-{device_uid}"
 
 
-def client_kwargs(config: MqttConfig, device_uid: str) -> dict[str, Any]:
-    """Keyword arguments for ``aiomqtt.Client`` from the site's MQTT settings."""
-    address = parse_mqtt_url(config.url)
+def broker_password(config: MqttConfig, from_url: str | None) -> str | None:
+    """The password: the URL's, else the environment variable's, else the file's (read at
+    each connect, so a rotated secret is picked up); ConfigError if the named one is missing."""
+    if from_url is not None:
+        return from_url
+    if config.password_env:
+        value = os.environ.get(config.password_env)
+        if value is None:
+            raise ConfigError(f"mqtt.password_env: variable {config.password_env} is not set")
+        return value
+    if config.password_file:
+        try:
+            return config.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"mqtt.password_file: cannot read {config.password_file}: {exc.strerror}"
+            ) from None
+    return None
+
+
+def client_kwargs(config: MqttConfig, device_uid: str, url: str) -> dict[str, Any]:
+    """Keyword arguments for ``aiomqtt.Client`` to reach the broker at ``url``."""
+    try:
+        address = parse_mqtt_url(url)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     kwargs: dict[str, Any] = {
         "hostname": address.host,
         "port": address.port,
         "username": address.username,
-        "password": address.password,
+        "password": broker_password(config, address.password),
         "identifier": client_id_for(config, device_uid),
         "clean_session": False,
         "keepalive": config.keepalive_s,
@@ -113,6 +139,10 @@ def client_kwargs(config: MqttConfig, device_uid: str) -> dict[str, Any]:
         "max_inflight_messages": 100,
     }
     tls = config.tls
+    for name in ("ca_file", "cert_file", "key_file"):
+        path = getattr(tls, name)
+        if path is not None and not path.is_file():
+            raise ConfigError(f"mqtt.tls.{name}: {path} is not a readable file")
     if address.tls or tls.ca_file or tls.cert_file:
         kwargs["tls_params"] = aiomqtt.TLSParameters(
             ca_certs=str(tls.ca_file) if tls.ca_file else None,

@@ -1,7 +1,10 @@
 """Bytes <-> validated messages.
 
-Decoding order for a command: size limit (D6, refused unparsed) -> lenient JSON (D4: trailing
-commas accepted, anything else that is not JSON is a 400 with line and column) -> the model,
+Decoding order for a command: size limit (D6, refused before the bytes are even decoded) ->
+UTF-8 -> nesting depth (at most MAX_DEPTH, so no parser recursion can blow up) -> lenient JSON
+(D4: trailing commas accepted, anything else that is not JSON, NaN and Infinity included, is a
+400 with line and column) -> valid Unicode (no unpaired surrogate escapes, which could never be
+encoded into a reply or a report) -> the model,
 whose failures become one readable message naming every field path and rule (D3) -> the
 envelope checks against the topic (D2: ``type`` must match the op, ``device_uid`` must be ours).
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -23,7 +27,14 @@ from gridguard.protocol.errors import (
 from gridguard.protocol.models import COMMAND_MODELS, Envelope, message_type
 
 DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_DEPTH = 32
+"""Deepest nesting of lists and objects a message may have (the protocol needs 4)."""
 M = TypeVar("M", bound=BaseModel)
+
+_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET_RE = re.compile(r"[\[\]{}]")
+_CONSTANT_RE = re.compile(r"(?<![\w.])(-?Infinity|NaN)\b")
+_SURROGATE_ESCAPE_RE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 _MID_RE = re.compile(rb'"mid"\s*:\s*"([^"\\]{1,100})"')
 _TRACE_RE = re.compile(rb'"trace_id"\s*:\s*"([^"\\]{1,200})"')
@@ -56,8 +67,48 @@ def _blank_trailing_commas(text: str) -> str:  # noqa: C901 - one-pass scanner
     return "".join(out)
 
 
+class _NotANumberError(ValueError):
+    pass
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    raise _NotANumberError(name)
+
+
+def _blank_strings(text: str) -> str:
+    """``text`` with every string literal's inside blanked (same length: positions kept)."""
+    return _STRING_RE.sub(lambda m: '"' + " " * (len(m.group()) - 2) + '"', text)
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before the (recursive) parser sees it."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    blanked = _blank_strings(text)
+    for match in _BRACKET_RE.finditer(blanked):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            line, column = _line_column(text, match.start())
+            raise JsonSyntaxError(
+                f"invalid JSON at line {line} column {column}: "
+                f"nested deeper than {MAX_DEPTH} levels"
+            )
+
+
+def _not_a_number(text: str, name: str) -> JsonSyntaxError:
+    found = _CONSTANT_RE.search(_blank_strings(text))
+    if found is None:
+        return JsonSyntaxError(f"invalid JSON: {name} is not a JSON number")
+    line, column = _line_column(text, found.start())
+    return JsonSyntaxError(
+        f"invalid JSON at line {line} column {column}: {found.group()} is not a JSON number"
+    )
 
 
 def loads_lenient(payload: bytes) -> Any:
@@ -66,11 +117,14 @@ def loads_lenient(payload: bytes) -> Any:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JsonSyntaxError(f"payload is not UTF-8 text (byte {exc.start})") from None
+    _check_depth(text)
     try:
         return json.loads(text, parse_constant=_reject_constant)  # fast path: strict JSON
     except json.JSONDecodeError:
         pass
-    except ValueError as exc:
+    except _NotANumberError as exc:
+        raise _not_a_number(text, str(exc)) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise JsonSyntaxError(f"invalid JSON: {exc}") from None
     try:
         return json.loads(_blank_trailing_commas(text), parse_constant=_reject_constant)
@@ -78,8 +132,52 @@ def loads_lenient(payload: bytes) -> Any:
         raise JsonSyntaxError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except _NotANumberError as exc:
+        raise _not_a_number(text, str(exc)) from None
     except ValueError as exc:
         raise JsonSyntaxError(f"invalid JSON: {exc}") from None
+
+
+def unencodable_path(value: Any, path: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
+    """The path of the first key or string that is not valid Unicode (a lone surrogate)."""
+    if isinstance(value, str):
+        return None if value.isascii() or _encodes(value) else path
+    if isinstance(value, list):
+        items: Any = enumerate(value)
+    elif isinstance(value, dict):
+        items = value.items()
+        for key in value:
+            if not _encodes(key):
+                return (*path, "(key)")
+    else:
+        return None
+    for key, item in items:
+        found = unencodable_path(item, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_unicode(payload: bytes, raw: Any) -> None:
+    """Refuse an unpaired surrogate escape (``"\\ud800"``) anywhere, naming its field."""
+    if not _SURROGATE_ESCAPE_RE.search(payload):
+        return
+    path = unencodable_path(raw)
+    if path is not None:
+        mid, trace_id = _ids_from(raw)
+        raise InvalidMessageError(
+            f"{format_loc(path)}: must be valid Unicode text (unpaired surrogate escape)",
+            mid=mid,
+            trace_id=trace_id,
+        )
 
 
 def format_loc(loc: tuple[int | str, ...]) -> str:
@@ -121,10 +219,11 @@ def describe_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) ->
 
 
 def _recover_ids(payload: bytes) -> tuple[str | None, str | None]:
+    """mid and trace_id found in a payload that could not be parsed (for the 400's reply)."""
     mid = _MID_RE.search(payload)
     trace = _TRACE_RE.search(payload)
     return (
-        mid.group(1).decode("utf-8", "replace") if mid else None,
+        _as_mid(mid.group(1).decode("utf-8", "replace")) if mid else None,
         trace.group(1).decode("utf-8", "replace") if trace else None,
     )
 
@@ -141,6 +240,32 @@ def _type_mismatch(raw_type: Any, op: str) -> str | None:
     return f"type: expected {expected!r} on the {op} topic, got {raw_type!r}"
 
 
+def _as_mid(value: Any) -> str | None:
+    """``value`` if it is a UUID: only a UUID is echoed as ``reply`` and keys a stored reply."""
+    if not isinstance(value, str):
+        return None
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return None
+    return value
+
+
+def recover_ids(payload: bytes) -> tuple[str | None, str | None]:
+    """mid (a UUID) and trace_id as far as they can be found in any payload, parsed or not."""
+    return _recover_ids(payload[:4096])
+
+
+def _ids_from(raw: Any) -> tuple[str | None, str | None]:
+    """mid (a UUID or None) and trace_id (valid text or None) of a parsed message."""
+    if not isinstance(raw, dict):
+        return None, None
+    trace_id = raw.get("trace_id")
+    if not isinstance(trace_id, str) or not _encodes(trace_id):
+        trace_id = None
+    return _as_mid(raw.get("mid")), trace_id
+
+
 def parse_model(
     model: type[M],
     payload: bytes,
@@ -150,8 +275,8 @@ def parse_model(
 ) -> M:
     """Decode any message (result, list/post, command) into ``model``; with ``op``, its
     ``type`` must be that op's (D2)."""
-    mid, trace_id = _recover_ids(payload[:4096])
     if len(payload) > max_bytes:
+        mid, trace_id = _recover_ids(payload[:4096])
         raise PayloadTooLargeError(
             f"payload is {len(payload)} bytes, over the {max_bytes}-byte limit",
             mid=mid,
@@ -160,11 +285,12 @@ def parse_model(
     try:
         raw = loads_lenient(payload)
     except JsonSyntaxError as exc:
+        mid, trace_id = _recover_ids(payload[:4096])
         raise JsonSyntaxError(str(exc), mid=mid, trace_id=trace_id) from None
     if not isinstance(raw, dict):
         raise InvalidMessageError(f"(message): must be a JSON object, got {_kind(raw)}")
-    mid = raw["mid"] if isinstance(raw.get("mid"), str) else None
-    trace_id = raw["trace_id"] if isinstance(raw.get("trace_id"), str) else None
+    check_unicode(payload, raw)
+    mid, trace_id = _ids_from(raw)
     mismatch = _type_mismatch(raw.get("type"), op) if op is not None else None
     if mismatch is not None:
         raise InvalidMessageError(mismatch, mid=mid, trace_id=trace_id)

@@ -18,10 +18,17 @@ from pydantic_core import PydanticCustomError
 from gridguard.protocol.timefmt import RFC3339_RE
 
 MONTHS = 12
+MAX_KW = 65_535
+"""Conditions are whole kW in 0..65,535, as in the vendor's HTTP API."""
+MAX_ID = 2**53 - 1
+"""Ids and timestamps stay exact in a JavaScript number and fit a 64-bit column."""
+_SHOWN_MAX_CHARS = 40
 
 
 def _fail(rule: str, value: Any) -> PydanticCustomError:
     shown = repr(value) if isinstance(value, str) else _json_repr(value)
+    if len(shown) > _SHOWN_MAX_CHARS:
+        shown = f"{shown[: _SHOWN_MAX_CHARS - 3]}..."
     return PydanticCustomError(
         "gridguard_rule", "{rule}, got {shown}", {"rule": rule, "shown": shown}
     )
@@ -57,15 +64,15 @@ def _status(value: Any) -> int:
 
 def _kw(value: Any) -> int:
     number = _whole_number(value)
-    if number is None or number < 0:
-        raise _fail("must be a whole number of kW >= 0", value)
+    if number is None or not 0 <= number <= MAX_KW:
+        raise _fail(f"must be a whole number of kW in 0..{MAX_KW}", value)
     return number
 
 
 def _positive_id(value: Any) -> int:
     number = _whole_number(value)
-    if number is None or number <= 0:
-        raise _fail("must be a positive integer id", value)
+    if number is None or not 0 < number <= MAX_ID:
+        raise _fail("must be a positive integer id below 2^53", value)
     return number
 
 
@@ -78,7 +85,7 @@ def _device_type(value: Any) -> int:
 
 def _percentage(value: Any) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not 0 < value <= 100:
+    if not ok or not 0 < value <= 100 or not math.isfinite(value):  # range first: no float()
         raise _fail("must be a number in (0, 100]", value)
     return float(value)
 
@@ -97,7 +104,7 @@ def _monthly(value: Any) -> list[int]:
 
 def _timestamp_ms(value: Any) -> int:
     number = _whole_number(value)
-    if number is None or number <= 0:
+    if number is None or not 0 < number <= MAX_ID:
         raise _fail("must be a positive integer of milliseconds since the epoch", value)
     return number
 

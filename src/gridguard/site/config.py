@@ -19,9 +19,11 @@ from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gridguard.redact import redact
 from gridguard.site.topology import SiteTopology
 
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
@@ -44,6 +46,13 @@ class TlsConfig(_Strict):
 
 class MqttConfig(_Strict):
     url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt:// or mqtts://")
+    urls: list[str] = Field(
+        default_factory=list, description="brokers of a cluster, tried in turn (default: [url])"
+    )
+    password_env: str | None = Field(
+        default=None, description="environment variable holding the broker password"
+    )
+    password_file: Path | None = Field(default=None, description="file holding the password")
     scheme: Literal["wudun", "user", "custom"] = Field(default="custom", description="D1")
     product_key: str | None = Field(default=None, description="for scheme wudun")
     tenant: str | None = Field(default=None, description="for scheme user")
@@ -61,9 +70,30 @@ class MqttConfig(_Strict):
         needed = {"wudun": "product_key", "user": "tenant", "custom": "prefix"}[self.scheme]
         if not getattr(self, needed):
             raise ValueError(f"scheme {self.scheme!r} needs mqtt.{needed}")
-        if not self.url.startswith(("mqtt://", "mqtts://")):
-            raise ValueError("url must start with mqtt:// or mqtts://")
+        for url in self.broker_urls:
+            check_broker_url(url)
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
         return self
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """The brokers to try, in order: ``urls`` if given, else ``[url]``."""
+        return list(self.urls) or [self.url]
+
+
+def check_broker_url(url: str) -> None:
+    """ValueError (naming the URL without its password) unless ``url`` is usable."""
+    shown = redact(url)
+    parts = urlsplit(url)
+    if parts.scheme not in {"mqtt", "mqtts"}:
+        raise ValueError(f"url {shown!r} must start with mqtt:// or mqtts://")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        raise ValueError(f"url {shown!r}: the port must be a number in 0..65535") from None
+    if not parts.hostname:
+        raise ValueError(f"url {shown!r}: no host")
 
 
 class DeviceIdentity(_Strict):

@@ -47,6 +47,8 @@ class StoredReply:
     key: str
     op: str
     payload: bytes
+    digest: str | None = None
+    """A fingerprint of the command's data: the same mid with other data is not a retry."""
 
 
 @dataclass(frozen=True, slots=True)

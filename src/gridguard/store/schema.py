@@ -7,7 +7,8 @@ revision is frozen history). ``tests/store/test_migrations.py`` checks that the 
 * ``store_counters``: one row; ``next_id`` (ids never reused, D7) and ``reply_seq``, the gapless
   sequence of stored replies. Every commit updates this row first, so it is also the write lock
   that serializes writers (a PostgreSQL row lock; SQLite takes its write lock on it).
-* ``replies``: mid -> reply (D5), numbered by ``reply_seq``; pruning keeps the newest N exactly.
+* ``replies``: mid -> reply (D5), numbered by ``reply_seq``; pruning keeps the newest N exactly;
+  ``digest`` fingerprints the command's data (a reused mid with other data is refused).
 * ``state``: small JSON documents of the control engine (D18).
 """
 
@@ -55,6 +56,7 @@ replies = sa.Table(
         nullable=False,
         server_default=sa.text("CURRENT_TIMESTAMP"),
     ),
+    sa.Column("digest", sa.String(64), nullable=True),
     sa.UniqueConstraint("mid", name="uq_replies_mid"),
 )
 

@@ -103,10 +103,9 @@ _SELECT_STRATEGIES = sa.select(
     strategies.c.id, strategies.c.ele_meter_id, strategies.c.device_type, strategies.c.document
 ).order_by(strategies.c.id)
 _SELECT_NEXT_ID = sa.select(store_counters.c.next_id).where(store_counters.c.id == COUNTERS_ROW_ID)
-_SELECT_REPLY = sa.select(replies.c.mid, replies.c.op, replies.c.payload).where(
-    replies.c.mid == sa.bindparam("reply_mid")
-)
-_SELECT_REPLIES = sa.select(replies.c.mid, replies.c.op, replies.c.payload).where(
+_REPLY_COLUMNS = (replies.c.mid, replies.c.op, replies.c.payload, replies.c.digest)
+_SELECT_REPLY = sa.select(*_REPLY_COLUMNS).where(replies.c.mid == sa.bindparam("reply_mid"))
+_SELECT_REPLIES = sa.select(*_REPLY_COLUMNS).where(
     replies.c.mid.in_(sa.bindparam("reply_mids", expanding=True))
 )
 _SELECT_STATE = sa.select(state.c.value).where(state.c.key == sa.bindparam("state_key"))
@@ -158,7 +157,7 @@ _SQLITE3: dict[sa.Executable, Sqlite3Statement] = {
         (_BUMP_COUNTERS, None),
         (_DELETE_STRATEGY, None),
         (_INSERT_STRATEGY, ["id", "ele_meter_id", "device_type", "document"]),
-        (_INSERT_REPLY, ["seq", "mid", "op", "payload"]),
+        (_INSERT_REPLY, ["seq", "mid", "op", "payload", "digest"]),
         (_PRUNE_REPLIES, None),
     ]
 }
@@ -308,7 +307,7 @@ def _commit_writes(
         (
             _INSERT_REPLY,
             [
-                {"seq": seq, "mid": r.key, "op": r.op, "payload": r.payload}
+                {"seq": seq, "mid": r.key, "op": r.op, "payload": r.payload, "digest": r.digest}
                 for seq, r in enumerate(effect.replies, start=first_seq)
             ],
         )
@@ -370,10 +369,7 @@ def _read_strategies(conn: Connection) -> list[StoredStrategy]:
 
 
 def _read_replies(mids: list[str], conn: Connection) -> dict[str, StoredReply]:
-    return {
-        row.mid: StoredReply(key=row.mid, op=row.op, payload=bytes(row.payload))
-        for row in conn.execute(_SELECT_REPLIES, {"reply_mids": mids})
-    }
+    return {row.mid: _reply(row) for row in conn.execute(_SELECT_REPLIES, {"reply_mids": mids})}
 
 
 def _read_reply_keys(conn: Connection) -> list[str]:
@@ -389,7 +385,11 @@ def _read_reply(mid: str, conn: Connection) -> StoredReply | None:
     row = conn.execute(_SELECT_REPLY, {"reply_mid": mid}).first()
     if row is None:
         return None
-    return StoredReply(key=row.mid, op=row.op, payload=bytes(row.payload))
+    return _reply(row)
+
+
+def _reply(row: sa.Row[Any, Any, Any, Any]) -> StoredReply:
+    return StoredReply(key=row.mid, op=row.op, payload=bytes(row.payload), digest=row.digest)
 
 
 def _read_state(key: str, conn: Connection) -> dict[str, Any] | None:

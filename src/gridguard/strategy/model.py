@@ -24,7 +24,6 @@ __all__ = [
     "site_month",
 ]
 
-
 @dataclass(frozen=True, slots=True)
 class Strategy:
     """One streaming_overdemand strategy as the EMS stores it."""

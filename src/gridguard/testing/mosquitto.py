@@ -35,11 +35,14 @@ class MosquittoProcess:
         *,
         listener: str = "",
         general: str = "",
+        per_listener_settings: bool = True,
     ) -> None:
         """``listener``: extra lines for the listener (TLS files, ``allow_anonymous false``,
         ``password_file``); anonymous plain MQTT when empty. ``general``: extra broker-wide
-        lines (e.g. ``max_queued_messages 0``). ``folder`` must be reachable by the
-        ``mosquitto`` user; by default a fresh one under the system temp folder."""
+        lines (e.g. ``max_queued_messages 0``). ``per_listener_settings=False`` makes the
+        listener's lines broker-wide (a plugin's ``$CONTROL`` topics need it). ``folder`` must
+        be reachable by the ``mosquitto`` user; by default a fresh one under the system temp
+        folder."""
         folder = folder or Path(tempfile.mkdtemp(prefix="gridguard-mosquitto-"))
         self.folder = folder
         self.port = port or free_port()
@@ -48,7 +51,8 @@ class MosquittoProcess:
         folder.chmod(0o777)
         settings = listener or "allow_anonymous true\n"
         (folder / "mosquitto.conf").write_text(
-            f"per_listener_settings true\nlistener {self.port} 127.0.0.1\n{settings}"
+            f"per_listener_settings {str(per_listener_settings).lower()}\n"
+            f"listener {self.port} 127.0.0.1\n{settings}"
             f"persistence true\npersistence_location {folder}/\nset_tcp_nodelay true\n"
             f"log_dest file {folder}/mosquitto.log\n{general}",
             encoding="utf-8",
