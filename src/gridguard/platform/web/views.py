@@ -42,6 +42,8 @@ class LivePoint:
     pv_kw: float | None
     demand_kw: float | None
     target_kw: float | None
+    sent_ms: float | None = None
+    """When the EMS published the report (its ``timestamp``), for the chart's latency."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,7 @@ class LivePoint:
             "pv": self.pv_kw,
             "demand": self.demand_kw,
             "target": self.target_kw,
+            "sent_ms": self.sent_ms,
         }
 
 
@@ -93,6 +96,7 @@ def live_point(document: Mapping[str, Any], meter_id: int, received_at: datetime
         pv_kw=_sum([_number(d.get("power_kw")) for d in behind if d.get("kind") == "pv"]),
         demand_kw=_number(meter.get("demand_kw")),
         target_kw=_number(meter.get("target_kw")),
+        sent_ms=_number(document.get("timestamp")),
     )
 
 

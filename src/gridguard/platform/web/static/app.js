@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   const LIVE_WINDOW_S = 600;
-  const state = { live: null, device: null, points: 0 };
+  const state = { live: null, device: null, points: 0, lags: [] };
 
   function labels(el) { return JSON.parse(el.dataset.labels || "{}"); }
   function width(el) { return Math.max(320, el.clientWidth - 2); }
@@ -63,6 +63,7 @@
     document.body.dataset.livePoints = String(state.points);
     document.body.dataset.liveGrid = String(p.grid);
     document.body.dataset.liveAt = String(Date.now());
+    if (p.sent_ms) { state.lags.push(Date.now() - p.sent_ms); document.body.dataset.liveLagsMs = state.lags.slice(-200).join(","); }
   }
 
   function setupLive() {
@@ -77,7 +78,7 @@
       [h[0], h[1], null, null, null, state.live.baseline, state.live.limit].forEach(function (v, i) { d[i].push(v); });
     });
     state.live.u.setData(d);
-    if (seed.latest) addPoint(seed.latest);
+    if (seed.latest) addPoint(Object.assign({}, seed.latest, { sent_ms: null }));
   }
 
   function drawSeries(el, series, data, height) {
