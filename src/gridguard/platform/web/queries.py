@@ -69,17 +69,35 @@ async def _open_alarm_counts(conn: Any) -> dict[str, int]:
     return {uid: n for uid, n in (await conn.execute(query)).all()}
 
 
-async def _drifting(conn: Any) -> set[str]:
+def _same_as_applied(wanted: list[dict[str, Any]], reported: list[dict[str, Any]]) -> bool:
+    """A quick look at the raw documents: True only when they agree field for field."""
+    have = {r.get("id"): r for r in reported}
+    if len(have) != len(wanted):
+        return False
+    for doc in wanted:
+        other = have.get(doc.get("id"))
+        if other is None or any(doc.get(k) != other.get(k) for k in desired_set.COMPARED):
+            return False
+    return True
+
+
+def in_drift(wanted: list[dict[str, Any]] | None, reported: list[dict[str, Any]] | None) -> bool:
+    """The platform's drift rule, with the raw comparison first (a fleet is mostly in step)."""
+    if wanted is None or _same_as_applied(wanted, reported or []):
+        return False
+    found = desired_set.drift(
+        desired_set.from_documents(wanted), desired_set.from_reported(reported or [])
+    )
+    return found.any
+
+
+async def _drifting(conn: Any, uids: Sequence[str] | None) -> set[str]:
+    """Which of ``uids`` (None: every device) are in drift."""
     d = devices.c
-    rows = await conn.execute(sa.select(d.uid, d.desired, d.last_list).where(d.desired.is_not(None)))
-    out = set()
-    for uid, wanted, reported in rows:
-        found = desired_set.drift(
-            desired_set.from_documents(wanted), desired_set.from_reported(reported or [])
-        )
-        if found.any:
-            out.add(uid)
-    return out
+    query = sa.select(d.uid, d.desired, d.last_list).where(d.desired.is_not(None))
+    if uids is not None:
+        query = query.where(d.uid.in_(list(uids)))
+    return {uid for uid, wanted, reported in await conn.execute(query) if in_drift(wanted, reported)}
 
 
 async def fleet_page(
@@ -94,7 +112,7 @@ async def fleet_page(
     async with db.read() as conn:
         rows = (await conn.execute(light)).all()
         counts = await _open_alarm_counts(conn)
-        drifting = await _drifting(conn)
+        drifting = await _drifting(conn, None) if selection.drift_only else set()
     device_count = len(rows)
     online = {
         r.uid: _online(aware(r.last_seen_at), r.report_interval_s, now, offline_after_intervals)
@@ -108,6 +126,9 @@ async def fleet_page(
         rows = [r for r in rows if r.uid in drifting]
     rows.sort(key=lambda r: (-counts.get(r.uid, 0), r.uid))
     shown = rows[selection.offset : selection.offset + selection.limit]
+    if not selection.drift_only:
+        async with db.read() as conn:
+            drifting = await _drifting(conn, [r.uid for r in shown])
     heavy = await _page_details(db, [r.uid for r in shown], now)
     out = [
         FleetRow(
