@@ -25,7 +25,7 @@ from gridguard.site.config import SiteConfig, load_site_config
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "edge.toml"
 BROKER = "mqtt://127.0.0.1:1883"
-PASSWORD = "a-long-password"  # noqa: S105 - a test user's password
+PASSWORD = "a-long-password"
 
 
 @dataclass

@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -47,7 +46,9 @@ def fleet_db(tmp_path_factory: pytest.TempPathFactory) -> str:
         try:
             await seed_fleet(db, count=FLEET, now=datetime.now(UTC))
             for name, role in (("olivia", Role.OPERATOR), ("victor", Role.VIEWER)):
-                await create_user(db, name=name, password=PASSWORD, role=role, now=datetime.now(UTC))
+                await create_user(
+                    db, name=name, password=PASSWORD, role=role, now=datetime.now(UTC)
+                )
         finally:
             await db.close()
 
@@ -96,7 +97,7 @@ async def test_fleet_page_with_ten_thousand_devices(seeded: Seeded, browser: Bro
     await expect(page.locator("#fleet-table")).to_contain_text(f"devices 1–50 of {FLEET}")
     await page.get_by_role("link", name="Next").click()
     await expect(page.locator("#fleet-table")).to_contain_text("devices 51–100")
-    print(
+    print(  # noqa: T201 - the measurement is the output
         f"\nfleet page, {FLEET} devices: load median {statistics.median(loads):.0f} ms "
         f"(min {min(loads):.0f}, max {max(loads):.0f}, 5 loads); search to 1 row {search_ms:.0f} ms"
     )

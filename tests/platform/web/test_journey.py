@@ -59,8 +59,20 @@ async def create_strategy(page: Page) -> float:
     await form.get_by_label("防逆流 anti-backflow").check()
     await form.get_by_label("Anti-backflow baseline").fill(str(BASELINE_KW))
     await form.get_by_label("Dynamic demand percentage").fill("90")
-    for month in ("January", "February", "March", "April", "May", "June", "July", "August",
-                  "September", "October", "November", "December"):
+    for month in (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ):
         await form.get_by_label(month, exact=True).fill("800")
     started = time.perf_counter()
     await form.get_by_role("button", name="Send").click()
@@ -102,8 +114,10 @@ async def test_operator_journey(site: Stack, browser: Browser) -> None:
     await settle_at_baseline(page)
     lags = await chart_lags(page)
     await screenshot(page, "dashboard-site.png")
-    print(f"\nform sent -> strategy shown as reported: {reported_ms:.0f} ms")
-    print(
+    print(  # noqa: T201 - the measurement is the output
+        f"\nform sent -> strategy shown as reported: {reported_ms:.0f} ms"
+    )
+    print(  # noqa: T201 - the measurement is the output
         f"status published -> live chart drawn: median {statistics.median(lags):.0f} ms, "
         f"p95 {percentile(lags, 95):.0f} ms, max {max(lags):.0f} ms over {len(lags)} reports"
     )
@@ -114,7 +128,9 @@ async def test_operator_journey(site: Stack, browser: Browser) -> None:
     await form.get_by_label("Anti-backflow baseline").fill("-5")
     await form.get_by_role("button", name="Send").click()
     await expect(page.locator("#edit-streaming_condition-err")).to_contain_text("kW >= 0")
-    await expect(form.get_by_label("Anti-backflow baseline")).to_have_attribute("aria-invalid", "true")
+    await expect(form.get_by_label("Anti-backflow baseline")).to_have_attribute(
+        "aria-invalid", "true"
+    )
     await form.get_by_label("Anti-backflow baseline").fill("10")
     await form.get_by_label("Gateway meter id").fill("99")
     await form.get_by_role("button", name="Send").click()
@@ -144,7 +160,9 @@ async def test_viewer_sees_but_cannot_change(site: Stack, browser: Browser) -> N
     await page.goto(f"{site.url}/devices/{site.uid}/strategies/1/edit")
     await expect(page.locator("#edit-form").get_by_label("Anti-backflow baseline")).to_be_disabled()
     assert await page.locator("#edit-form button").count() == 0
-    csrf = await page.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']")
+    csrf = await page.evaluate(
+        "JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']"
+    )
     refused = await page.request.post(
         f"{site.url}/devices/{site.uid}/strategies/create",
         form={"csrf": csrf, "ele_meter_id": "9"},

@@ -72,7 +72,9 @@ async def test_browser_on_another_instance_sees_live_reports(
         await page.wait_for_function(f"document.body.dataset.liveGrid === '{100 + i}'")
 
 
-async def events(client: httpx.AsyncClient, uid: str, last_id: str | None) -> AsyncIterator[dict[str, Any]]:
+async def events(
+    client: httpx.AsyncClient, uid: str, last_id: str | None
+) -> AsyncIterator[dict[str, Any]]:
     headers = {"Last-Event-ID": last_id} if last_id else {}
     async with client.stream("GET", f"/events?device={uid}", headers=headers) as response:
         assert response.headers["content-type"].startswith("text/event-stream")

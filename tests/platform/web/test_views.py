@@ -53,9 +53,13 @@ def test_field_errors_name_the_field_and_month() -> None:
     """A negative January limit and a missing meter: each at its own input."""
     with pytest.raises(ValidationError) as caught:
         StrategyCreate.model_validate(
-            {"streaming_status": 1, "individual_phase_streaming_status": 2,
-             "over_demand_status": 2, "over_demand_condition": [-1] + [0] * 11,
-             "dynamic_demand_percentage": 90}
+            {
+                "streaming_status": 1,
+                "individual_phase_streaming_status": 2,
+                "over_demand_status": 2,
+                "over_demand_condition": [-1] + [0] * 11,
+                "dynamic_demand_percentage": 90,
+            }
         )
     errors = field_errors(caught.value.errors())
     assert errors["ele_meter_id"] == "required field missing"
@@ -65,11 +69,15 @@ def test_field_errors_name_the_field_and_month() -> None:
 @pytest.mark.parametrize(
     ("msg", "expected"),
     [
-        ("data.ele_meter_id: meter 99 is not in this EMS's site configuration",
-         {"ele_meter_id": "meter 99 is not in this EMS's site configuration"}),
+        (
+            "data.ele_meter_id: meter 99 is not in this EMS's site configuration",
+            {"ele_meter_id": "meter 99 is not in this EMS's site configuration"},
+        ),
         ("data[1].streaming_condition: must be >= 0", {"streaming_condition": "must be >= 0"}),
-        ("data: meter 9 already has a storage strategy (id 1)",
-         {"_form": "data: meter 9 already has a storage strategy (id 1)"}),
+        (
+            "data: meter 9 already has a storage strategy (id 1)",
+            {"_form": "data: meter 9 already has a storage strategy (id 1)"},
+        ),
     ],
     ids=["field", "batch-item", "whole-form"],
 )
@@ -80,16 +88,28 @@ def test_ems_error_lands_at_the_named_field(msg: str, expected: dict[str, str]) 
 def test_edit_sends_only_what_differs() -> None:
     """Merge semantics: unchanged fields stay out of the update."""
     reported = strategy(T0, baseline_kw=10, limit_kw=800)
-    submitted = {"streaming_condition": 10, "over_demand_condition": [800] * 12,
-                 "dynamic_demand_percentage": 80, "id": 1}
+    submitted = {
+        "streaming_condition": 10,
+        "over_demand_condition": [800] * 12,
+        "dynamic_demand_percentage": 80,
+        "id": 1,
+    }
     assert changed_fields(submitted, reported) == {"dynamic_demand_percentage": 80}
 
 
 def test_live_point_sums_what_sits_behind_the_meter() -> None:
     document = {
-        "at": T0.isoformat(), "timestamp": 1_781_078_400_000,
-        "meters": [{"meter_id": 9, "grid_power_kw": 12.5, "phase_power_kw": [4, 4, 4.5],
-                    "demand_kw": 300.0, "target_kw": 700.0}],
+        "at": T0.isoformat(),
+        "timestamp": 1_781_078_400_000,
+        "meters": [
+            {
+                "meter_id": 9,
+                "grid_power_kw": 12.5,
+                "phase_power_kw": [4, 4, 4.5],
+                "demand_kw": 300.0,
+                "target_kw": 700.0,
+            }
+        ],
         "devices": [
             {"kind": "storage", "meter_id": 9, "power_kw": -20.0, "soc_pct": 60.0},
             {"kind": "storage", "meter_id": 9, "power_kw": -10.0, "soc_pct": 40.0},
@@ -101,7 +121,11 @@ def test_live_point_sums_what_sits_behind_the_meter() -> None:
     point = live_point(document, 9, T0)
     assert (point.grid_kw, point.phase_kw) == (12.5, (4.0, 4.0, 4.5))
     assert (point.storage_kw, point.soc_pct, point.pv_kw) == (-30.0, 50.0, 150.0)
-    assert (point.target_kw, point.sent_ms, point.at_s) == (700.0, 1_781_078_400_000, T0.timestamp())
+    assert (point.target_kw, point.sent_ms, point.at_s) == (
+        700.0,
+        1_781_078_400_000,
+        T0.timestamp(),
+    )
 
 
 def test_peak_table_has_every_month_with_headroom() -> None:
@@ -145,9 +169,15 @@ def test_drift_quick_check_agrees_with_the_platform() -> None:
 
 def test_both_languages_use_the_protocol_terms() -> None:
     zh, en = translator("zh"), translator("en")
-    assert [zh(k) for k in ("streaming_status", "individual_phase_streaming_status",
-                            "over_demand_status", "dynamic_demand_status")] == [
-        "防逆流", "单相防逆流", "防过需", "动态需量"]
+    assert [
+        zh(k)
+        for k in (
+            "streaming_status",
+            "individual_phase_streaming_status",
+            "over_demand_status",
+            "dynamic_demand_status",
+        )
+    ] == ["防逆流", "单相防逆流", "防过需", "动态需量"]
     assert en("page_of", first=1, last=50, total=10) == "devices 1–50 of 10"
     assert translator("fr")("fleet") == "Fleet"  # unknown language: English
     assert len(month_names("zh")) == len(month_names("en")) == 12

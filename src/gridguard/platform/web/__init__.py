@@ -39,7 +39,8 @@ def mount(app: FastAPI) -> None:
 
     async def platform_error(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/api/"):
-            return await api_handler(request, exc)
+            answer = api_handler(request, exc)
+            return answer if isinstance(answer, Response) else await answer
         assert isinstance(exc, PlatformError)
         return page(request, "error.html", None, status_code=exc.status_code, reason=str(exc))
 

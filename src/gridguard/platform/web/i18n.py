@@ -82,7 +82,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "read_only": ("Read-only: your role is viewer.", "只读：您的角色为查看者。"),
     "reconcile": ("Reconcile (re-apply the desired set)", "重新下发期望配置"),
     "drift_none": ("No drift: the EMS reports what was applied.", "无漂移：设备与下发配置一致。"),
-    "drift_found": ("Drift: the EMS differs from what was applied.", "漂移：设备配置与下发不一致。"),
+    "drift_found": (
+        "Drift: the EMS differs from what was applied.",
+        "漂移：设备配置与下发不一致。",
+    ),
     "id": ("Id", "编号"),
     "device_type": ("Device class", "设备类型"),
     "dt_2": ("storage", "储能"),

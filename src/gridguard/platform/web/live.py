@@ -120,9 +120,17 @@ class Poller:
             version = f"{_ms(moments[1])}.{_ms(moments[2])}"
             if self._fresh(f"a{row.id}", version):
                 out.append(
-                    ("alarm", {"id": row.id, "device_uid": row.device_uid, "kind": row.kind,
-                               "message": row.message, "open": row.ended_at is None,
-                               "acknowledged": row.acknowledged_at is not None})
+                    (
+                        "alarm",
+                        {
+                            "id": row.id,
+                            "device_uid": row.device_uid,
+                            "kind": row.kind,
+                            "message": row.message,
+                            "open": row.ended_at is None,
+                            "acknowledged": row.acknowledged_at is not None,
+                        },
+                    )
                 )
         return out
 

@@ -21,6 +21,7 @@ from gridguard.platform.web.session import (
     Operator,
     Viewer,
     new_login_csrf,
+    submitted_csrf,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -44,14 +45,14 @@ async def language(
     set_to: Annotated[str, Query(alias="set")], next_path: Annotated[str, Query(alias="next")] = ""
 ) -> RedirectResponse:
     response = RedirectResponse(safe_next(next_path), status_code=303)
-    response.set_cookie(
-        LANGUAGE_COOKIE, pick_language(set_to), max_age=365 * 86400, samesite="lax"
-    )
+    response.set_cookie(LANGUAGE_COOKIE, pick_language(set_to), max_age=365 * 86400, samesite="lax")
     return response
 
 
 @router.get("/login")
-async def login_form(request: Request, next_path: Annotated[str, Query(alias="next")] = "") -> Response:
+async def login_form(
+    request: Request, next_path: Annotated[str, Query(alias="next")] = ""
+) -> Response:
     csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_csrf()
     response = page(request, "login.html", None, login_csrf=csrf, next=safe_next(next_path))
     response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="strict")
@@ -75,8 +76,12 @@ async def login(
         client = request.client.host if request.client else "unknown"
         try:
             created = await users.login(
-                services.db, services.limiter, name=name, password=password,
-                client=client, now=services.clock.now(),
+                services.db,
+                services.limiter,
+                name=name,
+                password=password,
+                client=client,
+                now=services.clock.now(),
             )
         except TooManyAttemptsError as exc:
             error = str(exc)
@@ -87,18 +92,24 @@ async def login(
             response.set_cookie(SESSION_COOKIE, created.token, httponly=True, samesite="lax")
             return response
     return page(
-        request, "login.html", None, status_code=401, login_csrf=expected or new_login_csrf(),
-        next=safe_next(next_path), error=error, name=name,
+        request,
+        "login.html",
+        None,
+        status_code=401,
+        login_csrf=expected or new_login_csrf(),
+        next=safe_next(next_path),
+        error=error,
+        name=name,
     )
 
 
 @router.post("/logout")
 async def logout(services: ServicesDep, user: Viewer, request: Request) -> Response:
-    from gridguard.platform.web.session import submitted_csrf  # noqa: PLC0415
-
     if await submitted_csrf(request) == user.csrf:
         await users.revoke_token(
-            services.db, token_id=user.principal.token_id, owner_id=None,
+            services.db,
+            token_id=user.principal.token_id,
+            owner_id=None,
             now=services.clock.now(),
         )
     response = RedirectResponse("/login", status_code=303)

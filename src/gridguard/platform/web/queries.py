@@ -66,7 +66,7 @@ async def _open_alarm_counts(conn: Any) -> dict[str, int]:
         .where(alarms.c.ended_at.is_(None))
         .group_by(alarms.c.device_uid)
     )
-    return {uid: n for uid, n in (await conn.execute(query)).all()}
+    return dict((await conn.execute(query)).tuples().all())
 
 
 def _same_as_applied(wanted: list[dict[str, Any]], reported: list[dict[str, Any]]) -> bool:
@@ -97,7 +97,9 @@ async def _drifting(conn: Any, uids: Sequence[str] | None) -> set[str]:
     query = sa.select(d.uid, d.desired, d.last_list).where(d.desired.is_not(None))
     if uids is not None:
         query = query.where(d.uid.in_(list(uids)))
-    return {uid for uid, wanted, reported in await conn.execute(query) if in_drift(wanted, reported)}
+    return {
+        uid for uid, wanted, reported in await conn.execute(query) if in_drift(wanted, reported)
+    }
 
 
 async def fleet_page(
@@ -110,7 +112,7 @@ async def fleet_page(
         pattern = f"%{selection.q}%"
         light = light.where(sa.or_(d.uid.like(pattern), d.display_name.like(pattern)))
     async with db.read() as conn:
-        rows = (await conn.execute(light)).all()
+        rows = list((await conn.execute(light)).all())
         counts = await _open_alarm_counts(conn)
         drifting = await _drifting(conn, None) if selection.drift_only else set()
     device_count = len(rows)
@@ -174,9 +176,7 @@ async def _page_details(
             continue
         if peak.device_uid not in best or peak.peak_kw > best[peak.device_uid][0]:
             best[peak.device_uid] = (peak.peak_kw, peak.limit_kw)
-    return {
-        r.uid: (grid_now_kw(r.last_status), *best.get(r.uid, (None, None))) for r in rows
-    }
+    return {r.uid: (grid_now_kw(r.last_status), *best.get(r.uid, (None, None))) for r in rows}
 
 
 async def recent_samples(
@@ -211,9 +211,7 @@ async def device_marks(db: Database, *, uid: str) -> DeviceMarks:
     return DeviceMarks(aware(row.last_status_at), aware(row.last_list_at), row.last_status)
 
 
-async def changed_commands(
-    db: Database, *, uid: str | None, since: datetime
-) -> list[sa.Row[Any]]:
+async def changed_commands(db: Database, *, uid: str | None, since: datetime) -> list[Any]:
     c = commands.c
     moment = sa.func.coalesce(c.answered_at, c.sent_at)
     query = sa.select(c.mid, c.device_uid, c.op, c.state, c.code, c.msg, moment.label("at"))
@@ -224,7 +222,7 @@ async def changed_commands(
         return list((await conn.execute(query.limit(500))).all())
 
 
-async def changed_alarms(db: Database, *, uid: str | None, since: datetime) -> list[sa.Row[Any]]:
+async def changed_alarms(db: Database, *, uid: str | None, since: datetime) -> list[Any]:
     a = alarms.c
     query = sa.select(*alarms.c).where(
         sa.or_(a.started_at > since, a.ended_at > since, a.acknowledged_at > since)

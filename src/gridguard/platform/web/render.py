@@ -42,8 +42,9 @@ def is_htmx(request: Request) -> bool:
 
 def page(
     request: Request,
-    name: str,
+    template: str,
     user: WebUser | None,
+    /,
     *,
     status_code: int = 200,
     **context: Any,
@@ -59,4 +60,4 @@ def page(
         "query": request.url.query,
         **context,
     }
-    return templates.TemplateResponse(request, name, values, status_code=status_code)
+    return templates.TemplateResponse(request, template, values, status_code=status_code)

@@ -67,9 +67,16 @@ async def site(
         row, now=now, offline_after_intervals=services.settings.offline_after_intervals
     )
     return page(
-        request, "site.html", user, device=public, meter=meter_id, meters=_meters(row),
-        baseline=baseline_kw(row.last_list or [], meter_id), limit=limit_now(row, meter_id, now),
-        live=live, ranges=list(RANGES),
+        request,
+        "site.html",
+        user,
+        device=public,
+        meter=meter_id,
+        meters=_meters(row),
+        baseline=baseline_kw(row.last_list or [], meter_id),
+        limit=limit_now(row, meter_id, now),
+        live=live,
+        ranges=list(RANGES),
     )
 
 
@@ -141,9 +148,7 @@ async def demand(
     peaks = await month_peaks(services.db, uid=uid, month=None)
     tables = {}
     for meter_id in _meters(row):
-        limits = {
-            m: law.month_limit_kw(row.last_list or [], meter_id, int(m[5:])) for m in months
-        }
+        limits = {m: law.month_limit_kw(row.last_list or [], meter_id, int(m[5:])) for m in months}
         mine = [p for p in peaks if p.meter_id == meter_id]
         tables[meter_id] = peak_table(mine, months, limits)
     public = devices.public(
@@ -170,5 +175,8 @@ async def demand_series(
     )
     points = _demand_points(minutes, 900, every_minute=True)
     limit = law.month_limit_kw(row.last_list or [], meter, int(month[5:]))
-    return {"t": [at.timestamp() for at, _ in points], "demand": [round(kw, 2) for _, kw in points],
-            "limit": limit}
+    return {
+        "t": [at.timestamp() for at, _ in points],
+        "demand": [round(kw, 2) for _, kw in points],
+        "limit": limit,
+    }

@@ -162,7 +162,9 @@ async def edit(
 ) -> Response:
     values = parse_strategy_form(await _form(request))
     row = await devices.get_device(services.db, uid=uid)
-    current = next((s for s in row.last_list or [] if s.get("id") == strategy_id), {})
+    current: dict[str, Any] = next(
+        (s for s in row.last_list or [] if s.get("id") == strategy_id), {}
+    )
     outcome = Outcome(f"edit-{strategy_id}", values)
     changes = changed_fields(values, current)
     try:
@@ -224,7 +226,8 @@ async def replace_all(
     else:
         if body:
             await _send(
-                outcome, lambda: api.replace_strategies(services, user.principal, uid=uid, body=body)
+                outcome,
+                lambda: api.replace_strategies(services, user.principal, uid=uid, body=body),
             )
     return await _answer(request, services, user, uid, outcome)
 

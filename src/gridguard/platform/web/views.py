@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gridguard.platform.telemetry import _moment, _number  # noqa: PLC2701 - the same reading rules
+from gridguard.platform.telemetry import _moment, _number
 from gridguard.protocol.codec import format_loc
 from gridguard.protocol.models import StrategyFields
 
@@ -178,9 +178,7 @@ def ems_error(msg: str) -> dict[str, str]:
 def changed_fields(submitted: Mapping[str, Any], reported: Mapping[str, Any]) -> dict[str, Any]:
     """Only what differs from the reported strategy: an edit merges (absent fields are kept)."""
     settable = set(StrategyFields.model_fields)
-    return {
-        k: v for k, v in submitted.items() if k in settable and reported.get(k) != v
-    }
+    return {k: v for k, v in submitted.items() if k in settable and reported.get(k) != v}
 
 
 # --- demand ---------------------------------------------------------------------------------
