@@ -66,7 +66,7 @@ async def _open_alarm_counts(conn: Any) -> dict[str, int]:
         .where(alarms.c.ended_at.is_(None))
         .group_by(alarms.c.device_uid)
     )
-    return dict((await conn.execute(query)).tuples().all())
+    return {str(r[0]): int(r[1]) for r in await conn.execute(query)}
 
 
 def _same_as_applied(wanted: list[dict[str, Any]], reported: list[dict[str, Any]]) -> bool:
