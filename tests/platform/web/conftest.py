@@ -68,6 +68,6 @@ async def serious_violations(page: Page) -> list[str]:
     ]
 
 
-async def screenshot(page: Page, name: str) -> None:
+async def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
     if SCREENSHOTS:
-        await page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
+        await page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=full_page)

@@ -17,10 +17,12 @@ from playwright.async_api import Browser, Page, expect
 from gridguard.platform.run import Running, run_platform
 from gridguard.platform.security import Role
 from gridguard.platform.settings import Settings
+from gridguard.platform.telemetry import month_key
 from gridguard.platform.users import create_user
+from gridguard.platform.web.views import last_months
 from tests.platform.web.conftest import log_in, new_page, screenshot, serious_violations
 from tests.platform.web.rig import PASSWORD
-from tests.platform.web.seed import FEATURED, seed_fleet
+from tests.platform.web.seed import FEATURED, ZONE, seed_fleet
 
 pytestmark = pytest.mark.integration
 FLEET = 10_000
@@ -84,7 +86,7 @@ async def test_fleet_page_with_ten_thousand_devices(seeded: Seeded, browser: Bro
     await expect(page.locator("#fleet-table")).to_contain_text(f"of {FLEET}")
     first_alarms = await rows.nth(0).locator("td").nth(2).inner_text()
     assert first_alarms.strip() != "0", "devices with open alarms come first"
-    await screenshot(page, "dashboard-fleet.png")
+    await screenshot(page, "dashboard-fleet.png", full_page=False)
     started = time.perf_counter()
     await page.get_by_label("Search").fill("gg-fleet-04321")
     await expect(rows).to_have_count(1)
@@ -105,11 +107,13 @@ async def test_fleet_page_with_ten_thousand_devices(seeded: Seeded, browser: Bro
 
 async def test_demand_page_shows_a_year_of_peaks(seeded: Seeded, browser: Browser) -> None:
     page = await new_page(browser)
+    last_month = last_months(month_key(datetime.now(UTC), ZONE))[1]
     await log_in(page, seeded.url, "victor", next_path=f"/devices/{FEATURED}/demand")
+    await page.goto(f"{seeded.url}/devices/{FEATURED}/demand?month={last_month}")
     table = page.locator("table.data").first
     await expect(table.locator("tbody tr")).to_have_count(12)
     await expect(table).to_contain_text("720.0")
-    await expect(page.locator(".month-demand canvas")).to_be_visible()
+    await expect(page.locator(".month-demand canvas")).to_be_visible(timeout=20_000)
     await screenshot(page, "dashboard-demand.png")
 
 
@@ -137,6 +141,8 @@ async def test_no_serious_accessibility_violations(seeded: Seeded, browser: Brow
             await page.goto(f"{seeded.url}{path}", wait_until="load")
             await page.wait_for_load_state("networkidle")
             found[f"{language} {path}"] = await serious_violations(page)
+            if (language, path) == ("zh", PAGES[3]):
+                await screenshot(page, "dashboard-strategies-zh.png")
     assert {k: v for k, v in found.items() if v} == {}
 
 

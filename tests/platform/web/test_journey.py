@@ -85,7 +85,7 @@ async def settle_at_baseline(page: Page) -> None:
     """Five live points in a row within 3 kW of the baseline."""
     close = 0
     seen = await points(page)
-    for _ in range(300):
+    for _ in range(90):
         await page.wait_for_function(f"Number(document.body.dataset.livePoints) > {seen}")
         seen = await points(page)
         close = close + 1 if abs(await grid_kw(page) - BASELINE_KW) <= 3 else 0
@@ -113,6 +113,10 @@ async def test_operator_journey(site: Stack, browser: Browser) -> None:
     await expect(page.locator("#now-baseline")).to_have_text("10.0")
     await settle_at_baseline(page)
     lags = await chart_lags(page)
+    await page.get_by_label("Time range").select_option("1h")
+    await page.wait_for_function(
+        "Number(document.getElementById('history-chart').dataset.points) > 0"
+    )
     await screenshot(page, "dashboard-site.png")
     print(  # noqa: T201 - the measurement is the output
         f"\nform sent -> strategy shown as reported: {reported_ms:.0f} ms"

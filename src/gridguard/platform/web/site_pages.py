@@ -116,6 +116,8 @@ async def history(
     demand = _demand_points(minutes, step_s, length <= DETAILED)
     return {
         "step_s": step_s,
+        "from": (end - length).timestamp(),
+        "to": end.timestamp(),
         "t": [at.timestamp() for at, _ in grid],
         "avg": [round(b.mean_kw, 2) for _, b in grid],
         "min": [b.min_kw for _, b in grid],
@@ -167,13 +169,13 @@ async def demand_series(
     meter: int,
     month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
 ) -> dict[str, Any]:
-    """The month's 15-minute demand (highest per quarter hour) and its limit."""
+    """The month's 15-minute demand at each quarter hour's end, and its limit."""
     row = await devices.get_device(services.db, uid=uid)
     start, end = _month_bounds(month, row.time_zone)
     minutes = await minute_series(
         services.db, uid=uid, meter_id=meter, since=start - timedelta(minutes=15), until=end
     )
-    points = _demand_points(minutes, 900, every_minute=True)
+    points = _demand_points(minutes, 900, every_minute=False)
     limit = law.month_limit_kw(row.last_list or [], meter, int(month[5:]))
     return {
         "t": [at.timestamp() for at, _ in points],

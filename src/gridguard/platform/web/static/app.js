@@ -81,9 +81,10 @@
     if (seed.latest) addPoint(Object.assign({}, seed.latest, { sent_ms: null }));
   }
 
-  function drawSeries(el, series, data, height) {
+  function drawSeries(el, series, data, height, span) {
     el.textContent = "";
-    return new uPlot({ width: width(el), height: height, scales: { x: { time: true } }, series: [{}].concat(series),
+    const x = span ? { time: true, range: [span[0], span[1]] } : { time: true };
+    return new uPlot({ width: width(el), height: height, scales: { x: x }, series: [{}].concat(series),
       axes: [{}, { label: "kW" }] }, data, el);
   }
 
@@ -97,11 +98,12 @@
         .then(function (r) { return r.json(); }).then(function (h) {
           const L = labels(el);
           drawSeries(el, [{ label: L.avg, stroke: "#0b5cad", width: 2 }, { label: L.min, stroke: "#8aa4c8" }, { label: L.max, stroke: "#8aa4c8" }],
-            [h.t, h.avg, h.min, h.max], 260);
+            [h.t, h.avg, h.min, h.max], 260, [h.from, h.to]);
           const dem = document.getElementById("demand-chart");
           const D = labels(dem);
           drawSeries(dem, [{ label: D.demand, stroke: "#00796b", width: 2 }, Object.assign({ label: D.limit }, dash("#a3151b"))],
-            [h.demand_t, h.demand, h.demand_t.map(function () { return h.limit; })], 200);
+            [h.demand_t, h.demand, h.demand_t.map(function () { return h.limit; })], 200, [h.from, h.to]);
+          el.dataset.points = String(h.t.length);
         });
     };
     form.addEventListener("submit", function (e) { e.preventDefault(); go(); });
