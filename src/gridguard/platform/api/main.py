@@ -21,6 +21,7 @@ from gridguard.platform.api.routes import (
 )
 from gridguard.platform.errors import CommandError, PlatformError, TooManyAttemptsError
 from gridguard.platform.models import ErrorPublic
+from gridguard.platform.web import mount as mount_dashboard
 from gridguard.protocol.codec import format_loc
 
 ERRORS = {code: {"model": ErrorPublic} for code in (401, 403, 404, 409, 422, 429, 502, 503, 504)}
@@ -87,4 +88,5 @@ def create_app(services: Services) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    mount_dashboard(app)
     return app
