@@ -221,9 +221,9 @@ async def test_two_demos_from_the_wheel_at_once(wheel: Path, outside: Path) -> N
         assert (first["code"], first["data"]) == (200, {"id": 1}), first
         assert await held_at_baseline(one.port)
         async for meter in meter_9(two.port):  # untouched: the uncontrolled site exports
-            assert meter["floor_kw"] is None
-            assert float(str(meter["grid_power_kw"])) < 0
-            break
+            assert meter["floor_kw"] is None  # no strategy reached demo two
+            if float(str(meter["grid_power_kw"])) < 0:  # (once its PV has ramped up)
+                break
         second = await create_by_printed_command(two)
         assert second["code"] == 200, second
     finally:

@@ -113,9 +113,16 @@ class RunningAgent:
         )
 
     async def stop(self) -> None:
+        """Stop the agent; a test fails (never hangs) if it does not end within 10 s."""
         self.stop_event.set()
-        await asyncio.wait_for(self.task, 10)
-        await self.store.close()
+        done, _ = await asyncio.wait({self.task}, timeout=10)
+        if not done:
+            self.task.cancel()
+            await asyncio.wait({self.task}, timeout=5)
+        await asyncio.wait_for(self.store.close(), 10)
+        if not done:
+            raise AssertionError("the agent did not stop within 10 s of its stop event")
+        self.task.result()  # an agent that died with an error fails the test
 
 
 AgentFactory = Callable[[SiteConfig], Any]

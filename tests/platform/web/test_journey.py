@@ -131,7 +131,7 @@ async def test_operator_journey(site: Stack, browser: Browser) -> None:
     form = page.locator("#edit-form")
     await form.get_by_label("Anti-backflow baseline").fill("-5")
     await form.get_by_role("button", name="Send").click()
-    await expect(page.locator("#edit-streaming_condition-err")).to_contain_text("kW >= 0")
+    await expect(page.locator("#edit-streaming_condition-err")).to_contain_text("kW in 0..65535")
     await expect(form.get_by_label("Anti-backflow baseline")).to_have_attribute(
         "aria-invalid", "true"
     )
