@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Strategy:
     """One streaming_overdemand strategy as the EMS stores it."""
