@@ -60,7 +60,7 @@ def read_lr0100(wheel: Path) -> np.ndarray:
 
 
 def pv_kw(ghi: np.ndarray) -> np.ndarray:
-    return np.minimum(AC_KW, DC_KWP * ghi / 1000.0 * 0.88)
+    return np.asarray(np.minimum(AC_KW, DC_KWP * ghi / 1000.0 * 0.88))
 
 
 def to_seconds(minutes: np.ndarray, rng: np.random.Generator) -> np.ndarray:

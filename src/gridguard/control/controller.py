@@ -10,15 +10,21 @@ plant model) both call it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridguard.control.demand import DemandMeter
+from gridguard.control.dispatch.latency import MeterAlignment
 from gridguard.control.dispatch.merit import plan_dispatch
 from gridguard.control.dispatch.owed import Owed, owed_after, owed_now
 from gridguard.control.dispatch.piles import charger_commands
-from gridguard.control.dispatch.split import class_spans, pv_commands, storage_commands
+from gridguard.control.dispatch.split import (
+    class_spans,
+    energy_limited,
+    pv_commands,
+    storage_commands,
+)
 from gridguard.control.laws.backflow import backflow_floor_kw
 from gridguard.control.laws.combine import Bounds, combine_bounds
 from gridguard.control.laws.failsafe import failsafe_command
@@ -64,6 +70,7 @@ class MeterController:
         self._last_valid_s: float | None = None
         self._level_kw = 0.0
         self._owed: Owed | None = None  # rise our releases still owe (owed.py)
+        self.alignment = MeterAlignment(delay=round(tuning.meter_delay_s / config.period_s))
         self.failsafe = False
 
     def decide(self, view: MeterView, goals: MeterGoals, mono_s: float, epoch_s: float) -> Decision:
@@ -88,6 +95,8 @@ class MeterController:
         grid_kw = reading.grid_power_kw if reading.valid else None
         stepped = self.demand.add(grid_kw, dt_s, epoch_s)
         if grid_kw is not None:
+            view = self._aligned(view)
+            grid_kw = view.meter.grid_power_kw
             storage_kw = sum(r.power_kw for r in view.storage if r.online)
             self.planner.observe(grid_kw + storage_kw, epoch_s)
         self.failsafe = mono_s - self._last_valid_s >= self.config.meter_timeout_s
@@ -108,6 +117,10 @@ class MeterController:
             shave = max(target, self._level_kw + self.config.buffer_kw)
             recharge = billed - self.config.buffer_kw
         bounds = self._bounds(view, goals, shave)
+        if self.tuning.energy_room:
+            view = energy_limited(
+                view, self.ratings, self.config.period_s + self.tuning.actuator_lag_s
+            )
         spans = class_spans(view, self.ratings, goals, self.alpha, self.ramp_kw, owed=owed)
         plan = plan_dispatch(
             grid_power_kw=grid_kw,
@@ -128,6 +141,35 @@ class MeterController:
         )
         return self._decision(command, bounds, target, shave)
 
+    def _aligned(self, view: MeterView) -> MeterView:
+        """The view with the meter moved to *now* when it is late (``latency.py``)."""
+        if not self.tuning.align_meter:
+            return view
+        net_kw = (
+            sum(r.power_kw for r in view.storage if r.online)
+            + sum(r.power_kw for r in view.pv if r.online)
+            - sum(r.power_kw for r in view.chargers if r.online)
+        )
+        meter = view.meter
+        self.alignment.observe(meter.grid_power_kw, net_kw)
+        fix = self.alignment.correction_kw()
+        if fix == 0.0:
+            return view
+        phases = meter.phase_power_kw
+        each = fix / 3.0
+        moved = None if phases is None else (phases[0] + each, phases[1] + each, phases[2] + each)
+        return replace(
+            view,
+            meter=replace(meter, grid_power_kw=meter.grid_power_kw + fix, phase_power_kw=moved),
+        )
+
+    def floor_buffer_kw(self, *, per_phase: bool = False) -> float:
+        """The floors' margin: the configured buffer, or 5 sigma of the measured noise."""
+        if not self.tuning.noise_buffer:
+            return self.config.buffer_kw
+        sigma = self.alignment.noise_kw / (math.sqrt(3.0) if per_phase else 1.0)
+        return max(self.config.buffer_kw, 5.0 * sigma)
+
     def _target_kw(self, goals: MeterGoals) -> float | None:
         return meter_target_kw(
             goals.over_demand,
@@ -140,7 +182,9 @@ class MeterController:
         floors: list[float] = []
         ceilings: list[float] = []
         if goals.streaming_kw is not None:
-            floors.append(backflow_floor_kw(streaming_kw=goals.streaming_kw, buffer_kw=buffer_kw))
+            floors.append(
+                backflow_floor_kw(streaming_kw=goals.streaming_kw, buffer_kw=self.floor_buffer_kw())
+            )
         phases = view.meter.phase_power_kw
         if goals.phase_kw is not None and phases is not None:
             floors.append(
@@ -148,7 +192,7 @@ class MeterController:
                     grid_power_kw=view.meter.grid_power_kw,
                     phase_power_kw=phases,
                     phase_kw=goals.phase_kw,
-                    buffer_kw=buffer_kw,
+                    buffer_kw=self.floor_buffer_kw(per_phase=True),
                 )
             )
         if shave_kw is not None:
