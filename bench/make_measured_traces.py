@@ -80,7 +80,7 @@ def to_seconds(minutes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         row[at : at + bright] = high[k]
         row += mean[k] - row.mean()  # rounding of the run length
         out[k] = row
-    return out.ravel()
+    return np.asarray(out.ravel())
 
 
 def load_phases(seconds: int, step_s: int, rng: np.random.Generator, day0: int) -> np.ndarray:
