@@ -110,12 +110,13 @@ class MeterController:
         target = self._target_kw(goals)
         shave = target
         recharge = math.inf
-        if target is not None and goals.storage_hi and self.tuning.planner_enabled:
+        if target is not None and goals.storage_hi:
             billed = max(target, self.demand.month_max_kw)
-            if stepped:
-                self._level_kw = self._plan(view, epoch_s, billed - self.config.buffer_kw)
-            shave = max(target, self._level_kw + self.config.buffer_kw)
-            recharge = billed - self.config.buffer_kw
+            recharge = min(billed - self.config.buffer_kw, self._headroom_kw(billed))
+            if self.tuning.planner_enabled:
+                if stepped:
+                    self._level_kw = self._plan(view, epoch_s, billed - self.config.buffer_kw)
+                shave = max(target, self._level_kw + self.config.buffer_kw)
         bounds = self._bounds(view, goals, shave)
         if self.tuning.energy_room:
             view = energy_limited(
@@ -140,6 +141,12 @@ class MeterController:
             ),
         )
         return self._decision(command, bounds, target, shave)
+
+    def _headroom_kw(self, billed_kw: float) -> float:
+        """Window-aware recharge: no refill that lifts a window still holding an excess."""
+        if not self.tuning.window_recharge:
+            return math.inf
+        return self.demand.headroom_kw(billed_kw - self.config.buffer_kw)
 
     def _aligned(self, view: MeterView) -> MeterView:
         """The view with the meter moved to *now* when it is late (``latency.py``)."""

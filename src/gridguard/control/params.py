@@ -52,6 +52,8 @@ class ControlTuning:
     """Widen the floors' buffer to 5 sigma of the meter noise measured online."""
     energy_room: bool = True
     """Cap next cycle's charge (discharge) by the energy left in the SOC window."""
+    window_recharge: bool = True
+    """Refill only as fast as the 15-min windows still holding a past excess allow."""
 
 
 @dataclass(frozen=True, slots=True)
