@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from gridguard.clock import Clock
@@ -153,6 +153,8 @@ class ControlEngine:
             )
             decisions[meter_id] = decision
             self._note_failsafe(meter_id, decision.failsafe)
+            for kind, message in decision.explain.notes:
+                self._emit(cast("EventKind", kind), message, meter_id=meter_id)
         await self._write_all(decisions)
         await self._persist()
         self._cycle += 1

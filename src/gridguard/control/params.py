@@ -54,6 +54,8 @@ class ControlTuning:
     """Cap next cycle's charge (discharge) by the energy left in the SOC window."""
     window_recharge: bool = True
     """Refill only as fast as the 15-min windows still holding a past excess allow."""
+    energy_policy: bool = True
+    """Rest at a reserve from the forecast and serve the site's load above it (rest.py)."""
 
 
 @dataclass(frozen=True, slots=True)

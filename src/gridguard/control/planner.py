@@ -108,6 +108,21 @@ def levelling_kw(
     return high
 
 
+def reserve_kwh(
+    forecast_kw: list[float], hours: list[float], *, level_kw: float, battery: Battery
+) -> float:
+    """Least stored energy (cells, above soc_min) that holds ``level_kw`` over the forecast,
+    recharging below the level: a backward pass, bin by bin (the energy policy's reserve)."""
+    need = 0.0
+    for load_kw, h in zip(reversed(forecast_kw), reversed(hours), strict=True):
+        excess = load_kw - level_kw
+        if excess > 0.0:
+            need += min(excess, battery.discharge_kw) * h / battery.efficiency_one_way
+        else:
+            need = max(0.0, need - min(-excess, battery.charge_kw) * h * battery.efficiency_one_way)
+    return need
+
+
 class LoadPlanner:
     """Learns the net-load profile and turns it into a levelling level."""
 
@@ -122,6 +137,7 @@ class LoadPlanner:
         self._day = 0  # weekday of the present bin, 0 = Monday
         self._bin = 0
         self._sum = 0.0
+        self._surplus_sum = 0.0
         self._n = 0
         self._recent: deque[tuple[float, float]] = deque(maxlen=4)
         self._today: list[float | None] = [None] * BINS_PER_DAY
@@ -130,12 +146,19 @@ class LoadPlanner:
             for rest in (False, True)
         }
         self._seen: deque[float] = deque(maxlen=PERSIST_OF)
+        self.surplus: dict[bool, list[float | None]] = {
+            False: [None] * BINS_PER_DAY,
+            True: [None] * BINS_PER_DAY,
+        }
+        self._surplus_sum = 0.0
 
-    def observe(self, net_kw: float, epoch_s: float) -> None:
-        """Account one sample of net load (grid + storage output) in kW."""
+    def observe(self, net_kw: float, epoch_s: float, surplus_kw: float = 0.0) -> None:
+        """Account one sample of net load (grid + storage output) in kW, and of the PV surplus
+        (what went into storage or was curtailed to hold the floor) in kW."""
         if epoch_s > self._bin_end:
             self._roll(epoch_s)
         self._sum += net_kw
+        self._surplus_sum += surplus_kw
         self._n += 1
 
     def _roll(self, epoch_s: float) -> None:
@@ -146,6 +169,10 @@ class LoadPlanner:
                 self._recent.append((mean, known))
             self._today[self._bin] = mean
             self._seen.append(mean)
+            rest = self._day >= 5
+            old = self.surplus[rest][self._bin]
+            new = self._surplus_sum / self._n
+            self.surplus[rest][self._bin] = new if old is None else old + self.weight * (new - old)
         local = datetime.fromtimestamp(epoch_s, self.zone)
         second = local.hour * 3600 + local.minute * 60 + local.second
         if local.weekday() != self._day:
@@ -154,6 +181,7 @@ class LoadPlanner:
         self._bin = second // BIN_S
         self._bin_end = epoch_s - (second % BIN_S) - (epoch_s % 1.0) + BIN_S
         self._sum = 0.0
+        self._surplus_sum = 0.0
         self._n = 0
 
     def _learn_day(self) -> None:
@@ -188,6 +216,38 @@ class LoadPlanner:
             first = max(0.0, min(BIN_S, self._bin_end - epoch_s))
             hours.append((first if k == 0 else BIN_S) / 3600.0)
         return loads, hours
+
+    def surplus_kwh(self, *, charge_kw: float, efficiency_one_way: float) -> float:
+        """PV surplus the battery could take over the next 24 h, from the learned bins."""
+        total = 0.0
+        for k in range(1, BINS_PER_DAY):
+            index = self._bin + k
+            rest = (self._day + index // BINS_PER_DAY) % 7 >= 5
+            value = self.surplus[rest][index % BINS_PER_DAY]
+            if value is not None:
+                total += min(value, charge_kw) * BIN_S / 3600.0 * efficiency_one_way
+        return total
+
+    @property
+    def present_kw(self) -> float | None:
+        """Mean net load of the present bin so far (None before the first sample)."""
+        return self._sum / self._n if self._n else None
+
+    def learned(self) -> bool:
+        """Every bin of the next 24 h has a learned value (a forecast worth spending on)."""
+        for k in range(BINS_PER_DAY):
+            index = self._bin + k
+            rest = (self._day + index // BINS_PER_DAY) % 7 >= 5
+            if self.profile[rest][index % BINS_PER_DAY] is None:
+                return False
+        return True
+
+    def reserve_kwh(self, epoch_s: float, *, level_kw: float, battery: Battery) -> float | None:
+        """The energy to keep for demand protection; None while the forecast is not learned."""
+        if not self.learned():
+            return None
+        loads, hours = self.forecast(epoch_s)
+        return reserve_kwh(loads, hours, level_kw=level_kw, battery=battery)
 
     def level_kw(self, epoch_s: float, *, floor_kw: float, battery: Battery) -> float:
         """The levelling level for the rest of the forecast horizon."""

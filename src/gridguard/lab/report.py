@@ -82,7 +82,7 @@ class _InProcess:
 
 def run_all(
     paths: list[Path],
-    variants: list[str] | None = None,
+    variants: list[str] | dict[Path, list[str]] | None = None,
     *,
     overrides: dict[str, str] | None = None,
     workers: int | None = None,
@@ -90,16 +90,19 @@ def run_all(
 ) -> Results:
     """Every scenario x variant x controller: {scenario: {variant: {kind: row}}}.
 
+    ``variants``: one list for every scenario, or a list per scenario path (None: all).
+
     ``progress`` must be a module-level function when workers > 1 (it is pickled).
     """
-    names = variants or list(VARIANTS)
-    unknown = [v for v in names if v not in VARIANTS]
+    plan = variants if isinstance(variants, dict) else dict.fromkeys(paths, variants)
+    names = {p: plan.get(p) or list(VARIANTS) for p in paths}
+    unknown = [v for vs in names.values() for v in vs if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
     over = overrides or {}
     for p in paths:  # bad --plant values fail before any run
-        variant_plant(load_scenario(p), names[0], over)
-    jobs = [(p, v, k) for p in paths for v in names for k in KINDS]
+        variant_plant(load_scenario(p), names[p][0], over)
+    jobs = [(p, v, k) for p in paths for v in names[p] for k in KINDS]
     jobs.sort(key=lambda j: -j[0].with_suffix(".csv").stat().st_size)
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:

@@ -67,8 +67,12 @@ def class_spans(
     ramp_kw: float,
     *,
     owed: Owed | None = None,
+    rest_kw: float | None = None,
 ) -> Spans:
-    """Aggregate present outputs and next-cycle reachable ranges of each class."""
+    """Aggregate present outputs and next-cycle reachable ranges of each class.
+
+    ``rest_kw`` is where storage rests when no bound presses (the energy policy); None keeps
+    the plain rule: full recharge with over-demand on, 0 otherwise."""
     pv_owed = owed.pv_kw if owed else (0.0,) * len(view.pv)
     pile_owed = owed.charger_kw if owed else (0.0,) * len(view.chargers)
     units = [r for r in view.storage if r.online]
@@ -84,6 +88,8 @@ def class_spans(
             for r in units
         )
         neutral = -sum(r.max_charge_kw for r in units) if goals.storage_hi else 0.0
+        if rest_kw is not None:
+            neutral = rest_kw
     else:
         low = high = neutral = x_s * (1.0 - alpha)  # released to 0
     x_v, floor_v, room_v, pending_v = _pv_spans(
