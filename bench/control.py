@@ -3,9 +3,9 @@ docs/control-day.png (a hard day: the measured broken-cumulus day).
 
     .venv/bin/python bench/control.py [--json] [--no-chart] [--all-variants] [SCENARIO.toml ...]
 
-By default every plant variant runs on the scenarios of up to three days and the scenario's
-own plant on the month scenarios (a month costs minutes per run); ``--all-variants`` runs
-every variant everywhere. The JSON goes to docs/control-bench.json as well.
+By default the day scenarios run under the scenario's own plant (lag 1 s) and the variants
+``DAY_VARIANTS``, the longer ones under their own plant only (a month costs minutes per run);
+``--all-variants`` runs every variant everywhere. The JSON goes to docs/control-bench.json as well.
 """
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ from gridguard.lab.report import chart, run_all, table, to_stderr
 from gridguard.plant.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-SHORT_S = 3 * 86400
+SHORT_S = 86400
+DAY_VARIANTS = [
+    "scenario",
+    "lag 3 s",
+    "lag 2 s told 1 s",
+    "meter 1 cycle late",
+    "setpoints 1 cycle late",
+    "noise 0.5 kW",
+]
 
 
 if __name__ == "__main__":

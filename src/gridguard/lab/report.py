@@ -103,7 +103,8 @@ def run_all(
     for p in paths:  # bad --plant values fail before any run
         variant_plant(load_scenario(p), names[p][0], over)
     jobs = [(p, v, k) for p in paths for v in names[p] for k in KINDS]
-    jobs.sort(key=lambda j: -j[0].with_suffix(".csv").stat().st_size)
+    lengths = {p: load_scenario(p).duration_s for p in paths}
+    jobs.sort(key=lambda j: -lengths[j[0]])  # longest first
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
         return _collect(_InProcess(), paths, jobs, over, progress)
