@@ -37,12 +37,8 @@ from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import (
     RESULT_MODELS,
-    CreateCommand,
-    DeleteCommand,
     Envelope,
     ListPost,
-    UpdateAllCommand,
-    UpdateCommand,
     message_type,
 )
 from gridguard.protocol.timefmt import format_time_ns
@@ -330,21 +326,13 @@ class CommandService:
         return Handled(op=op, reply=reply, code=200, changed=outcome.changed, mid=decoded.mid)
 
     def _apply(self, batch: Batch, command: Envelope) -> rules.Outcome:
-        now = format_time_ns(self._clock_ns())
-        site, current = self._site_view, batch.strategies
-        if isinstance(command, CreateCommand):
-            return rules.apply_create(
-                current, command.data, site=site, next_id=batch.next_id, now=now
-            )
-        if isinstance(command, UpdateCommand):
-            return rules.apply_update(current, command.data, site=site, now=now)
-        if isinstance(command, DeleteCommand):
-            return rules.apply_delete(current, command.data)
-        if isinstance(command, UpdateAllCommand):
-            return rules.apply_update_all(
-                current, command.data, site=site, next_id=batch.next_id, now=now
-            )
-        return rules.Outcome()  # sync: nothing changes (D12)
+        return rules.apply_command(
+            batch.strategies,
+            command,
+            site=self._site_view,
+            next_id=batch.next_id,
+            now=format_time_ns(self._clock_ns()),
+        )
 
     def _result(self, op: str, decoded: Decoded, batch: Batch | None, **fields: Any) -> bytes:
         ns = self._clock_ns()

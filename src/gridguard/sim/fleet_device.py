@@ -20,13 +20,9 @@ from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import (
     RESULT_MODELS,
-    CreateCommand,
-    DeleteCommand,
     Envelope,
     ListPost,
     StreamingOverDemand,
-    UpdateAllCommand,
-    UpdateCommand,
     message_type,
 )
 from gridguard.protocol.timefmt import format_time_ns
@@ -104,20 +100,13 @@ class SimDevice:
         return self._remember(op, command.mid, Answer(reply, 200, changed=outcome.changed))
 
     def _apply(self, command: Envelope, now_ns: int) -> rules.Outcome:
-        now, view, current = format_time_ns(now_ns), self.site.view, self.strategies
-        if isinstance(command, CreateCommand):
-            return rules.apply_create(
-                current, command.data, site=view, next_id=self._next_id, now=now
-            )
-        if isinstance(command, UpdateCommand):
-            return rules.apply_update(current, command.data, site=view, now=now)
-        if isinstance(command, DeleteCommand):
-            return rules.apply_delete(current, command.data)
-        if isinstance(command, UpdateAllCommand):
-            return rules.apply_update_all(
-                current, command.data, site=view, next_id=self._next_id, now=now
-            )
-        return rules.Outcome()
+        return rules.apply_command(
+            self.strategies,
+            command,
+            site=self.site.view,
+            next_id=self._next_id,
+            now=format_time_ns(now_ns),
+        )
 
     def _commit(self, outcome: rules.Outcome) -> None:
         for strategy in outcome.upserts:

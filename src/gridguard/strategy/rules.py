@@ -16,11 +16,16 @@ from typing import Any
 
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import (
+    CreateCommand,
+    DeleteCommand,
+    Envelope,
     IdData,
     StrategyCreate,
     StrategyFields,
     StrategyItem,
     StrategyUpdate,
+    UpdateAllCommand,
+    UpdateCommand,
 )
 from gridguard.strategy.model import Strategy
 from gridguard.vocab import DISABLED, ENABLED, DeviceClass
@@ -214,3 +219,23 @@ def apply_update_all(
         state[strategy.id] = touched[strategy.id] = strategy
         reply.append({"id": strategy.id})
     return Outcome(tuple(touched.values()), (), next_id, reply, changed=bool(touched))
+
+
+def apply_command(
+    current: Mapping[int, Strategy],
+    command: Envelope,
+    *,
+    site: SiteView,
+    next_id: int,
+    now: str,
+) -> Outcome:
+    """The outcome of any decoded command (D8-D11); sync changes nothing (D12)."""
+    if isinstance(command, CreateCommand):
+        return apply_create(current, command.data, site=site, next_id=next_id, now=now)
+    if isinstance(command, UpdateCommand):
+        return apply_update(current, command.data, site=site, now=now)
+    if isinstance(command, DeleteCommand):
+        return apply_delete(current, command.data)
+    if isinstance(command, UpdateAllCommand):
+        return apply_update_all(current, command.data, site=site, next_id=next_id, now=now)
+    return Outcome()
