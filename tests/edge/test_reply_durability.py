@@ -59,7 +59,7 @@ class Platform:
         self.replies.setdefault(body["reply"], []).append(body)
         self.first_reply.set()
 
-    async def send(self, op: str, data: object, mid: str) -> None:
+    async def send(self, op: str, data: object, mid: str, timeout_s: float = math.inf) -> None:
         payload = json.dumps(
             {
                 "mid": mid,
@@ -69,7 +69,7 @@ class Platform:
                 "data": data,
             }
         ).encode()
-        await self.client.publish(self.topic(op, "command"), payload, qos=1, timeout=math.inf)
+        await self.client.publish(self.topic(op, "command"), payload, qos=1, timeout=timeout_s)
 
     async def wait_count(self, count: int, timeout_s: float) -> None:
         async def enough() -> None:

@@ -75,6 +75,33 @@ async def test_login_is_rate_limited(platform_factory: PlatformFactory) -> None:
     assert int(limited.headers["Retry-After"]) > 0
 
 
+async def test_the_login_limit_holds_across_instances(platform_factory: PlatformFactory) -> None:
+    """Failures counted by one instance stop a login on the other: the limit lives in the
+    database, so a second instance is no second set of guesses."""
+    first = await platform_factory(login_attempts=2, login_window_s=600)
+    second = await platform_factory(login_attempts=2, login_window_s=600)
+    await first.user("lena", Role.VIEWER, password="right-password")
+    good = {"name": "lena", "password": "right-password"}
+    bad = {**good, "password": "wrong-one"}
+    assert (await first.client().post("/api/auth/login", json=bad)).status_code == 401
+    assert (await second.client().post("/api/auth/login", json=bad)).status_code == 401
+    for instance in (first, second):
+        limited = await instance.client().post("/api/auth/login", json=good)
+        assert limited.status_code == 429, limited.text
+
+
+async def test_a_good_login_clears_the_count(platform_factory: PlatformFactory) -> None:
+    platform = await platform_factory(login_attempts=2, login_window_s=600)
+    await platform.user("lena", Role.VIEWER, password="right-password")
+    good = {"name": "lena", "password": "right-password"}
+    bad = {**good, "password": "wrong-one"}
+    anonymous = platform.client()
+    assert (await anonymous.post("/api/auth/login", json=bad)).status_code == 401
+    assert (await anonymous.post("/api/auth/login", json=good)).status_code == 200
+    assert (await anonymous.post("/api/auth/login", json=bad)).status_code == 401
+    assert (await anonymous.post("/api/auth/login", json=good)).status_code == 200
+
+
 async def test_admin_manages_users(platform: Platform) -> None:
     made = await platform.admin.post(
         "/api/users", json={"name": "una", "password": "first-password", "role": "operator"}

@@ -1,14 +1,16 @@
-"""Passwords, tokens and the login limit (a fake clock moves the window)."""
+"""Passwords, tokens and the login limit (a table of failure times against a moment)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from gridguard.clock import FakeClock
 from gridguard.platform.security import (
     LoginLimiter,
     Role,
     hash_password,
+    login_key,
     new_token,
     token_hash,
     token_hint,
@@ -55,23 +57,36 @@ def test_roles_rank(role: Role, needed: Role, allowed: bool) -> None:
     assert role.allows(needed) is allowed
 
 
-def test_limiter_blocks_after_the_failures_until_the_window_passes() -> None:
-    clock = FakeClock()
-    limiter = LoginLimiter(clock, attempts=3, window_s=60)
-    for _ in range(3):
-        assert limiter.retry_after_s("amy") == 0
-        limiter.failed("amy")
-        clock.advance(10)
-    assert limiter.retry_after_s("amy") == pytest.approx(30)
-    assert limiter.retry_after_s("bob") == 0  # keys are separate
-    clock.advance(30)
-    assert limiter.retry_after_s("amy") == 0  # the oldest failure left the window
+T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
 
 
-def test_success_clears_the_failures() -> None:
-    clock = FakeClock()
-    limiter = LoginLimiter(clock, attempts=2, window_s=60)
-    limiter.failed("amy")
-    limiter.succeeded("amy")
-    limiter.failed("amy")
-    assert limiter.retry_after_s("amy") == 0
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("failures_s", "now_s", "retry_after_s"),
+    [
+        ([], 0, 0.0),
+        ([0, 10], 20, 0.0),  # fewer than the attempts
+        ([0, 10, 20], 30, 30.0),  # blocked until the oldest leaves the window (t = 60)
+        ([0, 10, 20], 60, 0.0),  # it has left
+        ([0, 10, 20, 30], 61, 9.0),  # four failures: the second oldest must leave too
+        ([20, 0, 10], 30, 30.0),  # order does not matter
+        ([-100, 10, 20], 30, 0.0),  # outside the window: not counted
+    ],
+)
+def test_limiter_blocks_after_the_failures_until_the_window_passes(
+    failures_s: list[float], now_s: float, retry_after_s: float
+) -> None:
+    limiter = LoginLimiter(attempts=3, window_s=60)
+    failures = [at(s) for s in failures_s]
+    assert limiter.retry_after_s(failures, at(now_s)) == pytest.approx(retry_after_s)
+
+
+def test_the_login_key_is_a_hash_of_name_and_client() -> None:
+    key = login_key("amy", "127.0.0.1")
+    assert len(key) == 64
+    assert "amy" not in key
+    assert key != login_key("amy", "127.0.0.2")
+    assert key != login_key("amy1", "27.0.0.1")  # the separator keeps the parts apart

@@ -15,6 +15,7 @@ import math
 import random
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +48,49 @@ TIMER_SLACK_S = 0.001
 """A timer may fire this much before its time and still count as on time."""
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
+
+
+class RepliesInFlight:
+    """Reply publishes still waiting for the broker's PUBACK, oldest first.
+
+    The replies are published without a timer each (one per reply cost more than the rest of
+    publishing it); instead the session watches the age of the oldest one. A broker that keeps
+    the connection (and answers pings) but stores nothing, such as a cluster node whose
+    JetStream lost its leaders, would otherwise hold every command unanswered for as long as
+    the connection lasts.
+    """
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[float, asyncio.Task[None]]] = deque()
+
+    def add(self, task: asyncio.Task[None], now_s: float) -> None:
+        self._queue.append((now_s, task))
+
+    def oldest_age_s(self, now_s: float) -> float:
+        """How long the oldest reply not yet acknowledged has waited (0 when none waits)."""
+        while self._queue and self._queue[0][1].done():
+            self._queue.popleft()
+        return now_s - self._queue[0][0] if self._queue else 0.0
+
+
+async def watch_replies(
+    in_flight: RepliesInFlight,
+    limit_s: float,
+    now_s: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Ends the session (raises) once a reply has waited ``limit_s`` for its PUBACK; the
+    command stays unacknowledged, so the next broker delivers it again and it is answered
+    from the reply table."""
+    period_s = min(1.0, limit_s / 4)
+    while True:
+        await sleep(period_s)
+        waited_s = in_flight.oldest_age_s(now_s())
+        if waited_s >= limit_s:
+            raise aiomqtt.MqttError(
+                f"a reply has waited {waited_s:.0f} s for the broker's acknowledgement "
+                f"(mqtt.puback_timeout_s = {limit_s:g}): the broker is not storing messages"
+            )
 
 
 class Inbox:
@@ -241,9 +285,15 @@ class EdgeAgent:
             )
             if self._on_connected is not None:
                 await self._on_connected()
+            replies = RepliesInFlight()
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._watch(client, inbox), name="mqtt-watch")
-                group.create_task(self._process(group, client, inbox, acknowledge), name="commands")
+                group.create_task(
+                    watch_replies(replies, self._site.mqtt.puback_timeout_s), name="pubacks"
+                )
+                group.create_task(
+                    self._process(group, client, inbox, acknowledge, replies), name="commands"
+                )
                 group.create_task(self._list_on_change(), name="list-on-change")
                 group.create_task(self._resubscribe(client), name="resubscribe")
 
@@ -288,6 +338,7 @@ class EdgeAgent:
         client: aiomqtt.Client,
         inbox: Inbox,
         acknowledge: Callable[[Iterable[aiomqtt.Message]], None],
+        waiting: RepliesInFlight,
     ) -> None:
         """Commands in arrival order (D5); those already waiting are group-committed. Each is
         acknowledged to the broker only once its reply is: committed with its reply (or
@@ -312,6 +363,7 @@ class EdgeAgent:
                 )
                 task = group.create_task(reply)
                 task.add_done_callback(lambda _: in_flight.release())
+                waiting.add(task, time.monotonic())
                 replies.append(task)
             acknowledged = group.create_task(
                 _acknowledge_after(replies, acknowledged, partial(acknowledge, messages))

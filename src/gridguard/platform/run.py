@@ -121,9 +121,7 @@ async def run_platform(
         writer.after_flush.append(alarms.on_samples)
         commander.on_failure.append(alarms.on_command)
         ingest = Ingest(commander=commander, writer=writer, clock=clock)
-        limiter = LoginLimiter(
-            clock, attempts=settings.login_attempts, window_s=settings.login_window_s
-        )
+        limiter = LoginLimiter(attempts=settings.login_attempts, window_s=settings.login_window_s)
         services = Services(settings, db, commander, clock, limiter)
         config = uvicorn.Config(create_app(services), log_config=None, lifespan="off")
         server = uvicorn.Server(config)

@@ -50,6 +50,7 @@ commands = sa.Table(
     sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
     sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("last_sent_at", Time),
+    sa.Index("ix_commands_pending", "state", "last_sent_at"),  # the sweeper's scan
 )
 
 users = sa.Table(
@@ -72,6 +73,14 @@ tokens = sa.Table(
     sa.Column("hint", sa.String(16), nullable=False),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("revoked_at", Time),
+)
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("at", Time, nullable=False),
 )
 
 telemetry_samples = sa.Table(

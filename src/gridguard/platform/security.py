@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections import deque
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-
-from gridguard.clock import Clock
 
 TOKEN_PREFIX = "ggp_"  # noqa: S105 - a prefix, not a secret
 MIN_PASSWORD_LENGTH = 8
@@ -70,30 +69,35 @@ def token_hint(token: str) -> str:
 
 
 class LoginLimiter:
-    """At most ``attempts`` failed logins per key (user name, client address) per window."""
+    """At most ``attempts`` failed logins per key (user name, client address) per window.
 
-    def __init__(self, clock: Clock, *, attempts: int = 5, window_s: float = 60.0) -> None:
-        self._clock = clock
-        self._attempts = attempts
-        self._window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
+    The policy only: the failures themselves are rows in the database (``login_failures``), so
+    every instance of the platform counts the same ones and a second instance is no second
+    chance for a guesser.
+    """
 
-    def _recent(self, key: str) -> deque[float]:
-        now = self._clock.monotonic_s()
-        failures = self._failures.setdefault(key, deque())
-        while failures and failures[0] <= now - self._window_s:
-            failures.popleft()
-        return failures
+    def __init__(self, *, attempts: int = 5, window_s: float = 60.0) -> None:
+        self.attempts = attempts
+        self.window_s = window_s
 
-    def retry_after_s(self, key: str) -> float:
-        """0 when a login may be tried now, else the seconds until one may."""
-        failures = self._recent(key)
-        if len(failures) < self._attempts:
+    def window_start(self, now: datetime) -> datetime:
+        """Failures at or before this moment no longer count."""
+        return now - timedelta(seconds=self.window_s)
+
+    def retry_after_s(self, failures_at: Sequence[datetime], now: datetime) -> float:
+        """0 when a login may be tried now, else the seconds until one may.
+
+        ``failures_at``: this key's failed logins inside the window, oldest first.
+        """
+        recent = sorted(at for at in failures_at if at > self.window_start(now))
+        if len(recent) < self.attempts:
             return 0.0
-        return max(0.0, failures[0] + self._window_s - self._clock.monotonic_s())
+        # The attempt opens again when enough of the oldest failures have left the window.
+        opens_at = recent[len(recent) - self.attempts] + timedelta(seconds=self.window_s)
+        return max(0.0, (opens_at - now).total_seconds())
 
-    def failed(self, key: str) -> None:
-        self._recent(key).append(self._clock.monotonic_s())
 
-    def succeeded(self, key: str) -> None:
-        self._failures.pop(key, None)
+def login_key(name: str, client: str) -> str:
+    """What a failed login is counted under: a hash, so that a password typed into the user
+    name field is never stored."""
+    return hashlib.sha256(f"{name}\x00{client}".encode()).hexdigest()

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from gridguard.platform.database import Database, aware
+from gridguard.platform.database import Database, aware, utc
 from gridguard.platform.errors import (
     ConflictError,
     NotFoundError,
@@ -16,11 +16,12 @@ from gridguard.platform.errors import (
     UnauthorizedError,
 )
 from gridguard.platform.models import TokenCreated, TokenPublic, UserPublic
-from gridguard.platform.schema import tokens, users
+from gridguard.platform.schema import login_failures, tokens, users
 from gridguard.platform.security import (
     LoginLimiter,
     Role,
     hash_password,
+    login_key,
     new_token,
     token_hash,
     token_hint,
@@ -180,9 +181,24 @@ async def login(
     client: str,
     now: datetime,
 ) -> TokenCreated:
-    """A new session token for a correct name and password; rate-limited per name and client."""
-    key = f"{name}\x00{client}"
-    wait_s = limiter.retry_after_s(key)
+    """A new session token for a correct name and password; rate-limited per name and client.
+
+    The failures are counted in the database, so the limit holds across every instance.
+    """
+    key = login_key(name, client)
+    since = limiter.window_start(now)
+    async with db.read() as conn:
+        failures_at = [
+            utc(at)
+            for at in (
+                await conn.execute(
+                    sa.select(login_failures.c.at)
+                    .where(login_failures.c.key_hash == key, login_failures.c.at > since)
+                    .order_by(login_failures.c.at)
+                )
+            ).scalars()
+        ]
+    wait_s = limiter.retry_after_s(failures_at, now)
     if wait_s > 0:
         raise TooManyAttemptsError(
             f"too many failed logins: try again in {wait_s:.0f} s", retry_after_s=wait_s
@@ -195,7 +211,14 @@ async def login(
         ).first()
     stored = row.password_hash if row else None
     if not await asyncio.to_thread(verify_password, password, stored) or row is None:
-        limiter.failed(key)
+        async with db.write() as conn:
+            await conn.execute(
+                sa.delete(login_failures).where(
+                    login_failures.c.key_hash == key, login_failures.c.at <= since
+                )
+            )
+            await conn.execute(sa.insert(login_failures).values(key_hash=key, at=now))
         raise UnauthorizedError("wrong user name or password")
-    limiter.succeeded(key)
+    async with db.write() as conn:
+        await conn.execute(sa.delete(login_failures).where(login_failures.c.key_hash == key))
     return await create_token(db, user_id=row.id, name="login", now=now)

@@ -63,6 +63,11 @@ class MqttConfig(_Strict):
     status_enabled: bool = Field(default=True, description="extension status topic")
     status_interval_s: float = Field(default=5.0, gt=0)
     max_payload_bytes: int = Field(default=256 * 1024, gt=0, description="D6")
+    puback_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a reply unacknowledged this long ends the session: next broker",
+    )
     tls: TlsConfig = Field(default_factory=TlsConfig)
 
     @model_validator(mode="after")

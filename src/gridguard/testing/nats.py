@@ -108,6 +108,15 @@ class NatsCluster:
             node.process.wait(10)
             node.process = None
 
+    def log_tails(self, lines: int = 15) -> str:
+        """The end of every node's log: what a failed test prints."""
+        parts = []
+        for node in self.nodes:
+            log = node.folder / "nats.log"
+            text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+            parts.append(f"--- {node.name} ---\n" + "\n".join(text.splitlines()[-lines:]))
+        return "\n".join(parts)
+
     def remove(self) -> None:
         for node in self.nodes:
             if node.process is not None:
