@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from gridguard.edge.health import refused_ops
+from gridguard.protocol.topics import COMMAND_OPS
+from gridguard.site.config import SiteConfig
 from gridguard.testing.nats import NatsCluster, nats_binary
 from tests.edge.conftest import AgentFactory, make_site, missing_service
 from tests.edge.test_mqtt import CREATE
@@ -58,23 +62,78 @@ async def wait_ready(port: int, timeout_s: float = 60.0) -> None:
             await asyncio.sleep(0.5)  # a connect retry, not a wait for behaviour
 
 
-async def answered(ems: Platform, op: str, data: object) -> dict[str, object]:
+class ReconnectingPlatform:
+    """The test's platform, reconnecting as a real one does: a node that cannot store a QoS 1
+    message while its JetStream elects leaders drops the publisher's connection. Replies are
+    recorded across connections (a clean session: a reply sent while away is lost, and the
+    re-send under the same mid gets it again)."""
+
+    def __init__(self, port: int, site: SiteConfig) -> None:
+        self.port, self.site = port, site
+        self.replies: dict[str, list[dict[str, object]]] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self.current: Platform | None = None
+
+    async def connect(self, timeout_s: float = 60.0) -> Platform:
+        await self.close()
+        deadline = time.monotonic() + timeout_s
+        while (opened := await self._open()) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cannot connect to 127.0.0.1:{self.port}")
+            await asyncio.sleep(0.5)  # a connect retry, not a wait for behaviour
+        self._stack, self.current = opened
+        self.current.replies = self.replies
+        return self.current
+
+    async def _open(self) -> tuple[contextlib.AsyncExitStack, Platform] | None:
+        """A connection whose subscriptions were all granted, or None."""
+        stack = contextlib.AsyncExitStack()
+        try:
+            current = await stack.enter_async_context(platform(self.port, self.site))
+            # A node without its JetStream leaders refuses a subscription (SUBACK 0x80):
+            # as the agent does, a platform checks the grant and tries again.
+            granted = await current.client.subscribe(
+                [(current.topic(op, "result"), 1) for op in COMMAND_OPS]
+            )
+        except aiomqtt.MqttError:
+            granted = None
+        if granted is None or refused_ops(COMMAND_OPS, granted):
+            with contextlib.suppress(aiomqtt.MqttError):
+                await stack.aclose()
+            return None
+        return stack, current
+
+    async def close(self) -> None:
+        self.current = None
+        with contextlib.suppress(aiomqtt.MqttError):
+            await self._stack.aclose()
+
+
+async def answered(ems: ReconnectingPlatform, op: str, data: object) -> dict[str, object]:
     """Send until answered, always under the same mid (what a platform does on a timeout)."""
     mid = str(uuid.uuid4())
     for _ in range(40):
-        # Bounded: while the cluster re-elects its JetStream leaders a node may hold a
-        # PUBACK back for as long as that takes; the platform then re-sends under the mid.
-        with contextlib.suppress(aiomqtt.MqttError):
-            await ems.send(op, data, mid, timeout_s=RESEND_S)
-        await ems.wait_answered([mid], RESEND_S)
+        current = ems.current or await ems.connect()
+        try:
+            # Bounded: while the cluster re-elects its JetStream leaders a node may hold a
+            # PUBACK back for as long as that takes, or drop the connection.
+            await current.send(op, data, mid, timeout_s=RESEND_S)
+        except aiomqtt.MqttError:
+            await ems.close()
+            continue
+        await current.wait_answered([mid], RESEND_S)
         if mid in ems.replies:
             return ems.replies[mid][0]
     raise AssertionError(f"{op} {mid} never answered")
 
 
 async def test_kill_the_agents_node_during_a_command_stream(
-    cluster: NatsCluster, agent_factory: AgentFactory, tmp_path: Path
+    cluster: NatsCluster,
+    agent_factory: AgentFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gridguard")
     try:
         await kill_during_stream(cluster, agent_factory, tmp_path)
     except BaseException:
@@ -92,7 +151,9 @@ async def kill_during_stream(
     assert agent.agent.broker_url == cluster.urls[0]
     platform_node = cluster.nodes[2]
     ids: list[int] = []
-    async with platform(platform_node.mqtt_port, site) as ems:
+    ems = ReconnectingPlatform(platform_node.mqtt_port, site)
+    await ems.connect()
+    try:
         for step in range(PAIRS):
             if step == KILL_AT // 2:
                 cluster.kill(cluster.nodes[0])  # the agent's node (it is first in its list)
@@ -102,6 +163,8 @@ async def kill_during_stream(
             deleted = await answered(ems, "delete", {"id": ids[-1]})
             assert deleted["code"] == 200, deleted
         await asyncio.wait_for(agent.agent.connected.wait(), 30)
+    finally:
+        await ems.close()
     assert ids == list(range(1, PAIRS + 1))  # no create applied twice
     for mid, replies in ems.replies.items():
         assert all(r == replies[0] for r in replies), mid  # a repeat is the same reply

@@ -229,6 +229,7 @@ class EdgeAgent:
         while not stop.is_set():
             url = urls[attempt % len(urls)]
             attempt += 1
+            log.info("connecting to %s", redact(url))
             session = asyncio.create_task(self._session(url))
             stopper = asyncio.create_task(stop.wait())
             try:

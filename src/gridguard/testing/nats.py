@@ -1,7 +1,9 @@
 """A 3-node NATS cluster of our own (JetStream + the MQTT listener) on free 127.0.0.1 ports.
 
 For the fail-over tests: each node keeps its JetStream data in its own folder, MQTT sessions
-and retained messages are replicated to all three (``stream_replicas 3``), and any node can be
+and retained messages are replicated to all three (``stream_replicas 3``), and so is every
+subscription's consumer (``consumer_replicas 3``: one on a single node dies with it, and its
+client, still connected elsewhere, silently receives nothing more); any node can be
 killed and restarted.
 """
 
@@ -67,7 +69,8 @@ class NatsCluster:
                 f"jetstream {{ store_dir: {node.folder / 'js'!s}, max_mem: 64M, max_file: 512M }}\n"
                 f"cluster {{ name: gridguard, listen: 127.0.0.1:{node.cluster_port}, "
                 f"routes: [{routes}] }}\n"
-                f"mqtt {{ listen: 127.0.0.1:{node.mqtt_port}, stream_replicas: 3 }}\n",
+                f"mqtt {{ listen: 127.0.0.1:{node.mqtt_port}, stream_replicas: 3, "
+                "consumer_replicas: 3 }\n",
                 encoding="utf-8",
             )
 
@@ -108,13 +111,15 @@ class NatsCluster:
             node.process.wait(10)
             node.process = None
 
-    def log_tails(self, lines: int = 15) -> str:
-        """The end of every node's log: what a failed test prints."""
+    def log_tails(self, lines: int = 40) -> str:
+        """The end of every node's log, without the retries to a killed node's route: what a
+        failed test prints."""
         parts = []
         for node in self.nodes:
             log = node.folder / "nats.log"
             text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
-            parts.append(f"--- {node.name} ---\n" + "\n".join(text.splitlines()[-lines:]))
+            kept = [line for line in text.splitlines() if "connect to route" not in line]
+            parts.append(f"--- {node.name} ---\n" + "\n".join(kept[-lines:]))
         return "\n".join(parts)
 
     def remove(self) -> None:
