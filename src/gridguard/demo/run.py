@@ -1,11 +1,13 @@
-"""``gridguard demo``: broker, simulated site and edge agent on this machine, one command.
+"""``gridguard demo``: broker, simulated site, edge agent, platform and fleet, one command.
 
 Everything binds to 127.0.0.1, on ports of its own: the embedded amqtt broker and every Modbus
 endpoint get free ports (or consecutive ports from ``--port-base``), written into the site
 configuration in memory, so a second demo, or an agent run on ``examples/edge.toml``, never
 reaches this demo's simulator. The site is the one shipped in the package (``site.toml``) unless
 a file is given; the simulator serves it with a sunny midday, so without control the site would
-export; data goes to ``./gridguard-data/``. Ctrl-C stops all.
+export; data goes to ``./gridguard-data/``. The platform (SQLite ``platform.db`` there, HTTP on
+127.0.0.1) serves the dashboard over the same broker, where the fleet simulator adds a few
+hundred simulated EMS beside the real site (``gridguard.demo.dashboard``). Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -23,9 +25,21 @@ from typing import Any
 import aiomqtt
 
 from gridguard.demo.broker import EmbeddedBroker
+from gridguard.demo.dashboard import (
+    DEFAULT_FLEET,
+    fleet_config,
+    login_block,
+    new_demo_password,
+    platform_settings,
+    reset_demo_user,
+    show_progress,
+)
 from gridguard.edge.run import run_agent
+from gridguard.platform.run import Running, StartError, run_platform
+from gridguard.platform.settings import Settings
 from gridguard.ports import free_port, port_open
 from gridguard.protocol.topics import build_topic
+from gridguard.sim.fleet import Fleet
 from gridguard.sim.runner import SiteSimulator
 from gridguard.sim.servers import SECTIONS, SimulatorError
 from gridguard.site.config import ModbusLink, SiteConfig, parse_site_config
@@ -122,7 +136,6 @@ def instructions(site: SiteConfig, port: int) -> list[str]:
         f"  mosquitto_pub -h 127.0.0.1 -p {port} -q 1 -t '{create}' -m '{payload}'",
         "",
         f"The agent stores its strategies in {site.store.url}",
-        "Ctrl-C stops everything.",
     ]
 
 
@@ -154,6 +167,26 @@ def broker_port(port_base: int | None) -> int:
     return port_base
 
 
+def http_port(platform_port: int | None) -> int:
+    """``platform_port`` itself, if free, or 0 (the platform binds a free port)."""
+    if platform_port is None:
+        return 0
+    if port_open(platform_port):
+        raise DemoError(f"port {platform_port} is taken: pick another --platform-port")
+    return platform_port
+
+
+async def wait_for_platform(running: Running, task: asyncio.Task[None]) -> None:
+    """Return once the platform serves HTTP and is subscribed; DemoError if it ended first."""
+    ready = asyncio.ensure_future(running.ready.wait())
+    try:
+        await asyncio.wait({ready, task}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ready.cancel()
+    if not running.ready.is_set():
+        raise DemoError("the platform did not start (see the log above)")
+
+
 async def start_simulator(site: SiteConfig, port_base: int | None) -> SiteSimulator:
     """The site's simulator, listening on its own ports (DemoError if one is taken)."""
     simulator = SiteSimulator(with_ports(site, port_base), start_s=DEMO_START_S)
@@ -171,11 +204,15 @@ async def run_demo(
     out: Callable[[str], None],
     *,
     port_base: int | None = None,
+    platform_port: int | None = None,
+    fleet_count: int = DEFAULT_FLEET,
 ) -> None:
-    """Run broker, simulator and agent until SIGINT/SIGTERM (``data_dir`` must exist).
+    """Run broker, simulator, agent, platform and fleet until SIGINT/SIGTERM (``data_dir`` must
+    exist; ``fleet_count`` 0: no fleet).
 
-    Raises DemoError when a port is taken (with ``port_base``)."""
+    Raises DemoError when a port is taken (with ``port_base`` or ``platform_port``)."""
     port = broker_port(port_base)
+    listen_port = http_port(platform_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -183,23 +220,59 @@ async def run_demo(
             loop.add_signal_handler(sig, stop.set)
     simulator = await start_simulator(site, port_base)
     site = demo_site(simulator.servers.bound(), port, data_dir)
+    settings = platform_settings(site, port, data_dir, listen_port)
     try:
-        async with EmbeddedBroker(port):
-            out(f"MQTT broker (embedded amqtt)   mqtt://127.0.0.1:{port}")
-            for line in simulator.servers.describe():
-                out(f"simulated device              {line}")
-            async with asyncio.TaskGroup() as group:
-                steps = group.create_task(simulator.run(speed=1.0, step_s=0.1), name="sim")
-                group.create_task(run_agent(site, stop), name="edge-agent")
-                await wait_for_agent(site, port)
-                out(
-                    f"edge agent                    device {site.device.uid}, "
-                    f"store {site.store.url}: connected"
-                )
-                for line in instructions(site, port):
-                    out(line)
-                await stop.wait()
-                steps.cancel()
+        await _run_all(
+            site, simulator, settings, port=port, stop=stop, out=out, fleet_count=fleet_count
+        )
+    except BaseExceptionGroup as group:
+        failed = group.subgroup((DemoError, StartError))
+        if failed is None:
+            raise
+        raise DemoError(str(failed.exceptions[0])) from None
     finally:
         await simulator.stop()
-    out("demo stopped: agent, simulator and broker closed")
+    out("demo stopped: fleet, platform, agent, simulator and broker closed")
+
+
+async def _run_all(
+    site: SiteConfig,
+    simulator: SiteSimulator,
+    settings: Settings,
+    *,
+    port: int,
+    stop: asyncio.Event,
+    out: Callable[[str], None],
+    fleet_count: int,
+) -> None:
+    """The broker, then simulator and agent, the platform and its demo login, the fleet."""
+    async with EmbeddedBroker(port):
+        out(f"MQTT broker (embedded amqtt)   mqtt://127.0.0.1:{port}")
+        for line in simulator.servers.describe():
+            out(f"simulated device              {line}")
+        async with asyncio.TaskGroup() as group:
+            steps = group.create_task(simulator.run(speed=1.0, step_s=0.1), name="sim")
+            group.create_task(run_agent(site, stop), name="edge-agent")
+            await wait_for_agent(site, port)
+            out(
+                f"edge agent                    device {site.device.uid}, "
+                f"store {site.store.url}: connected"
+            )
+            running = Running()
+            platform = group.create_task(
+                run_platform(settings, stop, running=running), name="platform"
+            )
+            await wait_for_platform(running, platform)
+            assert running.services is not None
+            password = new_demo_password()
+            user = await reset_demo_user(running.services.db, password)
+            out(f"platform (dashboard, REST)    {running.url}, database {settings.db_url}")
+            if fleet_count > 0:
+                fleet = Fleet(fleet_config(fleet_count, port), echo=lambda _: None)
+                group.create_task(fleet.run(stop), name="fleet")
+                await show_progress(fleet, stop, out)
+            for line in [*instructions(site, port), *login_block(running.url, user, password)]:
+                out(line)
+            out("Ctrl-C stops everything.")
+            await stop.wait()
+            steps.cancel()
