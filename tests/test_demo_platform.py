@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from gridguard.ports import port_open
+from gridguard.testing.demo import Demo
 from gridguard.testing.wait import wait_for
-from tests.demo_output import Demo
 
 pytestmark = pytest.mark.integration
 

@@ -29,8 +29,8 @@ import pytest
 from gridguard.client import StrategyClient
 from gridguard.ports import free_port, port_open
 from gridguard.protocol.topics import TopicScheme
+from gridguard.testing.demo import Demo
 from gridguard.testing.examples import CREATE_DATA
-from tests.demo_output import Demo
 
 ROOT = Path(__file__).parents[1]
 IN_CI = os.environ.get("CI") == "true"

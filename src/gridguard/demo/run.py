@@ -24,7 +24,7 @@ from typing import Any
 
 import aiomqtt
 
-from gridguard.demo.broker import EmbeddedBroker
+from gridguard.demo.broker import BrokerProcess, BrokerStartError
 from gridguard.demo.dashboard import (
     DEFAULT_FLEET,
     fleet_config,
@@ -45,6 +45,7 @@ from gridguard.sim.servers import SECTIONS, SimulatorError
 from gridguard.site.config import ModbusLink, SiteConfig, parse_site_config
 
 DEMO_START_S = 11.5 * 3600  # 11:30: full sun, PV above the site's load
+STOP_GRACE_S = 10.0
 DEMO_MID = "3e681859-6917-4b9a-9afd-3f162cd185bd"
 
 
@@ -225,8 +226,10 @@ async def run_demo(
         await _run_all(
             site, simulator, settings, port=port, stop=stop, out=out, fleet_count=fleet_count
         )
+    except BrokerStartError as exc:
+        raise DemoError(f"{exc}: pick another --port-base") from None
     except BaseExceptionGroup as group:
-        failed = group.subgroup((DemoError, StartError))
+        failed = group.subgroup((DemoError, StartError, BrokerStartError))
         if failed is None:
             raise
         raise DemoError(str(failed.exceptions[0])) from None
@@ -246,13 +249,13 @@ async def _run_all(
     fleet_count: int,
 ) -> None:
     """The broker, then simulator and agent, the platform and its demo login, the fleet."""
-    async with EmbeddedBroker(port):
-        out(f"MQTT broker (embedded amqtt)   mqtt://127.0.0.1:{port}")
+    async with BrokerProcess(port):
+        out(f"MQTT broker (embedded amqtt)   mqtt://127.0.0.1:{port}, in a process of its own")
         for line in simulator.servers.describe():
             out(f"simulated device              {line}")
         async with asyncio.TaskGroup() as group:
             steps = group.create_task(simulator.run(speed=1.0, step_s=0.1), name="sim")
-            group.create_task(run_agent(site, stop), name="edge-agent")
+            parts = [group.create_task(run_agent(site, stop), name="edge agent")]
             await wait_for_agent(site, port)
             out(
                 f"edge agent                    device {site.device.uid}, "
@@ -262,6 +265,7 @@ async def _run_all(
             platform = group.create_task(
                 run_platform(settings, stop, running=running), name="platform"
             )
+            parts.append(platform)
             await wait_for_platform(running, platform)
             assert running.services is not None
             password = new_demo_password()
@@ -269,10 +273,22 @@ async def _run_all(
             out(f"platform (dashboard, REST)    {running.url}, database {settings.db_url}")
             if fleet_count > 0:
                 fleet = Fleet(fleet_config(fleet_count, port), echo=lambda _: None)
-                group.create_task(fleet.run(stop), name="fleet")
+                parts.append(group.create_task(fleet.run(stop), name="fleet simulator"))
                 await show_progress(fleet, stop, out)
             for line in [*instructions(site, port), *login_block(running.url, user, password)]:
                 out(line)
             out("Ctrl-C stops everything.")
             await stop.wait()
             steps.cancel()
+            await stop_within(parts, STOP_GRACE_S, out)
+
+
+async def stop_within(
+    parts: list[asyncio.Task[None]], grace_s: float, out: Callable[[str], None]
+) -> None:
+    """Give the parts (already told to stop) ``grace_s`` to end; cancel those still running,
+    saying which (an overloaded broker can keep a fleet's last connects waiting)."""
+    _, pending = await asyncio.wait(parts, timeout=grace_s)
+    for task in pending:
+        out(f"{task.get_name()}: still stopping after {grace_s:g} s; cancelled")
+        task.cancel()
