@@ -29,7 +29,6 @@ import dataclasses
 import itertools
 import os
 import re
-import resource
 import signal
 import statistics
 import subprocess
@@ -37,15 +36,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import aiomqtt
 import httpx
 
 from gridguard.testing.demo import Demo
+from gridguard.testing.proc import children, cpu_s, rss_mib
 
-TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-PAGE_BYTES = resource.getpagesize()
 CONNECTED_RE = re.compile(r"devices \S+ \.\. \S+: connected in ([\d.]+) s")
 STOP_LIMIT_S = 60.0
 SITE_STATUS = "v1/gridguard/gg-demo-001/streaming_overdemand/status/post"
@@ -69,21 +66,10 @@ class Row:
     stop_s: float
 
 
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
-
-
-def rss_mib(pid: int) -> float:
-    pages = int(Path(f"/proc/{pid}/statm").read_text(encoding="ascii").split()[1])
-    return pages * PAGE_BYTES / 2**20
-
-
 def broker_pid(pid: int) -> int:
     """The demo's broker process (its only child)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii").split()
-    assert len(children) == 1, children
-    return int(children[0])
+    (child,) = children(pid)
+    return child
 
 
 def p99(values: list[float]) -> float:
