@@ -161,3 +161,26 @@ async def test_a_new_start_gets_a_new_password(tmp_path: Path) -> None:
     finally:
         output = await stop(second)
     assert second.process.returncode == 0, output
+
+
+async def test_ctrl_c_while_starting_stops_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C once the agent is up, while the platform and the fleet are still starting: exit
+    0, the stop line, no traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gridguard", "demo", "--fleet", "50"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    demo = Demo(process).start_reading()
+    await wait_for(
+        lambda: any(line.startswith("edge agent") for line in demo.lines) or demo.ready.is_set(),
+        60,
+        "the agent's line",
+        state=lambda: demo.lines,
+    )
+    output = await stop(demo)
+    assert process.returncode == 0, output
+    assert "demo stopped" in output
+    assert "Traceback" not in output

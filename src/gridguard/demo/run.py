@@ -17,7 +17,7 @@ import contextlib
 import json
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -159,6 +159,26 @@ class DemoError(Exception):
     """The demo cannot start (a port taken); the message says which and what to do."""
 
 
+class Interrupted(Exception):  # noqa: N818 - a stop, not an error
+    """Ctrl-C (or SIGTERM) came while the demo was still starting."""
+
+
+async def unless_stopped(waiting: Awaitable[None], stop: asyncio.Event) -> None:
+    """Await ``waiting``; Interrupted (and ``waiting`` cancelled) if ``stop`` is set first."""
+    task = asyncio.ensure_future(waiting)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise Interrupted
+    task.result()
+
+
 def broker_port(port_base: int | None) -> int:
     """``port_base`` itself, if free, or a free port."""
     if port_base is None:
@@ -229,10 +249,12 @@ async def run_demo(
     except BrokerStartError as exc:
         raise DemoError(f"{exc}: pick another --port-base") from None
     except BaseExceptionGroup as group:
-        failed = group.subgroup((DemoError, StartError, BrokerStartError))
-        if failed is None:
-            raise
-        raise DemoError(str(failed.exceptions[0])) from None
+        _, rest = group.split(Interrupted)
+        if rest is not None:
+            failed = rest.subgroup((DemoError, StartError, BrokerStartError))
+            if failed is None:
+                raise
+            raise DemoError(str(failed.exceptions[0])) from None
     finally:
         await simulator.stop()
     out("demo stopped: fleet, platform, agent, simulator and broker closed")
@@ -256,7 +278,7 @@ async def _run_all(
         async with asyncio.TaskGroup() as group:
             steps = group.create_task(simulator.run(speed=1.0, step_s=0.1), name="sim")
             parts = [group.create_task(run_agent(site, stop), name="edge agent")]
-            await wait_for_agent(site, port)
+            await unless_stopped(wait_for_agent(site, port), stop)
             out(
                 f"edge agent                    device {site.device.uid}, "
                 f"store {site.store.url}: connected"
@@ -266,7 +288,7 @@ async def _run_all(
                 run_platform(settings, stop, running=running), name="platform"
             )
             parts.append(platform)
-            await wait_for_platform(running, platform)
+            await unless_stopped(wait_for_platform(running, platform), stop)
             assert running.services is not None
             password = new_demo_password()
             user = await reset_demo_user(running.services.db, password)
@@ -275,6 +297,8 @@ async def _run_all(
                 fleet = Fleet(fleet_config(fleet_count, port), echo=lambda _: None)
                 parts.append(group.create_task(fleet.run(stop), name="fleet simulator"))
                 await show_progress(fleet, stop, out)
+                if stop.is_set():
+                    raise Interrupted
             for line in [*instructions(site, port), *login_block(running.url, user, password)]:
                 out(line)
             out("Ctrl-C stops everything.")
