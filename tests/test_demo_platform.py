@@ -121,6 +121,9 @@ async def test_demo_runs_platform_and_fleet(tmp_path: Path) -> None:
             assert fleet.status_code == 200
             assert SITE_UID in fleet.text
             assert "sim-00000" in fleet.text
+            site = await web.get(f"/devices/{SITE_UID}")
+            assert site.status_code == 200
+            assert SITE_UID in site.text
     finally:
         output = await stop(demo)
     assert demo.process.returncode == 0, output
