@@ -10,8 +10,9 @@ measures from outside:
 * over ``--window-s`` once ready: the CPU share (100% = one core) of the demo process (agent,
   site simulator, platform and fleet share its event loop) and of its broker process, and
   their RSS together;
-* **site status**: the real site's status/post period (2 s asked) as a subscriber sees it,
-  p50 and max: a loop kept too busy delays the agent's cycle and its reports;
+* **site status**: the real site's status/post period (2 s asked; the fleet's devices report
+  every 10 s) as a subscriber sees it, p50 and max: a loop kept too busy delays the agent's
+  cycle and its reports;
 * **REST**: ``GET /api/devices?limit=50`` with the printed login, 2 per second, p50 and p99;
 * **listed / online**: the platform's device list at the end of the window (total and the
   online ones; every fleet device plus the real site is expected).

@@ -52,3 +52,12 @@ def test_fleet_config_is_on_the_demo_broker_under_the_site_prefix() -> None:
     assert config.prefix == "v1/gridguard"
     assert config.stats_interval_s is None
     assert fleet_range(config) == f"sim-00000 .. sim-{DEFAULT_FLEET - 1:05d}"
+
+
+def test_cli_default_fleet_is_the_measured_one() -> None:
+    """The CLI spells the default out (it imports the demo lazily); it must be the same."""
+    import inspect  # noqa: PLC0415
+
+    from gridguard.cli import demo  # noqa: PLC0415
+
+    assert inspect.signature(demo).parameters["fleet"].default == DEFAULT_FLEET

@@ -332,7 +332,7 @@ def demo(
         typer.Option(
             "--fleet", min=0, max=5000, help="Simulated EMS beside the real site (0: none)"
         ),
-    ] = 200,
+    ] = 300,  # gridguard.demo.dashboard.DEFAULT_FLEET (the cli imports it lazily)
 ) -> None:
     """Run everything on this machine: embedded broker, simulated site, edge agent, platform
     with its dashboard, and a simulated fleet."""

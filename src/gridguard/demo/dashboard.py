@@ -31,9 +31,14 @@ from gridguard.site.config import SiteConfig
 DEMO_USER = "demo"
 FLEET_PREFIX = "v1/gridguard"
 FLEET_UID_PREFIX = "sim"
-DEFAULT_FLEET = 200
+DEFAULT_FLEET = 300
 """Simulated devices beside the one real site; chosen by measurement (docs/platform.md)."""
 PROGRESS_PERIOD_S = 1.0
+FLEET_STATUS_INTERVAL_S = 10.0
+"""The fleet reports every 10 s (the controlled site every 2 s, for its live chart)."""
+SAMPLES_RETENTION_DAYS = 1.0
+"""Raw samples kept a day (the platform's default is 7): a demo left running for days holds
+about 600 MB of them at 300 devices; the minute rollups behind the history stay."""
 
 
 def platform_settings(
@@ -50,6 +55,7 @@ def platform_settings(
         prefixes=prefixes,
         share_group=None,
         mqtt_protocol="3.1.1",
+        samples_retention_days=SAMPLES_RETENTION_DAYS,
     )
 
 
@@ -90,7 +96,7 @@ def fleet_config(count: int, broker_port: int) -> FleetConfig:
         mqtt_url=f"mqtt://127.0.0.1:{broker_port}",
         prefix=FLEET_PREFIX,
         uid_prefix=FLEET_UID_PREFIX,
-        status_interval_s=2.0,
+        status_interval_s=FLEET_STATUS_INTERVAL_S,
         connectors=16,
         stats_interval_s=None,
     )
