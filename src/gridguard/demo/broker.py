@@ -1,7 +1,9 @@
 """The embedded MQTT broker (amqtt) for the zero-setup default: bound to 127.0.0.1 only.
 
 Production sites use their own broker (Mosquitto, EMQX, ...); this one exists so that
-``gridguard demo`` and the tests run with nothing installed but Python.
+``gridguard demo`` and the tests run with nothing installed but Python. :class:`EmbeddedBroker`
+runs it in the caller's event loop (the tests); :class:`BrokerProcess` in a child process
+(``python -m gridguard.demo.broker PORT``, the demo, beside its fleet).
 """
 
 from __future__ import annotations
