@@ -15,15 +15,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiomqtt
@@ -32,6 +29,7 @@ import pytest
 from gridguard.client import StrategyClient
 from gridguard.ports import free_port, port_open
 from gridguard.protocol.topics import TopicScheme
+from gridguard.testing.demo import Demo
 from gridguard.testing.examples import CREATE_DATA
 
 ROOT = Path(__file__).parents[1]
@@ -121,35 +119,6 @@ async def test_core_alone_runs_the_edge_agent(wheel: Path, outside: Path) -> Non
     assert (outside / "data" / "edge.db").exists()
 
 
-@dataclass
-class Demo:
-    """One running `gridguard demo` and what it printed (read by a thread as it comes)."""
-
-    process: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    ready: threading.Event = field(default_factory=threading.Event)
-
-    def read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip())
-            if line.startswith("Ctrl-C stops everything"):
-                self.ready.set()
-
-    @property
-    def port(self) -> int:
-        found = re.search(r"mqtt://127\.0\.0\.1:(\d+)", "\n".join(self.lines))
-        assert found, self.lines
-        return int(found.group(1))
-
-    @property
-    def modbus_ports(self) -> set[int]:
-        return {int(p) for p in re.findall(r"modbus tcp 127\.0\.0\.1:(\d+)", "\n".join(self.lines))}
-
-    def command(self, program: str) -> str:
-        return next(line.strip() for line in self.lines if line.strip().startswith(program))
-
-
 def start_demo(bin_dir: Path, folder: Path) -> Demo:
     folder.mkdir()
     process = subprocess.Popen(
@@ -159,9 +128,7 @@ def start_demo(bin_dir: Path, folder: Path) -> Demo:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    demo = Demo(process)
-    threading.Thread(target=demo.read, daemon=True).start()
-    return demo
+    return Demo(process).start_reading()
 
 
 async def meter_9(port: int, timeout_s: float = 30) -> AsyncIterator[dict[str, object]]:

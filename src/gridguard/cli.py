@@ -307,7 +307,7 @@ def demo(
         typer.Option("--config", "-c", help="Site file to simulate; default: the demo's own"),
     ] = None,
     data_dir: Annotated[
-        Path, typer.Option("--data-dir", help="Where the agent keeps its store")
+        Path, typer.Option("--data-dir", help="Where the agent and the platform keep their data")
     ] = Path("gridguard-data"),
     port_base: Annotated[
         int | None,
@@ -318,8 +318,24 @@ def demo(
             help="Broker on this port, Modbus endpoints on the next ones; default: free ports",
         ),
     ] = None,
+    platform_port: Annotated[
+        int | None,
+        typer.Option(
+            "--platform-port",
+            min=1,
+            max=65535,
+            help="Dashboard and REST API on 127.0.0.1:PORT; default: a free port",
+        ),
+    ] = None,
+    fleet: Annotated[
+        int,
+        typer.Option(
+            "--fleet", min=0, max=5000, help="Simulated EMS beside the real site (0: none)"
+        ),
+    ] = 300,  # gridguard.demo.dashboard.DEFAULT_FLEET (the cli imports it lazily)
 ) -> None:
-    """Run everything on this machine: embedded broker, simulated site, edge agent."""
+    """Run everything on this machine: embedded broker, simulated site, edge agent, platform
+    with its dashboard, and a simulated fleet."""
     import asyncio  # noqa: PLC0415
     import logging  # noqa: PLC0415
 
@@ -329,7 +345,16 @@ def demo(
     site = packaged_site() if config is None else _load_or_exit(config)
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        asyncio.run(run_demo(site, data_dir, print, port_base=port_base))
+        asyncio.run(
+            run_demo(
+                site,
+                data_dir,
+                lambda line: print(line, flush=True),
+                port_base=port_base,
+                platform_port=platform_port,
+                fleet_count=fleet,
+            )
+        )
     except DemoError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None

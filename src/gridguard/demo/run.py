@@ -1,11 +1,13 @@
-"""``gridguard demo``: broker, simulated site and edge agent on this machine, one command.
+"""``gridguard demo``: broker, simulated site, edge agent, platform and fleet, one command.
 
 Everything binds to 127.0.0.1, on ports of its own: the embedded amqtt broker and every Modbus
 endpoint get free ports (or consecutive ports from ``--port-base``), written into the site
 configuration in memory, so a second demo, or an agent run on ``examples/edge.toml``, never
 reaches this demo's simulator. The site is the one shipped in the package (``site.toml``) unless
 a file is given; the simulator serves it with a sunny midday, so without control the site would
-export; data goes to ``./gridguard-data/``. Ctrl-C stops all.
+export; data goes to ``./gridguard-data/``. The platform (SQLite ``platform.db`` there, HTTP on
+127.0.0.1) serves the dashboard over the same broker, where the fleet simulator adds a few
+hundred simulated EMS beside the real site (``gridguard.demo.dashboard``). Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -15,22 +17,35 @@ import contextlib
 import json
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
-from gridguard.demo.broker import EmbeddedBroker
+from gridguard.demo.broker import BrokerProcess, BrokerStartError
+from gridguard.demo.dashboard import (
+    DEFAULT_FLEET,
+    fleet_config,
+    login_block,
+    new_demo_password,
+    platform_settings,
+    reset_demo_user,
+    show_progress,
+)
 from gridguard.edge.run import run_agent
+from gridguard.platform.run import Running, StartError, run_platform
+from gridguard.platform.settings import Settings
 from gridguard.ports import free_port, port_open
 from gridguard.protocol.topics import build_topic
+from gridguard.sim.fleet import Fleet
 from gridguard.sim.runner import SiteSimulator
 from gridguard.sim.servers import SECTIONS, SimulatorError
 from gridguard.site.config import ModbusLink, SiteConfig, parse_site_config
 
 DEMO_START_S = 11.5 * 3600  # 11:30: full sun, PV above the site's load
+STOP_GRACE_S = 10.0
 DEMO_MID = "3e681859-6917-4b9a-9afd-3f162cd185bd"
 
 
@@ -122,7 +137,6 @@ def instructions(site: SiteConfig, port: int) -> list[str]:
         f"  mosquitto_pub -h 127.0.0.1 -p {port} -q 1 -t '{create}' -m '{payload}'",
         "",
         f"The agent stores its strategies in {site.store.url}",
-        "Ctrl-C stops everything.",
     ]
 
 
@@ -145,6 +159,26 @@ class DemoError(Exception):
     """The demo cannot start (a port taken); the message says which and what to do."""
 
 
+class Interrupted(Exception):  # noqa: N818 - a stop, not an error
+    """Ctrl-C (or SIGTERM) came while the demo was still starting."""
+
+
+async def unless_stopped(waiting: Awaitable[None], stop: asyncio.Event) -> None:
+    """Await ``waiting``; Interrupted (and ``waiting`` cancelled) if ``stop`` is set first."""
+    task = asyncio.ensure_future(waiting)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise Interrupted
+    task.result()
+
+
 def broker_port(port_base: int | None) -> int:
     """``port_base`` itself, if free, or a free port."""
     if port_base is None:
@@ -152,6 +186,26 @@ def broker_port(port_base: int | None) -> int:
     if port_open(port_base):
         raise DemoError(f"port {port_base} is taken: pick another --port-base")
     return port_base
+
+
+def http_port(platform_port: int | None) -> int:
+    """``platform_port`` itself, if free, or 0 (the platform binds a free port)."""
+    if platform_port is None:
+        return 0
+    if port_open(platform_port):
+        raise DemoError(f"port {platform_port} is taken: pick another --platform-port")
+    return platform_port
+
+
+async def wait_for_platform(running: Running, task: asyncio.Task[None]) -> None:
+    """Return once the platform serves HTTP and is subscribed; DemoError if it ended first."""
+    ready = asyncio.ensure_future(running.ready.wait())
+    try:
+        await asyncio.wait({ready, task}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ready.cancel()
+    if not running.ready.is_set():
+        raise DemoError("the platform did not start (see the log above)")
 
 
 async def start_simulator(site: SiteConfig, port_base: int | None) -> SiteSimulator:
@@ -171,11 +225,15 @@ async def run_demo(
     out: Callable[[str], None],
     *,
     port_base: int | None = None,
+    platform_port: int | None = None,
+    fleet_count: int = DEFAULT_FLEET,
 ) -> None:
-    """Run broker, simulator and agent until SIGINT/SIGTERM (``data_dir`` must exist).
+    """Run broker, simulator, agent, platform and fleet until SIGINT/SIGTERM (``data_dir`` must
+    exist; ``fleet_count`` 0: no fleet).
 
-    Raises DemoError when a port is taken (with ``port_base``)."""
+    Raises DemoError when a port is taken (with ``port_base`` or ``platform_port``)."""
     port = broker_port(port_base)
+    listen_port = http_port(platform_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -183,23 +241,78 @@ async def run_demo(
             loop.add_signal_handler(sig, stop.set)
     simulator = await start_simulator(site, port_base)
     site = demo_site(simulator.servers.bound(), port, data_dir)
+    settings = platform_settings(site, port, data_dir, listen_port)
     try:
-        async with EmbeddedBroker(port):
-            out(f"MQTT broker (embedded amqtt)   mqtt://127.0.0.1:{port}")
-            for line in simulator.servers.describe():
-                out(f"simulated device              {line}")
-            async with asyncio.TaskGroup() as group:
-                steps = group.create_task(simulator.run(speed=1.0, step_s=0.1), name="sim")
-                group.create_task(run_agent(site, stop), name="edge-agent")
-                await wait_for_agent(site, port)
-                out(
-                    f"edge agent                    device {site.device.uid}, "
-                    f"store {site.store.url}: connected"
-                )
-                for line in instructions(site, port):
-                    out(line)
-                await stop.wait()
-                steps.cancel()
+        await _run_all(
+            site, simulator, settings, port=port, stop=stop, out=out, fleet_count=fleet_count
+        )
+    except BrokerStartError as exc:
+        raise DemoError(f"{exc}: pick another --port-base") from None
+    except BaseExceptionGroup as group:
+        _, rest = group.split(Interrupted)
+        if rest is not None:
+            failed = rest.subgroup((DemoError, StartError, BrokerStartError))
+            if failed is None:
+                raise
+            raise DemoError(str(failed.exceptions[0])) from None
     finally:
         await simulator.stop()
-    out("demo stopped: agent, simulator and broker closed")
+    out("demo stopped: fleet, platform, agent, simulator and broker closed")
+
+
+async def _run_all(
+    site: SiteConfig,
+    simulator: SiteSimulator,
+    settings: Settings,
+    *,
+    port: int,
+    stop: asyncio.Event,
+    out: Callable[[str], None],
+    fleet_count: int,
+) -> None:
+    """The broker, then simulator and agent, the platform and its demo login, the fleet."""
+    async with BrokerProcess(port):
+        out(f"MQTT broker (embedded amqtt)   mqtt://127.0.0.1:{port}, in a process of its own")
+        for line in simulator.servers.describe():
+            out(f"simulated device              {line}")
+        async with asyncio.TaskGroup() as group:
+            steps = group.create_task(simulator.run(speed=1.0, step_s=0.1), name="sim")
+            parts = [group.create_task(run_agent(site, stop), name="edge agent")]
+            await unless_stopped(wait_for_agent(site, port), stop)
+            out(
+                f"edge agent                    device {site.device.uid}, "
+                f"store {site.store.url}: connected"
+            )
+            running = Running()
+            platform = group.create_task(
+                run_platform(settings, stop, running=running), name="platform"
+            )
+            parts.append(platform)
+            await unless_stopped(wait_for_platform(running, platform), stop)
+            assert running.services is not None
+            password = new_demo_password()
+            user = await reset_demo_user(running.services.db, password)
+            out(f"platform (dashboard, REST)    {running.url}, database {settings.db_url}")
+            if fleet_count > 0:
+                fleet = Fleet(fleet_config(fleet_count, port), echo=lambda _: None)
+                parts.append(group.create_task(fleet.run(stop), name="fleet simulator"))
+                await show_progress(fleet, stop, out)
+                if stop.is_set():
+                    raise Interrupted
+            for line in [*instructions(site, port), *login_block(running.url, user, password)]:
+                out(line)
+            out("Ctrl-C stops everything.")
+            await stop.wait()
+            steps.cancel()
+            await stop_within(parts, STOP_GRACE_S, out)
+
+
+async def stop_within(
+    parts: list[asyncio.Task[None]], grace_s: float, out: Callable[[str], None]
+) -> None:
+    """Give the parts (already told to stop) ``grace_s`` to end; cancel those still running,
+    saying which (an overloaded broker can keep a fleet's last connects waiting)."""
+    _, pending = await asyncio.wait(parts, timeout=grace_s)
+    for task in pending:
+        out(f"{task.get_name()}: still stopping after {grace_s:g} s; cancelled")
+        task.cancel()

@@ -189,6 +189,10 @@ class LiteClient(asyncio.Protocol):
         except (OSError, TimeoutError) as exc:
             self.abort()
             raise LiteMqttError(f"connect to {host}:{port}: {exc or 'timed out'}") from exc
+        except LiteMqttError:
+            if self.closed.done() and not self.closed.cancelled():
+                self.closed.exception()  # the same error, raised here: not "never retrieved"
+            raise
         finally:
             for waiter in (connack, suback):
                 if waiter is not None and not waiter.done():

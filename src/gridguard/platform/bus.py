@@ -1,8 +1,9 @@
 """The platform's one MQTT connection: subscribe to every configured prefix, publish commands.
 
 MQTT 5 with a clean start: the platform needs no backlog (results of requests that are gone
-are recorded from the retry or not at all; list/post is retained). Reconnects with jittered
-backoff; TCP_NODELAY as everywhere.
+are recorded from the retry or not at all; list/post is retained). On request MQTT 3.1.1 with
+a clean session, for a broker without MQTT 5 (the demo's embedded amqtt). Reconnects with
+jittered backoff; TCP_NODELAY as everywhere.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiomqtt
 
@@ -27,28 +29,39 @@ class Bus:
     """Connect, subscribe, hand each message to ``handler`` in arrival order."""
 
     def __init__(
-        self, url: str, topics: list[str], handler: Handler, *, client_id: str | None = None
+        self,
+        url: str,
+        topics: list[str],
+        handler: Handler,
+        *,
+        client_id: str | None = None,
+        mqtt_v5: bool = True,
     ) -> None:
         self._address = parse_mqtt_url(url)
         self._topics = topics
         self._handler = handler
         self._client_id = client_id or f"gridguard-platform-{uuid.uuid4().hex[:12]}"
+        self._mqtt_v5 = mqtt_v5
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
 
     def _new_client(self) -> aiomqtt.Client:
         a = self._address
+        version: dict[str, Any] = (
+            {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": True}
+            if self._mqtt_v5
+            else {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": True}
+        )
         return aiomqtt.Client(
             a.host,
             a.port,
             username=a.username,
             password=a.password,
             identifier=self._client_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=True,
             socket_options=[NODELAY_OPTION],
             tls_params=aiomqtt.TLSParameters() if a.tls else None,
             max_inflight_messages=100,
+            **version,
         )
 
     async def publish(self, topic: str, payload: bytes) -> None:

@@ -21,18 +21,18 @@ def subscriptions(settings: Settings) -> list[str]:
     """Per prefix: every result, list/post and status/post of every device under it.
 
     Results reach every instance (the one holding the request answers it). status/post, the
-    volume, is a shared subscription: one instance per report. list/post stays unshared,
+    volume, is a shared subscription: one instance per report (a plain one without a share
+    group: one instance, on a broker that has no shared subscriptions). list/post stays unshared,
     because a broker sends no retained message to a shared subscription and the retained
     list is how a restarted platform learns every device at once; writing it twice is harmless.
     """
     out: list[str] = []
     for prefix in settings.prefixes:
         base = f"{prefix}/+/{SERVICE}"
-        out += [
-            f"{base}/+/result",
-            f"{base}/list/post",
-            f"$share/{settings.share_group}/{base}/status/post",
-        ]
+        status = f"{base}/status/post"
+        if settings.share_group is not None:
+            status = f"$share/{settings.share_group}/{status}"
+        out += [f"{base}/+/result", f"{base}/list/post", status]
     return out
 
 

@@ -108,7 +108,13 @@ async def run_platform(
             if ingest is not None:
                 await ingest.handle(topic, payload)
 
-        bus = Bus(settings.mqtt_url, subscriptions(settings), handle, client_id=settings.client_id)
+        bus = Bus(
+            settings.mqtt_url,
+            subscriptions(settings),
+            handle,
+            client_id=settings.client_id,
+            mqtt_v5=settings.mqtt_protocol == "5",
+        )
         commander = Commander(
             db=db,
             publish=bus.publish,

@@ -58,7 +58,8 @@ class FleetConfig:
     connectors: int = 64
     """Connections opened at once: Mosquitto listens with a backlog of 100, and SYNs beyond it
     wait a second for their retransmission."""
-    stats_interval_s: float = 10.0
+    stats_interval_s: float | None = 10.0
+    """Period of the statistics line; None: no periodic line (the demo prints its own)."""
     first: int = 0
     """Number of the first device (several fleets on one broker use disjoint ranges)."""
 
@@ -67,6 +68,8 @@ class FleetConfig:
             raise ValueError(f"count {self.count}: must be at least 1")
         if self.status_interval_s <= 0:
             raise ValueError(f"status_interval_s {self.status_interval_s}: must be > 0")
+        if self.stats_interval_s is not None and self.stats_interval_s <= 0:
+            raise ValueError(f"stats_interval_s {self.stats_interval_s}: must be > 0 (or None)")
         TopicScheme("custom", prefix=self.prefix)  # refuses a bad prefix with its reason
         check_device_uid(uid_of(self, self.first))
         parse_mqtt_url(self.mqtt_url)
@@ -283,10 +286,13 @@ class Fleet:
                     self.stats.statuses += 1
 
     async def _stats_printer(self, stop: asyncio.Event) -> None:
+        interval_s = self.config.stats_interval_s
+        if interval_s is None:
+            return
         last = (time.monotonic(), time.process_time(), self.stats.statuses, self.stats.commands)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.stats_interval_s)
+                await asyncio.wait_for(stop.wait(), interval_s)
             now = (time.monotonic(), time.process_time(), self.stats.statuses, self.stats.commands)
             wall_s = now[0] - last[0]
             if wall_s > 0:

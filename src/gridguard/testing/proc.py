@@ -1,0 +1,27 @@
+"""What another process costs, read from /proc (Linux): CPU seconds, resident memory, children."""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+PAGE_BYTES = resource.getpagesize()
+
+
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+
+
+def rss_mib(pid: int) -> float:
+    pages = int(Path(f"/proc/{pid}/statm").read_text(encoding="ascii").split()[1])
+    return pages * PAGE_BYTES / 2**20
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (of its main thread)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii")
+    return [int(p) for p in text.split()]
