@@ -317,6 +317,7 @@ class EdgeAgent:
                 _acknowledge_after(replies, acknowledged, partial(acknowledge, messages))
             )
             if any(result.changed for result in handled):
+                self.health.quarantined = [q.id for q in self._service.quarantined]
                 if self._controller is not None:
                     self._controller.set_strategies(self._service.strategies)
                 self._list_changed()

@@ -32,7 +32,7 @@ from gridguard.edge.batch import (
     reply_key,
 )
 from gridguard.edge.report import to_wire
-from gridguard.edge.stored import Quarantined, load_stored
+from gridguard.edge.stored import Quarantined, displacing, load_stored, quarantine_outcome
 from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import (
@@ -96,7 +96,7 @@ class CommandService:
         self._live = live or StaticLiveView()
         self._clock_ns = clock_ns
         self._strategies: dict[int, Strategy] = {}
-        self._quarantined: list[Quarantined] = []
+        self._quarantined: dict[int, Quarantined] = {}
         self._failures: dict[str, int] = {}
         self._next_id = 1
         self._reply_keys: set[str] = set()
@@ -106,7 +106,8 @@ class CommandService:
     async def load(self) -> None:
         """Read the stored strategies (at start, after migrations); quarantine bad ones."""
         rows = await self._store.list_strategies()
-        self._strategies, self._quarantined = load_stored(rows)
+        self._strategies, quarantined = load_stored(rows)
+        self._quarantined = {q.id: q for q in quarantined}
         self._next_id = await self._store.next_id()
         await self._load_reply_keys()
 
@@ -123,8 +124,9 @@ class CommandService:
 
     @property
     def quarantined(self) -> list[Quarantined]:
-        """Stored strategies that failed validation at load: reported, never enforced."""
-        return list(self._quarantined)
+        """Stored strategies that failed validation at load: reported, never enforced (until a
+        command deletes or replaces them, see :mod:`.stored`)."""
+        return [self._quarantined[k] for k in sorted(self._quarantined)]
 
     @property
     def strategies(self) -> list[Strategy]:
@@ -182,7 +184,7 @@ class CommandService:
         return handled
 
     async def _handle_together(self, commands: Sequence[tuple[str, bytes]]) -> list[Handled]:
-        batch = Batch(dict(self._strategies), self._next_id)
+        batch = Batch(dict(self._strategies), self._next_id, dict(self._quarantined))
         decoded = [self._decode(op, payload) for op, payload in commands]
         pairs = list(zip((op for op, _ in commands), decoded, strict=True))
         keys = [reply_key(op, d.mid) for op, d in pairs if d.mid]
@@ -203,10 +205,17 @@ class CommandService:
                     for h, (_, d) in zip(handled, pairs, strict=True)
                 ]
         self._strategies, self._next_id = batch.strategies, batch.next_id
+        self._settle_quarantine(batch.quarantined)
         self._reply_keys.update(batch.fresh)
         if len(self._reply_keys) > self._reload_keys_at:
             await self._reload_reply_keys()
         return handled
+
+    def _settle_quarantine(self, quarantined: dict[int, Quarantined]) -> None:
+        for gone in sorted(self._quarantined.keys() - quarantined.keys()):
+            event = {"event": "quarantined_strategy_removed", "id": gone}
+            log.warning(json.dumps(event))
+        self._quarantined = quarantined
 
     def failed(self, commands: Sequence[tuple[str, bytes]]) -> list[Handled]:
         """500s for commands whose handling broke outside every inner guard (last resort)."""
@@ -326,13 +335,17 @@ class CommandService:
         return Handled(op=op, reply=reply, code=200, changed=outcome.changed, mid=decoded.mid)
 
     def _apply(self, batch: Batch, command: Envelope) -> rules.Outcome:
-        return rules.apply_command(
+        held = quarantine_outcome(batch.quarantined, command)
+        if held is not None:
+            return held
+        outcome = rules.apply_command(
             batch.strategies,
             command,
             site=self._site_view,
             next_id=batch.next_id,
             now=format_time_ns(self._clock_ns()),
         )
+        return displacing(batch.quarantined, outcome)
 
     def _result(self, op: str, decoded: Decoded, batch: Batch | None, **fields: Any) -> bytes:
         ns = self._clock_ns()
