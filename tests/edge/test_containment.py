@@ -17,7 +17,7 @@ import pytest
 from gridguard.edge.service import CommandService
 from gridguard.protocol import codec
 from gridguard.protocol.models import ListPost
-from gridguard.store.base import CommitEntry, StoredReply, StoredStrategy, StoreError
+from gridguard.store.base import CommitEntry, StoredStrategy, StoreError
 from gridguard.store.memory import MemoryDatabase, MemoryStrategyStore
 from gridguard.store.sql import SqlStrategyStore
 from gridguard.strategy import rules
@@ -304,30 +304,3 @@ async def test_delete_of_a_quarantined_strategy_removes_it() -> None:
     assert handled.changed
     assert [s.id for s in await store.list_strategies()] == [1]
     assert svc.quarantined == []
-
-
-async def test_create_on_a_quarantined_key_replaces_it_on_sqlite(tmp_path: Path) -> None:
-    """On the SQL store the unique (meter, type) constraint holds: the replacement deletes the
-    quarantined row in the same transaction, before the new one is inserted."""
-    url = f"sqlite:///{tmp_path / 'edge.db'}"
-    store = SqlStrategyStore(url)
-    await store.open()
-    try:
-        bad = stored_strategy(1, 10)
-        await store.commit_batch(
-            [
-                CommitEntry(
-                    reply=StoredReply("create/x", "create", b"{}"),
-                    upserts=[StoredStrategy(1, 10, 2, {**bad.document, "updated_by": None})],
-                    next_id=2,
-                )
-            ]
-        )
-        svc = CommandService(site=site(), store=store, clock_ns=lambda: NOW_NS)
-        await svc.load()
-        assert [q.id for q in svc.quarantined] == [1]
-        handled = await svc.handle("create", create(10))
-        assert handled.code == 200, reply(handled.reply)["msg"]
-        assert [(s.id, s.ele_meter_id) for s in await store.list_strategies()] == [(2, 10)]
-    finally:
-        await store.close()

@@ -107,6 +107,7 @@ class ControlEngine:
         self._strategies: list[StrategyParams] = []
         self._goals: dict[int, MeterGoals] = {m: goals_for_meter([], m) for m in self.controllers}
         self._pending: list[StrategyParams] | None = None
+        self._by_meter: dict[int, list[StrategyParams]] = {}
         self._last: dict[tuple[DeviceKind, int], DeviceReading] = {}
         self._online: dict[tuple[DeviceKind, int], bool] = {}
         self._setpoints: dict[tuple[DeviceKind, int], float] = {}
@@ -160,7 +161,7 @@ class ControlEngine:
             await self._load()
         if self._pending is not None:
             self._strategies, self._pending = self._pending, None
-            self._goals = {m: goals_for_meter(self._strategies, m) for m in self.controllers}
+            self._regoal()
         views = await self._read_all()
         mono_s, now = self.clock.monotonic_s(), self.clock.now()
         decisions: dict[int, Decision] = {}
@@ -182,6 +183,17 @@ class ControlEngine:
         self._status = build_status(
             self.site, views, decisions, self._setpoints, at=now, cycle=self._cycle, reasons=reasons
         ).model_copy(update={"mode": self.site.control.mode})
+
+    def _regoal(self) -> None:
+        """Goals anew for the meters whose strategies changed only (O(strategies + meters))."""
+        by_meter: dict[int, list[StrategyParams]] = {}
+        for strategy in self._strategies:
+            by_meter.setdefault(strategy.meter_id, []).append(strategy)
+        for meter_id in self.controllers:
+            mine = by_meter.get(meter_id, [])
+            if mine != self._by_meter.get(meter_id, []):
+                self._goals[meter_id] = goals_for_meter(mine, meter_id)
+        self._by_meter = by_meter
 
     async def _bounded(self, call: Awaitable[T]) -> T | None:
         try:

@@ -45,6 +45,8 @@ LIST_MAX_DELAY_S = 1.0
 """... and at least this often while changes keep coming."""
 TIMER_SLACK_S = 0.001
 """A timer may fire this much before its time and still count as on time."""
+WARM_SLICE = 64
+"""Wire objects a report encodes between two chances for commands to run (~2 ms)."""
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 
@@ -360,7 +362,15 @@ class EdgeAgent:
             await self.publish_list()
 
     async def publish_list(self) -> None:
-        """Publish list/post (retained per config, D5/D13) if connected."""
+        """Publish list/post (retained per config, D5/D13) if connected. Wire objects out of
+        date are encoded first, a slice at a time with the loop free between slices: the list
+        itself is then joined from cached objects in about a millisecond per 1,000."""
+        if self._client is None:
+            return
+        stale = self._service.stale_report()
+        for start in range(0, len(stale), WARM_SLICE):
+            self._service.warm_report(stale[start : start + WARM_SLICE])
+            await asyncio.sleep(0)
         client = self._client
         if client is None:
             return
