@@ -36,6 +36,7 @@ from gridguard.devices.protocols import (
     StorageControl,
 )
 from gridguard.site.config import load_site_config, parse_site_config
+from gridguard.testing.sites import start_simulator
 
 PERIOD_S = 1.0
 
@@ -92,22 +93,6 @@ rated_kw = 60
 min_kw = 7
 {modbus(c2)}
 """
-
-
-def start_simulator(config: Path, ports: list[int]) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "gridguard", "sim", "run", "--config", str(config)]
-    proc = subprocess.Popen([*command, "--start", "12:00"], stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30.0
-    while time.monotonic() < deadline:
-        try:
-            for port in ports:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        except OSError:
-            time.sleep(0.1)
-            continue
-        return proc
-    proc.kill()
-    raise SystemExit("simulator did not start listening")
 
 
 def stop_simulator(proc: subprocess.Popen[str]) -> str:

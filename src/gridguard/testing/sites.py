@@ -7,6 +7,11 @@ each with ``storage_per_meter`` PCS behind it on the same endpoint.
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 MAX_UNIT_ID = 247
@@ -77,3 +82,25 @@ def many_meters_site(
                 }
             )
     return doc
+
+
+def start_simulator(
+    config: Path, ports: list[int], *, timeout_s: float = 60.0
+) -> subprocess.Popen[str]:
+    """``gridguard sim run`` on ``config`` (noon), once every one of ``ports`` accepts; its
+    stdout is piped (read it with ``stop_simulator``)."""
+    command = [sys.executable, "-m", "gridguard", "sim", "run", "--config", str(config)]
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [*command, "--start", "12:00"], stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            for port in ports:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        return proc
+    proc.kill()
+    raise SystemExit("simulator did not start listening")
