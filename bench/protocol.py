@@ -171,7 +171,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-UNITS_PER_ENDPOINT = 100
+UNITS_PER_ENDPOINT = 25
 
 
 def site_document(meters: int) -> dict[str, Any]:
