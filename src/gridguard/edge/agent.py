@@ -77,6 +77,10 @@ class Controller(Protocol):
 
     def status_document(self) -> dict[str, Any]: ...
 
+    def status_json(self) -> bytes:
+        """:meth:`status_document` as one encoded JSON object."""
+        ...
+
 
 def scheme_of(site: SiteConfig) -> TopicScheme:
     mqtt = site.mqtt
@@ -403,9 +407,11 @@ class EdgeAgent:
         client = self._client
         if client is None or not self._site.mqtt.status_enabled:
             return
-        document = {} if self._controller is None else dict(self._controller.status_document())
-        document["agent"] = self.health.document()
-        payload = json.dumps(document, separators=(",", ":")).encode()
+        agent = json.dumps({"agent": self.health.document()}, separators=(",", ":")).encode()
+        if self._controller is None:
+            payload = agent
+        else:  # the controller's snapshot with the agent's part added (one JSON object)
+            payload = self._controller.status_json()[:-1] + b"," + agent[1:]
         await client.publish(self.topic("status", "post"), payload, qos=0, retain=False)
 
     async def _publish_safely(self, publish: Callable[[], Awaitable[None]]) -> None:
