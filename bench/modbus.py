@@ -15,10 +15,8 @@ import argparse
 import asyncio
 import itertools
 import os
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ from gridguard.devices.protocols import (
     StorageControl,
 )
 from gridguard.site.config import load_site_config, parse_site_config
-from gridguard.testing.sites import start_simulator
+from gridguard.testing.sites import start_simulator, stop_simulator
 
 PERIOD_S = 1.0
 
@@ -93,12 +91,6 @@ rated_kw = 60
 min_kw = 7
 {modbus(c2)}
 """
-
-
-def stop_simulator(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C does: the simulator closes its servers
-    out, _ = proc.communicate(timeout=10)
-    return out
 
 
 class _Outrunning:

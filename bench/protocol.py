@@ -62,7 +62,7 @@ from gridguard.protocol.models import CreateResult
 from gridguard.protocol.topics import TopicScheme, build_topic
 from gridguard.testing.examples import CREATE_DATA
 from gridguard.testing.mosquitto import MosquittoProcess
-from gridguard.testing.sites import many_meters_site, start_simulator
+from gridguard.testing.sites import many_meters_site, start_simulator, stop_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEME = TopicScheme("custom", prefix="bench/gridguard")
@@ -467,7 +467,7 @@ def main() -> None:
         simulator = None
         if args.meters:
             site_ports = {m["modbus"]["port"] for m in tomllib.loads(config.read_text())["meters"]}
-            simulator = start_simulator(config, sorted(site_ports))
+            simulator = start_simulator(config, sorted(site_ports), keep_output=False)
         agent = subprocess.Popen(
             [
                 *(sys.executable, "-m", "gridguard", "edge", "run"),
@@ -494,8 +494,7 @@ def main() -> None:
             agent.terminate()
             agent.wait(10)
             if simulator is not None:
-                simulator.terminate()
-                simulator.wait(10)
+                stop_simulator(simulator)
             echo.terminate()
             broker.stop()
     print_table(servers, disk.latency_ms, args)

@@ -7,6 +7,7 @@ each with ``storage_per_meter`` PCS behind it on the same endpoint.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -85,13 +86,15 @@ def many_meters_site(
 
 
 def start_simulator(
-    config: Path, ports: list[int], *, timeout_s: float = 60.0
+    config: Path, ports: list[int], *, timeout_s: float = 60.0, keep_output: bool = True
 ) -> subprocess.Popen[str]:
     """``gridguard sim run`` on ``config`` (noon), once every one of ``ports`` accepts; its
-    stdout is piped (read it with ``stop_simulator``)."""
+    stdout is piped (read it with ``stop_simulator``), or dropped: a long run must not fill the
+    pipe and stall the simulator."""
     command = [sys.executable, "-m", "gridguard", "sim", "run", "--config", str(config)]
+    stdout = subprocess.PIPE if keep_output else subprocess.DEVNULL
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [*command, "--start", "12:00"], stdout=subprocess.PIPE, text=True
+        [*command, "--start", "12:00"], stdout=stdout, text=True
     )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -104,3 +107,14 @@ def start_simulator(
         return proc
     proc.kill()
     raise SystemExit("simulator did not start listening")
+
+
+def stop_simulator(proc: subprocess.Popen[str], timeout_s: float = 10.0) -> str:
+    """Stop it as Ctrl-C does (it closes its servers), killed if it takes longer; its output."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""

@@ -252,7 +252,8 @@ class Channel:
                     self.record_failure(str(exc))
                     raise
                 try:
-                    response = await asyncio.wait_for(call(client), self.timeout_s)
+                    async with asyncio.timeout(self.timeout_s):  # no task per request
+                        response = await call(client)
                 except TimeoutError:  # this device's silence: the connection stays up
                     self.last_error = f"{what}: no answer within {self.timeout_s} s"
                     continue
