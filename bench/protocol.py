@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import multiprocessing
 import random
@@ -172,6 +173,27 @@ def free_port() -> int:
 
 
 UNITS_PER_ENDPOINT = 25
+STATUS_INTERVAL_S = 5
+
+
+async def control_state(port: int) -> str:
+    """What the agent's control loop did, from its next status/post: cycles and who answered."""
+    topic = build_topic(SCHEME, DEVICE, "status", "post")
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe(topic, qos=0)
+        async with asyncio.timeout(3 * STATUS_INTERVAL_S):
+            async for message in client.messages:
+                payload = message.payload if isinstance(message.payload, bytes) else b"{}"
+                status = json.loads(payload)
+                meters = status.get("meters", [])
+                read = sum(1 for m in meters if m.get("grid_power_kw") is not None)
+                devices = status.get("devices", [])
+                online = sum(1 for d in devices if d.get("online"))
+                return (
+                    f"control loop at the end: cycle {status.get('cycle')}, {read} of "
+                    f"{len(meters)} meters read, {online} of {len(devices)} PCS online"
+                )
+    return "control loop: no status"
 
 
 def site_document(meters: int) -> dict[str, Any]:
@@ -190,7 +212,13 @@ def agent_config(folder: Path, port: int, meters: int = 0) -> Path:
     data.setdefault("mqtt", {})
     data.setdefault("store", {})
     data["mqtt"].update(
-        {"url": f"mqtt://127.0.0.1:{port}", "prefix": "bench/gridguard", "status_enabled": False}
+        {
+            "url": f"mqtt://127.0.0.1:{port}",
+            "prefix": "bench/gridguard",
+            # with a site under control, its status says whether the loop really reads it
+            "status_enabled": bool(meters),
+            "status_interval_s": STATUS_INTERVAL_S,
+        }
     )
     data["store"]["url"] = f"sqlite:///{folder / 'edge.db'}"
     path = folder / "edge.toml"
@@ -421,7 +449,9 @@ class DiskCommits:
             self.latency_ms.append((time.perf_counter() - started) * 1000)
 
 
-def interleaved(servers: list[Server], disk: DiskCommits, args: argparse.Namespace) -> None:
+def interleaved(
+    servers: list[Server], disk: DiskCommits, args: argparse.Namespace, *, floods: bool = True
+) -> None:
     """Rounds that alternate between the servers (and which goes first), so both see the same
     machine: on a shared VM the speed of everything drifts by tens of percent within minutes,
     and a baseline measured before the agent would not be a baseline of the agent's moment."""
@@ -433,10 +463,15 @@ def interleaved(servers: list[Server], disk: DiskCommits, args: argparse.Namespa
                 server.measure(args.latency_n // rounds, args.closed_n // rounds, args.window)
             )
         disk.measure(args.latency_n // rounds)
-        for server in order:
-            if not server.sdk:  # the SDK's sustained rate would be the load generator's
-                server.measure_flood(args.flood_n // rounds)
+        if floods:
+            flood_round(order, args)
         print(f"  round {index + 1}/{rounds} done", file=sys.stderr)
+
+
+def flood_round(order: list[Server], args: argparse.Namespace) -> None:
+    for server in order:
+        if not server.sdk:  # the SDK's sustained rate would be the load generator's
+            server.measure_flood(args.flood_n // args.rounds)
 
 
 def main() -> None:
@@ -489,7 +524,14 @@ def main() -> None:
                 file=sys.stderr,
             )
             disk = DiskCommits(folder)
-            interleaved(servers, disk, args)
+            # With a site under control, the floods come last: a flood saturates the agent, its
+            # Modbus reads time out and the devices back off for seconds, so latency rounds
+            # after a flood would be measured with a control loop that has nothing to read.
+            interleaved(servers, disk, args, floods=not args.meters)
+            control = asyncio.run(control_state(broker.port)) if args.meters else ""
+            if args.meters:
+                for index in range(args.rounds):
+                    flood_round(servers if index % 2 == 0 else servers[::-1], args)
         finally:
             agent.terminate()
             agent.wait(10)
@@ -498,6 +540,8 @@ def main() -> None:
             echo.terminate()
             broker.stop()
     print_table(servers, disk.latency_ms, args)
+    if control:
+        print(control)
     if args.chart is not None:
         latency_ms = {s.name: s.samples.latency_ms for s in servers}
         chart(

@@ -18,7 +18,7 @@ Error tree (every failure a driver sees is a :class:`LinkError`)::
 A device that does not answer is that device's failure, never the connection's: its timeout
 counts from the moment its request is sent (not while it waits for the line), the shared
 connection stays up for the others, and the device itself backs off (its requests fail at once
-until its next try, doubling from ``backoff_initial_s`` up to ``UNIT_BACKOFF_MAX_S``), so a
+until its next try, doubling from ``backoff_initial_s`` up to ``backoff_max_s``), so a
 dead unit costs the line one timeout per backoff instead of one per read. A late answer that
 arrives during a later request is told apart by its transaction id (TCP) or unit id (RTU) and
 that request is asked again. Only a transport error (connection refused, reset, closed) drops
@@ -43,8 +43,6 @@ from gridguard.site.config import ModbusLink
 log = logging.getLogger(__name__)
 
 ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
-UNIT_BACKOFF_MAX_S = 30.0
-"""The longest a device that stopped answering waits between two tries (its line is shared)."""
 PYMODBUS_TIMEOUT_SLACK_S = 1.0
 """pymodbus's own response timeout is ours plus this: ours always fires first, so pymodbus never
 counts "no response" towards closing the shared connection itself."""
@@ -138,6 +136,10 @@ class Connection:
     @property
     def backoff_initial_s(self) -> float:
         return self._backoff_initial_s
+
+    @property
+    def backoff_max_s(self) -> float:
+        return self._backoff_max_s
 
     @property
     def connected(self) -> bool:
@@ -299,7 +301,8 @@ class Channel:
         """This device did not answer: its next request waits (doubling, capped)."""
         self._silent += 1
         doublings = min(self._silent - 1, 32)
-        delay_s = min(UNIT_BACKOFF_MAX_S, self.connection.backoff_initial_s * 2.0**doublings)
+        connection = self.connection
+        delay_s = min(connection.backoff_max_s, connection.backoff_initial_s * 2.0**doublings)
         self._next_try_s = self.connection.clock.monotonic_s() + delay_s
 
     def record_failure(self, error: str) -> None:
