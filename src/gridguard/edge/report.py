@@ -207,36 +207,48 @@ class _Cached:
     encoded: bytes
 
 
+DevicesOf = Mapping[tuple[int, int], tuple[DeviceKind, tuple[int, ...]]]
+"""(meter, device_type) -> the class and ids of the devices a strategy there lists (D7)."""
+
+
+def devices_of(site: SiteConfig) -> DevicesOf:
+    """Computed once per site from its topology."""
+    return {
+        (branch.meter_id, device_class.value): (
+            device_class.kind,
+            tuple(dev.id for dev in branch.of(device_class.kind)),
+        )
+        for branch in site.topology
+        for device_class in DeviceClass
+    }
+
+
 class _Live:
     """The live values of one report, each looked up once per meter or branch."""
 
     def __init__(
-        self, month: int, demand: Mapping[int, int], online: OnlineFn, site: SiteConfig
+        self, month: int, demand: Mapping[int, int], online: OnlineFn, devices: DevicesOf
     ) -> None:
         self.month = month
         self._demand = demand
         self._online = online
-        self._site = site
+        self._devices = devices
         self._meters: dict[int, bool] = {}
         self._branches: dict[tuple[int, int], tuple[bool, ...]] = {}
 
     def key(self, strategy: Strategy) -> LiveKey:
         meter_id = strategy.ele_meter_id
-        branch = self._site.topology.branch(meter_id)
-        meter_up = self._meters.get(meter_id)
-        if meter_up is None:
-            meter_up = self._meters[meter_id] = branch is not None and self._online(
-                "meter", meter_id
-            )
         devices_key = (meter_id, strategy.device_type)
         devices_up = self._branches.get(devices_key)
         if devices_up is None:
-            kind = _kind(strategy.device_type)
-            devices_up = self._branches[devices_key] = (
-                ()
-                if branch is None or kind is None
-                else tuple(self._online(kind, dev.id) for dev in branch.of(kind))
+            kind, ids = self._devices.get(devices_key, ("storage", ()))
+            devices_up = self._branches[devices_key] = tuple(
+                [self._online(kind, device_id) for device_id in ids]
             )
+        meter_up = self._meters.get(meter_id)
+        if meter_up is None:
+            known = (meter_id, DeviceClass.STORAGE.value) in self._devices
+            meter_up = self._meters[meter_id] = known and self._online("meter", meter_id)
         return (self.month, self._demand.get(meter_id, 0), meter_up, devices_up)
 
 
@@ -253,13 +265,26 @@ class WireReport:
         self._strategies: dict[int, _Cached] = {}
         self._meters: dict[tuple[int, bool], EleMeter] = {}
         self._devices: dict[tuple[DeviceKind, int, bool], AnyDevice] = {}
+        self._devices_of = devices_of(site)
+        self._last_live: tuple[object, _Live] | None = None
         self._seen: tuple[object, int] | None = None
         """(live revision, month) of the last report: while both hold, a cached object whose
         strategy is the very same object is current without looking at any live value."""
 
     def _live(self, values: LiveValues) -> _Live:
+        """The report's live values; the same lookups for as long as the revision holds."""
         month = site_month(values.now, self._zone)
-        return _Live(month, values.dynamic_demand_kw, values.online, self._site)
+        last = self._last_live
+        if (
+            values.revision is not None
+            and last is not None
+            and last[0] is values.revision
+            and last[1].month == month
+        ):
+            return last[1]
+        live = _Live(month, values.dynamic_demand_kw, values.online, self._devices_of)
+        self._last_live = (values.revision, live)
+        return live
 
     def stale(self, strategies: Mapping[int, Strategy], values: LiveValues) -> list[int]:
         """The ids, in order, whose encoded object would have to be made anew."""
