@@ -15,10 +15,8 @@ import argparse
 import asyncio
 import itertools
 import os
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,7 @@ from gridguard.devices.protocols import (
     StorageControl,
 )
 from gridguard.site.config import load_site_config, parse_site_config
+from gridguard.testing.sites import start_simulator, stop_simulator
 
 PERIOD_S = 1.0
 
@@ -92,28 +91,6 @@ rated_kw = 60
 min_kw = 7
 {modbus(c2)}
 """
-
-
-def start_simulator(config: Path, ports: list[int]) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "gridguard", "sim", "run", "--config", str(config)]
-    proc = subprocess.Popen([*command, "--start", "12:00"], stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30.0
-    while time.monotonic() < deadline:
-        try:
-            for port in ports:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        except OSError:
-            time.sleep(0.1)
-            continue
-        return proc
-    proc.kill()
-    raise SystemExit("simulator did not start listening")
-
-
-def stop_simulator(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C does: the simulator closes its servers
-    out, _ = proc.communicate(timeout=10)
-    return out
 
 
 class _Outrunning:

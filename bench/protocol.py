@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/protocol.py [--latency-n 10000] [--closed-n 4000]
                                        [--flood-n 20000] [--window 64] [--rounds 10]
-                                       [--chart FILE]
+                                       [--meters N] [--chart FILE]
 
 Starts its own Mosquitto (``set_tcp_nodelay true``, ``max_queued_messages 0``) on a free
 127.0.0.1 port, then measures two servers, each in its own process with TCP_NODELAY on its
@@ -21,15 +21,22 @@ p50/p99/p99.9 round trip of sequential requests; requests per second in a closed
 (C, 64 in flight to the broker), replies counted by ``mosquitto_sub`` (a Python load generator
 would cost as much CPU per request as the server it measures, on the same 2 cores). A third
 row measures the agent through the Python SDK (``StrategyClient``), what a platform script sees.
+
+With ``--meters N`` the agent runs a site of N gateway meters with a PCS behind each (100 unit
+ids per Modbus endpoint, as behind a gateway), served by ``gridguard sim run`` in its own
+process, with a strategy on every meter: its control loop reads N meters and N PCS and writes N
+setpoints each second while the commands are measured (the row says so).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import multiprocessing
 import random
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -56,6 +63,7 @@ from gridguard.protocol.models import CreateResult
 from gridguard.protocol.topics import TopicScheme, build_topic
 from gridguard.testing.examples import CREATE_DATA
 from gridguard.testing.mosquitto import MosquittoProcess
+from gridguard.testing.sites import many_meters_site, start_simulator, stop_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEME = TopicScheme("custom", prefix="bench/gridguard")
@@ -158,11 +166,59 @@ def mid_answered(payload: bytes) -> bytes:
     return b""
 
 
-def agent_config(folder: Path, port: int) -> Path:
-    data: dict[str, Any] = tomllib.loads((ROOT / "examples" / "edge.toml").read_text())
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+UNITS_PER_ENDPOINT = 25
+STATUS_INTERVAL_S = 5
+
+
+async def control_state(port: int) -> str:
+    """What the agent's control loop did, from its next status/post: cycles and who answered."""
+    topic = build_topic(SCHEME, DEVICE, "status", "post")
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe(topic, qos=0)
+        async with asyncio.timeout(3 * STATUS_INTERVAL_S):
+            async for message in client.messages:
+                payload = message.payload if isinstance(message.payload, bytes) else b"{}"
+                status = json.loads(payload)
+                meters = status.get("meters", [])
+                read = sum(1 for m in meters if m.get("grid_power_kw") is not None)
+                devices = status.get("devices", [])
+                online = sum(1 for d in devices if d.get("online"))
+                return (
+                    f"control loop at the end: cycle {status.get('cycle')}, {read} of "
+                    f"{len(meters)} meters read, {online} of {len(devices)} PCS online"
+                )
+    return "control loop: no status"
+
+
+def site_document(meters: int) -> dict[str, Any]:
+    """examples/edge.toml, or (``meters`` > 0) a site of that many meters on free ports."""
+    if not meters:
+        data: dict[str, Any] = tomllib.loads((ROOT / "examples" / "edge.toml").read_text())
+        return data
+    endpoints = -(-meters // UNITS_PER_ENDPOINT)
+    ports = [free_port() for _ in range(endpoints)]
+    return many_meters_site(meters, ports=ports, units_per_endpoint=UNITS_PER_ENDPOINT)
+
+
+def agent_config(folder: Path, port: int, meters: int = 0) -> Path:
+    data = site_document(meters)
     data["device"]["uid"] = DEVICE
+    data.setdefault("mqtt", {})
+    data.setdefault("store", {})
     data["mqtt"].update(
-        {"url": f"mqtt://127.0.0.1:{port}", "prefix": "bench/gridguard", "status_enabled": False}
+        {
+            "url": f"mqtt://127.0.0.1:{port}",
+            "prefix": "bench/gridguard",
+            # with a site under control, its status says whether the loop really reads it
+            "status_enabled": bool(meters),
+            "status_interval_s": STATUS_INTERVAL_S,
+        }
     )
     data["store"]["url"] = f"sqlite:///{folder / 'edge.db'}"
     path = folder / "edge.toml"
@@ -346,19 +402,27 @@ class Server:
                 raise SystemExit(f"the agent refused {len(refused)} updates: {refused[0]!r}")
 
 
-async def create_strategy(port: int) -> int:
+async def create_strategy(port: int, meters: int = 0) -> int:
     """The strategy the updates change, created once the agent answers: tries every second
     with one mid, so a create that was slow, not lost, is answered from the agent's reply table
-    (D5) instead of refused as a second strategy on the same meter."""
+    (D5) instead of refused as a second strategy on the same meter. With ``meters``, one
+    strategy on every meter (update_all), the first of which the updates change."""
     mid = str(uuid.uuid4())
     async with StrategyClient(f"mqtt://127.0.0.1:{port}", SCHEME, DEVICE, timeout_s=1) as ems:
         for _ in range(60):
             try:
-                created = await ems.request("create", CREATE, mid=mid)
+                if meters:
+                    items = [{**CREATE, "ele_meter_id": m + 1} for m in range(meters)]
+                    created = await ems.request("update_all", items, mid=mid)
+                else:
+                    created = await ems.request("create", CREATE, mid=mid)
             except TimeoutError:
                 continue
-            if created.code != HTTPStatus.OK.value or not isinstance(created, CreateResult):
+            if created.code != HTTPStatus.OK.value:
                 raise SystemExit(f"create refused: {created.msg}")
+            if meters:
+                return 1
+            assert isinstance(created, CreateResult)
             assert created.data is not None
             return created.data.id
     raise SystemExit("the agent did not answer within a minute")
@@ -385,7 +449,9 @@ class DiskCommits:
             self.latency_ms.append((time.perf_counter() - started) * 1000)
 
 
-def interleaved(servers: list[Server], disk: DiskCommits, args: argparse.Namespace) -> None:
+def interleaved(
+    servers: list[Server], disk: DiskCommits, args: argparse.Namespace, *, floods: bool = True
+) -> None:
     """Rounds that alternate between the servers (and which goes first), so both see the same
     machine: on a shared VM the speed of everything drifts by tens of percent within minutes,
     and a baseline measured before the agent would not be a baseline of the agent's moment."""
@@ -397,10 +463,15 @@ def interleaved(servers: list[Server], disk: DiskCommits, args: argparse.Namespa
                 server.measure(args.latency_n // rounds, args.closed_n // rounds, args.window)
             )
         disk.measure(args.latency_n // rounds)
-        for server in order:
-            if not server.sdk:  # the SDK's sustained rate would be the load generator's
-                server.measure_flood(args.flood_n // rounds)
+        if floods:
+            flood_round(order, args)
         print(f"  round {index + 1}/{rounds} done", file=sys.stderr)
+
+
+def flood_round(order: list[Server], args: argparse.Namespace) -> None:
+    for server in order:
+        if not server.sdk:  # the SDK's sustained rate would be the load generator's
+            server.measure_flood(args.flood_n // args.rounds)
 
 
 def main() -> None:
@@ -411,7 +482,13 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64, help="closed-loop requests in flight")
     parser.add_argument("--rounds", type=int, default=10, help="alternations echo/agent")
     parser.add_argument("--chart", type=Path, help="also draw the round trips into this PNG")
+    parser.add_argument(
+        "--meters", type=int, default=0, help="site of N meters under control (simulated)"
+    )
     args = parser.parse_args()
+    agent_name = (
+        AGENT if not args.meters else f"{AGENT[: -len(' (SQLite FULL)')]}, {args.meters} meters"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         # A flood outruns the servers: the broker must queue, not drop (its default keeps 1,000
@@ -421,19 +498,24 @@ def main() -> None:
         ctx = multiprocessing.get_context("spawn")
         ready = ctx.Event()
         echo = ctx.Process(target=echo_server, args=(broker.port, ready), daemon=True)
+        config = agent_config(folder, broker.port, args.meters)
+        simulator = None
+        if args.meters:
+            site_ports = {m["modbus"]["port"] for m in tomllib.loads(config.read_text())["meters"]}
+            simulator = start_simulator(config, sorted(site_ports), keep_output=False)
         agent = subprocess.Popen(
             [
                 *(sys.executable, "-m", "gridguard", "edge", "run"),
-                *("--config", str(agent_config(folder, broker.port)), "--log-level", "error"),
+                *("--config", str(config), "--log-level", "error"),
             ],
         )
         try:
             echo.start()
             ready.wait(10)
-            strategy_id = asyncio.run(create_strategy(broker.port))
+            strategy_id = asyncio.run(create_strategy(broker.port, args.meters))
             servers = [
                 Server(ECHO, broker.port),
-                Server(AGENT, broker.port, strategy_id),
+                Server(agent_name, broker.port, strategy_id),
                 Server(SDK, broker.port, strategy_id, sdk=True),
             ]
             print(
@@ -442,13 +524,24 @@ def main() -> None:
                 file=sys.stderr,
             )
             disk = DiskCommits(folder)
-            interleaved(servers, disk, args)
+            # With a site under control, the floods come last: a flood saturates the agent, its
+            # Modbus reads time out and the devices back off for seconds, so latency rounds
+            # after a flood would be measured with a control loop that has nothing to read.
+            interleaved(servers, disk, args, floods=not args.meters)
+            control = asyncio.run(control_state(broker.port)) if args.meters else ""
+            if args.meters:
+                for index in range(args.rounds):
+                    flood_round(servers if index % 2 == 0 else servers[::-1], args)
         finally:
             agent.terminate()
             agent.wait(10)
+            if simulator is not None:
+                stop_simulator(simulator)
             echo.terminate()
             broker.stop()
     print_table(servers, disk.latency_ms, args)
+    if control:
+        print(control)
     if args.chart is not None:
         latency_ms = {s.name: s.samples.latency_ms for s in servers}
         chart(
@@ -468,7 +561,7 @@ def chart(latency_ms: dict[str, list[float]], png: Path) -> None:
     for name, values in latency_ms.items():
         ordered = sorted(values)
         share = [(i + 0.5) / len(ordered) for i in range(len(ordered))]
-        style = "-" if name in (ECHO, AGENT) else ":"
+        style = "-" if name == ECHO or name.startswith(AGENT[:20]) else ":"
         ax.plot(ordered, share, style, label=name, linewidth=2)
     target_ms = 3 * percentile(latency_ms[ECHO], 0.99)
     ax.axvline(

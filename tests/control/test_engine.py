@@ -12,7 +12,7 @@ import pytest
 
 from gridguard.clock import FakeClock
 from gridguard.control.engine import ControlEngine, meter_ratings
-from gridguard.control.params import ControlTuning, StrategyParams
+from gridguard.control.params import ControlTuning, StrategyParams, goals_for_meter
 from gridguard.control.status import ControlEvent
 from gridguard.control.store import MemoryStateStore
 from gridguard.devices.fakes import FakeSite
@@ -232,3 +232,19 @@ async def test_every_meter_persisted_in_one_call_per_demand_step() -> None:
     assert set(store.calls) == {21}  # all meters together, never one meter per transaction
     assert 3 <= len(store.calls) <= 4  # at start, then once per demand step (60 s)
     assert set(store.values) == {f"control/meter/{m.id}" for m in site.meters}
+
+
+@pytest.mark.unit
+async def test_goals_are_computed_anew_only_for_a_meter_whose_strategies_changed() -> None:
+    """Setting the same strategies again keeps the meter's goals as they were (the agent sets
+    them after every change anywhere on the site); a change there makes them anew."""
+    rig = Rig()
+    rig.engine.set_strategies(on9(*BACKFLOW))
+    await rig.cycles(1)
+    before = rig.engine._goals[9]
+    rig.engine.set_strategies(on9(*BACKFLOW))
+    await rig.cycles(1)
+    assert rig.engine._goals[9] is before
+    rig.engine.set_strategies([])
+    await rig.cycles(1)
+    assert rig.engine._goals[9] == goals_for_meter([], 9)

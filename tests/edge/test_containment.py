@@ -191,6 +191,22 @@ def stored_strategy(strategy_id: int, meter_id: int, **changes: Any) -> StoredSt
     return StoredStrategy(strategy_id, meter_id, 2, document)
 
 
+async def quarantined_service(
+    bad: dict[str, Any] | None = None,
+) -> tuple[CommandService, MemoryStrategyStore]:
+    """Strategy 1 (meter 9) serves; strategy 2 (meter 10, storage) is quarantined."""
+    db = MemoryDatabase()
+    bad = bad or {"streaming_condition": int("9" * 310)}
+    db.strategies = {1: stored_strategy(1, 9), 2: stored_strategy(2, 10, **bad)}
+    db.next_id = 3
+    store = MemoryStrategyStore(db)
+    await store.open()
+    svc = CommandService(site=site(), store=store, clock_ns=lambda: NOW_NS)
+    await svc.load()
+    assert [q.id for q in svc.quarantined] == [2]
+    return svc, store
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -205,15 +221,8 @@ def stored_strategy(strategy_id: int, meter_id: int, **changes: Any) -> StoredSt
 async def test_a_bad_stored_strategy_is_quarantined_not_fatal(bad: dict[str, Any]) -> None:
     """Start-up validates what it reads: a bad row is reported and not enforced; the rest
     loads and the service answers."""
-    db = MemoryDatabase()
-    db.strategies = {1: stored_strategy(1, 9), 2: stored_strategy(2, 10, **bad)}
-    db.next_id = 3
-    store = MemoryStrategyStore(db)
-    await store.open()
-    svc = CommandService(site=site(), store=store, clock_ns=lambda: NOW_NS)
-    await svc.load()
+    svc, _ = await quarantined_service(bad)
     assert [s.id for s in svc.strategies] == [1]
-    assert [q.id for q in svc.quarantined] == [2]
     assert svc.quarantined[0].reason
     listed = codec.parse_model(ListPost, svc.list_post())
     assert [s.id for s in listed.data] == [1]
@@ -241,3 +250,57 @@ async def test_reused_mid_is_told_from_a_retry_after_a_restart_on_sqlite(tmp_pat
         assert [s.ele_meter_id for s in again.strategies] == [9]
     finally:
         await store.close()
+
+
+async def test_create_on_a_quarantined_meter_and_type_replaces_it() -> None:
+    """The platform never sees a quarantined strategy (list/post leaves it out), so its create
+    for that meter and type is the operator's fix: it replaces the quarantined row (never a
+    500 from the store's unique (meter, type) constraint)."""
+    svc, store = await quarantined_service()
+    handled = await svc.handle("create", create(10))
+    assert handled.code == 200, reply(handled.reply)["msg"]
+    assert reply(handled.reply)["data"] == {"id": 3}
+    assert svc.quarantined == []
+    assert [(s.id, s.ele_meter_id) for s in await store.list_strategies()] == [(1, 9), (3, 10)]
+    assert [s.id for s in svc.strategies] == [1, 3]
+
+
+async def test_update_all_creating_on_a_quarantined_key_replaces_it() -> None:
+    svc, store = await quarantined_service()
+    item = json.loads(create(10))["data"]
+    handled = await svc.handle("update_all", envelope("update_all", [item]))
+    assert handled.code == 200, reply(handled.reply)["msg"]
+    assert [s.id for s in await store.list_strategies()] == [1, 3]
+    assert svc.quarantined == []
+
+
+async def test_update_moving_onto_a_quarantined_key_replaces_it() -> None:
+    svc, store = await quarantined_service()
+    handled = await svc.handle("update", envelope("update", {"id": 1, "ele_meter_id": 10}))
+    assert handled.code == 200, reply(handled.reply)["msg"]
+    assert [(s.id, s.ele_meter_id) for s in await store.list_strategies()] == [(1, 10)]
+    assert svc.quarantined == []
+
+
+async def test_update_of_a_quarantined_strategy_is_400_naming_it() -> None:
+    svc, store = await quarantined_service()
+    for op, data in (
+        ("update", {"id": 2, "streaming_condition": 100}),
+        ("update_all", [{"id": 2, "streaming_condition": 100}]),
+    ):
+        handled = await svc.handle(op, envelope(op, data))
+        assert handled.code == 400
+        msg = reply(handled.reply)["msg"]
+        assert "strategy 2 is quarantined" in msg
+        assert "streaming_condition" in msg  # the reason it was quarantined
+    assert [s.id for s in await store.list_strategies()] == [1, 2]
+    assert [q.id for q in svc.quarantined] == [2]
+
+
+async def test_delete_of_a_quarantined_strategy_removes_it() -> None:
+    svc, store = await quarantined_service()
+    handled = await svc.handle("delete", envelope("delete", {"id": 2}))
+    assert handled.code == 200, reply(handled.reply)["msg"]
+    assert handled.changed
+    assert [s.id for s in await store.list_strategies()] == [1]
+    assert svc.quarantined == []

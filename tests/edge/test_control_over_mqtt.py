@@ -131,3 +131,21 @@ async def test_status_topic_carries_live_state(running: Running) -> None:
     assert len(meter["phase_power_kw"]) == 3
     assert {"demand_kw", "target_kw", "floor_kw", "ceiling_kw", "failsafe"} <= set(meter)
     assert {d["kind"] for d in status["devices"]} == {"storage", "pv", "charger"}
+    assert status["agent"]["state"] == "serving"
+    assert set(status) == {"type", "device_uid", "timestamp", "agent", *ControlStatus.model_fields}
+
+
+async def test_status_json_is_the_snapshot_as_model_dump_gives_it(running: Running) -> None:
+    """The status payload is spliced from pydantic's own JSON (no model_dump + json.dumps):
+    the same document as before, field for field."""
+    r = running
+    await r.until("r.status().cycle >= 2")
+    controller = EngineController(r.site, r.engine)
+    document = json.loads(controller.status_json())
+    expected = {
+        "type": "streaming_overdemand_status",
+        "device_uid": r.site.device.uid,
+        "timestamp": document["timestamp"],
+        **r.engine.status().model_dump(mode="json"),
+    }
+    assert document == expected  # why: no await between the two, so one snapshot

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +17,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gridguard.store import StoredReply, StoredStrategy, StoreError
-from gridguard.store.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
+from gridguard.store.migrate import (
+    HEAD_REVISION,
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
 from gridguard.store.runners import WRITER_AUTOCHECKPOINT_PAGES, SqliteRunner
 from gridguard.store.schema import COUNTERS_ROW_ID, metadata, replies, store_counters
 from gridguard.store.sql import Sqlite3Statement, SqlStrategyStore
@@ -225,3 +233,49 @@ async def test_idle_checkpointer_copies_the_wal_once_commits_pause(tmp_path: Pat
     finally:
         await runner.stop()
     assert "sqlite-checkpoint" not in {t.name for t in threading.enumerate()}
+
+
+def test_the_head_revision_constant_is_the_newest_shipped_migration() -> None:
+    """Start-up skips Alembic when the database is at HEAD_REVISION: it must be the head."""
+    assert head_revision() == HEAD_REVISION
+
+
+OPEN_TWICE = """
+import asyncio, sys
+from gridguard.store.sql import SqlStrategyStore
+
+async def main(url):
+    for _ in range(2):
+        store = SqlStrategyStore(url)
+        await store.open()
+        await store.list_strategies()
+        await store.close()
+        print(sorted(m for m in ("alembic", "asyncpg", "mako") if m in sys.modules))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_an_up_to_date_sqlite_store_opens_without_alembic_or_asyncpg(tmp_path: Path) -> None:
+    """Start-up cost: a SQLite site never loads asyncpg, and Alembic only to migrate (the
+    first open creates the schema; the second, at head, reads the version row only)."""
+    url = f"sqlite:///{tmp_path / 'edge.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", OPEN_TWICE, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    first, second = done.stdout.splitlines()
+    assert "asyncpg" not in first
+    assert "alembic" in first
+    assert second == first  # nothing more was loaded by the second open
+    fresh = subprocess.run(
+        [sys.executable, "-c", OPEN_TWICE.replace("range(2)", "range(1)"), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert fresh.stdout.strip() == "[]"

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gridguard.edge.stored import Quarantined
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import Envelope
 from gridguard.store.base import CommitEntry, StoredReply
@@ -43,10 +44,12 @@ class Decoded:
 
 @dataclass(slots=True)
 class Batch:
-    """Working state of one batch: strategies and id counter as the commands change them."""
+    """Working state of one batch: strategies, quarantined ones and id counter as the
+    commands change them."""
 
     strategies: dict[int, Strategy]
     next_id: int
+    quarantined: dict[int, Quarantined] = field(default_factory=dict)
     stored: dict[str, StoredReply] = field(default_factory=dict)
     entries: list[CommitEntry] = field(default_factory=list)
     fresh: dict[str, StoredReply] = field(default_factory=dict)
@@ -63,6 +66,7 @@ class Batch:
             self.strategies[strategy.id] = strategy
         for strategy_id in outcome.deletes:
             self.strategies.pop(strategy_id, None)
+            self.quarantined.pop(strategy_id, None)
         if outcome.next_id is not None:
             self.next_id = outcome.next_id
 

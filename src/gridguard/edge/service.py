@@ -14,6 +14,7 @@ what the agent says and what it stores never diverge.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -31,8 +32,8 @@ from gridguard.edge.batch import (
     replayed,
     reply_key,
 )
-from gridguard.edge.report import to_wire
-from gridguard.edge.stored import Quarantined, load_stored
+from gridguard.edge.report import LiveValues, WireReport, splice_data
+from gridguard.edge.stored import Quarantined, displacing, load_stored, quarantine_outcome
 from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import (
@@ -69,6 +70,11 @@ class LiveView(Protocol):
 
     def online(self, kind: str, device_id: int) -> bool: ...
 
+    def revision(self) -> object:
+        """An object that is replaced (a new identity) whenever a live value may change: while
+        it is the same, a report reuses every unchanged strategy's wire object as it is."""
+        ...
+
 
 class StaticLiveView:
     """No control engine: no demand recorded yet, every device taken as online."""
@@ -78,6 +84,9 @@ class StaticLiveView:
 
     def online(self, kind: str, device_id: int) -> bool:  # noqa: ARG002
         return True
+
+    def revision(self) -> object:
+        return None
 
 
 class CommandService:
@@ -96,17 +105,19 @@ class CommandService:
         self._live = live or StaticLiveView()
         self._clock_ns = clock_ns
         self._strategies: dict[int, Strategy] = {}
-        self._quarantined: list[Quarantined] = []
+        self._quarantined: dict[int, Quarantined] = {}
         self._failures: dict[str, int] = {}
         self._next_id = 1
         self._reply_keys: set[str] = set()
         self._reload_keys_at = 2 * DEFAULT_KEEP_REPLIES
         self._site_view = rules.SiteView({m.id: m.per_phase for m in site.meters})
+        self._report = WireReport(site)
 
     async def load(self) -> None:
         """Read the stored strategies (at start, after migrations); quarantine bad ones."""
         rows = await self._store.list_strategies()
-        self._strategies, self._quarantined = load_stored(rows)
+        self._strategies, quarantined = load_stored(rows)
+        self._quarantined = {q.id: q for q in quarantined}
         self._next_id = await self._store.next_id()
         await self._load_reply_keys()
 
@@ -123,8 +134,9 @@ class CommandService:
 
     @property
     def quarantined(self) -> list[Quarantined]:
-        """Stored strategies that failed validation at load: reported, never enforced."""
-        return list(self._quarantined)
+        """Stored strategies that failed validation at load: reported, never enforced (until a
+        command deletes or replaces them, see :mod:`.stored`)."""
+        return [self._quarantined[k] for k in sorted(self._quarantined)]
 
     @property
     def strategies(self) -> list[Strategy]:
@@ -137,22 +149,27 @@ class CommandService:
     def list_post(self) -> bytes:
         """The list/post report (D13)."""
         ns = self._clock_ns()
-        data = self._wire_list(self._strategies)
-        return codec.encode(ListPost(**self._envelope("list", ns), data=data))
+        message = codec.encode(ListPost(**self._envelope("list", ns), data=[]))
+        return splice_data(message, self._wire_list(self._strategies))
 
-    def _wire_list(self, strategies: Mapping[int, Strategy]) -> list[Any]:
-        now = self._now()
-        demand = self._live.dynamic_demand_kw()
-        return [
-            to_wire(
-                strategies[k],
-                site=self._site,
-                now=now,
-                dynamic_demand_kw=demand,
-                online=self._live.online,
-            )
-            for k in sorted(strategies)
-        ]
+    def stale_report(self) -> list[int]:
+        """The ids whose wire object is out of date (changed, or its live values did)."""
+        return self._report.stale(self._strategies, self._live_values())
+
+    def warm_report(self, ids: Sequence[int]) -> None:
+        """Encode the wire objects of ``ids`` (those still stored), for the next report. The
+        reporter warms a large site's list in slices between commands, so that no report
+        builds it all at once in front of a command."""
+        present = [k for k in ids if k in self._strategies]
+        self._report.encoded(self._strategies, self._live_values(), ids=present)
+
+    def _live_values(self) -> LiveValues:
+        live = self._live
+        return LiveValues(self._now(), live.dynamic_demand_kw(), live.online, live.revision())
+
+    def _wire_list(self, strategies: Mapping[int, Strategy]) -> list[bytes]:
+        """Each strategy's encoded wire object, in id order (cached, see WireReport)."""
+        return self._report.encoded(strategies, self._live_values())
 
     def _envelope(self, op: str, ns: int, trace_id: str | None = None) -> dict[str, Any]:
         return {
@@ -182,7 +199,7 @@ class CommandService:
         return handled
 
     async def _handle_together(self, commands: Sequence[tuple[str, bytes]]) -> list[Handled]:
-        batch = Batch(dict(self._strategies), self._next_id)
+        batch = Batch(dict(self._strategies), self._next_id, dict(self._quarantined))
         decoded = [self._decode(op, payload) for op, payload in commands]
         pairs = list(zip((op for op, _ in commands), decoded, strict=True))
         keys = [reply_key(op, d.mid) for op, d in pairs if d.mid]
@@ -203,10 +220,17 @@ class CommandService:
                     for h, (_, d) in zip(handled, pairs, strict=True)
                 ]
         self._strategies, self._next_id = batch.strategies, batch.next_id
+        self._settle_quarantine(batch.quarantined)
         self._reply_keys.update(batch.fresh)
         if len(self._reply_keys) > self._reload_keys_at:
             await self._reload_reply_keys()
         return handled
+
+    def _settle_quarantine(self, quarantined: dict[int, Quarantined]) -> None:
+        for gone in sorted(self._quarantined.keys() - quarantined.keys()):
+            event = {"event": "quarantined_strategy_removed", "id": gone}
+            log.warning(json.dumps(event))
+        self._quarantined = quarantined
 
     def failed(self, commands: Sequence[tuple[str, bytes]]) -> list[Handled]:
         """500s for commands whose handling broke outside every inner guard (last resort)."""
@@ -301,7 +325,10 @@ class CommandService:
             if previous is not None:  # D5: a repeated mid gets the stored reply ...
                 if previous.digest and decoded.digest and previous.digest != decoded.digest:
                     return self._reused(op, decoded)  # ... if it is the same command
-                return replayed(op, previous, decoded.mid or "")
+                handled = replayed(op, previous, decoded.mid or "")
+                if op == "sync" and handled.code == 200:  # ... a sync's with today's list
+                    return dataclasses.replace(handled, reply=self._resync(batch, previous))
+                return handled
         if decoded.command is None:
             assert decoded.error is not None
             return self._reject(batch, op, decoded, decoded.error)
@@ -310,10 +337,12 @@ class CommandService:
         except ProtocolError as exc:
             return self._reject(batch, op, decoded, exc)
         data = {"data": outcome.reply_data} if outcome.reply_data is not None else {}
-        reply = self._result(op, decoded, batch, code=200, msg="", **data)
+        reply = stored = self._result(op, decoded, code=200, msg="", **data)
+        if op == "sync":  # D12: the list now; the reply table keeps the envelope only
+            reply = splice_data(stored, self._wire_list(batch.strategies))
         batch.add(
             CommitEntry(
-                reply=StoredReply(reply_key(op, decoded.command.mid), op, reply, decoded.digest),
+                reply=StoredReply(reply_key(op, decoded.command.mid), op, stored, decoded.digest),
                 upserts=[
                     StoredStrategy(s.id, s.ele_meter_id, s.device_type, s.document())
                     for s in outcome.upserts
@@ -326,18 +355,30 @@ class CommandService:
         return Handled(op=op, reply=reply, code=200, changed=outcome.changed, mid=decoded.mid)
 
     def _apply(self, batch: Batch, command: Envelope) -> rules.Outcome:
-        return rules.apply_command(
+        held = quarantine_outcome(batch.quarantined, command)
+        if held is not None:
+            return held
+        outcome = rules.apply_command(
             batch.strategies,
             command,
             site=self._site_view,
             next_id=batch.next_id,
             now=format_time_ns(self._clock_ns()),
         )
+        return displacing(batch.quarantined, outcome)
 
-    def _result(self, op: str, decoded: Decoded, batch: Batch | None, **fields: Any) -> bytes:
+    def _resync(self, batch: Batch, previous: StoredReply) -> bytes:
+        """A repeated sync mid's reply (docs/protocol.md): the first reply's envelope, stamped
+        now, with the strategies as they are now. The stored payload is that envelope with an
+        empty ``data`` (a marker); a reply stored whole by an older agent is treated alike."""
+        document = json.loads(previous.payload)
+        document["data"] = []
+        document["timestamp"] = self._clock_ns() // NS_PER_MS
+        marker = codec.encode(RESULT_MODELS["sync"].model_validate(document))
+        return splice_data(marker, self._wire_list(batch.strategies))
+
+    def _result(self, op: str, decoded: Decoded, **fields: Any) -> bytes:
         ns = self._clock_ns()
-        if op == "sync" and fields.get("code") == 200 and batch is not None:  # D12
-            fields["data"] = self._wire_list(batch.strategies)
         envelope = self._envelope(op, ns, decoded.trace_id)
         model = RESULT_MODELS[op]
         return codec.encode(
@@ -361,7 +402,7 @@ class CommandService:
         return Handled(op=op, reply=reply, code=400, changed=False, mid=decoded.mid)
 
     def _error_reply(self, op: str, decoded: Decoded, code: int, msg: str) -> bytes:
-        return self._result(op, decoded, None, code=code, msg=msg)
+        return self._result(op, decoded, code=code, msg=msg)
 
     def _internal_error(self, op: str, decoded: Decoded, exc: Exception) -> Handled:
         """A 500 (D3): storage unavailable. Not stored, so a retry is processed anew."""

@@ -128,6 +128,7 @@ class EndpointServer:
         self._clients: set[asyncio.Task[object]] = set()
         self._unmuted = asyncio.Event()
         self._unmuted.set()
+        self._silent: set[int] = set()
 
     @property
     def running(self) -> bool:
@@ -143,6 +144,14 @@ class EndpointServer:
             self._unmuted.clear()
         else:
             self._unmuted.set()
+
+    def silence(self, unit_id: int, silent: bool = True) -> None:
+        """A silent unit's requests are read and never answered; the endpoint's other units
+        answer as before (one hung device behind a shared gateway)."""
+        if silent:
+            self._silent.add(unit_id)
+        else:
+            self._silent.discard(unit_id)
 
     def _answer(self, frame: modbus_tcp.Frame) -> bytes:
         served = self.devices.get(frame.unit_id)
@@ -171,7 +180,8 @@ class EndpointServer:
                 frames, pending = modbus_tcp.split_frames(pending + data)
                 for frame in frames:
                     await self._unmuted.wait()
-                    writer.write(self._answer(frame))
+                    if frame.unit_id not in self._silent:
+                        writer.write(self._answer(frame))
                 await writer.drain()
         except (modbus_tcp.FrameError, ConnectionError):
             pass  # not Modbus, or the client went away: hang up

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,6 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
-from alembic.util import CommandError
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -65,23 +65,25 @@ class DocumentNotJsonError(ValueError):
     """A strategy document that JSON cannot hold (a bug upstream): the commit is refused."""
 
 
-def _postgres_errors() -> tuple[type[Exception], ...]:
-    """asyncpg's own errors when the ``postgres`` extra is installed (none otherwise)."""
-    try:
-        import asyncpg  # noqa: PLC0415
-    except ImportError:
-        return ()
-    return (asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-_DRIVER_ERRORS: tuple[type[Exception], ...] = (
+_BASE_ERRORS: tuple[type[Exception], ...] = (
     DocumentNotJsonError,
     SQLAlchemyError,
-    CommandError,
     OSError,  # connection refused, unreachable host, timeouts, unwritable folder
     sqlite3.Error,
-    *_postgres_errors(),
 )
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    """The errors a driver raises, with asyncpg's and Alembic's once they are loaded: neither
+    is imported for a SQLite store at head (start-up cost), and one not loaded raises none."""
+    errors = _BASE_ERRORS
+    asyncpg = sys.modules.get("asyncpg")
+    if asyncpg is not None:
+        errors = (*errors, asyncpg.PostgresError, asyncpg.InterfaceError)
+    alembic_util = sys.modules.get("alembic.util")
+    if alembic_util is not None:
+        errors = (*errors, alembic_util.CommandError)
+    return errors
 
 _ID_FLOOR = sa.bindparam("id_floor", type_=sa.BigInteger)
 _BUMP_COUNTERS = (
@@ -283,7 +285,9 @@ class SqlStrategyStore:
         """Map driver errors to StoreError at the boundary, with a readable reason."""
         try:
             yield
-        except _DRIVER_ERRORS as exc:
+        except Exception as exc:
+            if not isinstance(exc, _driver_errors()):
+                raise
             where = display_url(self._url)
             raise StoreError(f"store: cannot {action} ({where}): {error_reason(exc)}") from exc
 

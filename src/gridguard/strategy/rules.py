@@ -112,19 +112,28 @@ def _check_site(strategy: Strategy, site: SiteView, where: str) -> None:
         )
 
 
-def _check_unique(strategy: Strategy, others: Mapping[int, Strategy], where: str) -> None:
+Key = tuple[int, int]
+"""(ele_meter_id, device_type): at most one strategy each (D7)."""
+
+
+def _key(strategy: Strategy) -> Key:
+    return (strategy.ele_meter_id, strategy.device_type)
+
+
+def _key_index(strategies: Mapping[int, Strategy]) -> dict[Key, int]:
+    """Which strategy holds each (meter, type): one pass, so a check is a lookup."""
+    return {_key(s): s.id for s in strategies.values()}
+
+
+def _check_unique(strategy: Strategy, index: Mapping[Key, int], where: str) -> None:
     """D7: at most one strategy per (ele_meter_id, device_type)."""
-    for other in others.values():
-        same_key = (other.ele_meter_id, other.device_type) == (
-            strategy.ele_meter_id,
-            strategy.device_type,
+    other = index.get(_key(strategy))
+    if other is not None and other != strategy.id:
+        kind = DeviceClass(strategy.device_type).label
+        raise StrategyRejectedError(
+            f"{where}: meter {strategy.ele_meter_id} already has a {kind} strategy "
+            f"(id {other}); update it instead (D7)"
         )
-        if other.id != strategy.id and same_key:
-            kind = DeviceClass(strategy.device_type).label
-            raise StrategyRejectedError(
-                f"{where}: meter {strategy.ele_meter_id} already has a {kind} strategy "
-                f"(id {other.id}); update it instead (D7)"
-            )
 
 
 def apply_create(
@@ -138,7 +147,7 @@ def apply_create(
     """D8: create; the reply's data is ``{"id": N}``."""
     strategy = _new_strategy(next_id, _given(data), now, "data")
     _check_site(strategy, site, "data")
-    _check_unique(strategy, current, "data")
+    _check_unique(strategy, _key_index(current), "data")
     return Outcome((strategy,), (), next_id + 1, {"id": strategy.id}, changed=True)
 
 
@@ -161,7 +170,7 @@ def apply_update(
     existing = _find(current, data.id, "data.id")
     updated = _merged(existing, _given(data), now)
     _check_site(updated, site, "data")
-    _check_unique(updated, current, "data")
+    _check_unique(updated, _key_index(current), "data")
     return Outcome((updated,), (), None, None, changed=True)
 
 
@@ -172,16 +181,15 @@ def apply_delete(current: Mapping[int, Strategy], data: IdData) -> Outcome:
 
 
 def _match(
-    item: StrategyItem, given: dict[str, Any], state: Mapping[int, Strategy]
+    item: StrategyItem,
+    given: dict[str, Any],
+    state: Mapping[int, Strategy],
+    index: Mapping[Key, int],
 ) -> Strategy | None:
     if item.id is not None:
         return state.get(item.id)
-    meter = given.get("ele_meter_id")
-    device_type = given.get("device_type", 2)
-    return next(
-        (s for s in state.values() if (s.ele_meter_id, s.device_type) == (meter, device_type)),
-        None,
-    )
+    held = index.get((given.get("ele_meter_id"), given.get("device_type", 2)))  # type: ignore[arg-type]
+    return None if held is None else state[held]
 
 
 def apply_update_all(
@@ -194,13 +202,14 @@ def apply_update_all(
 ) -> Outcome:
     """D11: batch upsert, all-or-nothing; unnamed strategies are kept."""
     state = dict(current)
+    index = _key_index(state)
     touched: dict[int, Strategy] = {}
     named_by: dict[int, int] = {}
     reply: list[dict[str, int]] = []
-    for index, item in enumerate(items):
-        where = f"data[{index}]"
+    for position, item in enumerate(items):
+        where = f"data[{position}]"
         given = _given(item)
-        existing = _match(item, given, state)
+        existing = _match(item, given, state, index)
         if item.id is not None and existing is None:
             raise StrategyRejectedError(f"{where}.id: strategy {item.id} not found")
         if existing is None:
@@ -209,13 +218,16 @@ def apply_update_all(
         else:
             strategy = _merged(existing, given, now)
         _check_site(strategy, site, where)
-        _check_unique(strategy, state, where)
+        _check_unique(strategy, index, where)
         if strategy.id in named_by:
             raise StrategyRejectedError(
                 f"{where}: names the same strategy as data[{named_by[strategy.id]}] "
                 f"(id {strategy.id}); put each strategy in the batch once"
             )
-        named_by[strategy.id] = index
+        named_by[strategy.id] = position
+        if existing is not None and index.get(_key(existing)) == existing.id:
+            del index[_key(existing)]  # a key it moved away from is free again
+        index[_key(strategy)] = strategy.id
         state[strategy.id] = touched[strategy.id] = strategy
         reply.append({"id": strategy.id})
     return Outcome(tuple(touched.values()), (), next_id, reply, changed=bool(touched))

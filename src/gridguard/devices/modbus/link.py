@@ -7,12 +7,22 @@ Error tree (every failure a driver sees is a :class:`LinkError`)::
     └── DeviceRefusedError           the device answered with a Modbus exception (wrong map?)
 
 * :class:`Connection` owns one pymodbus client for a TCP endpoint or a serial port. Devices that
-  share an endpoint (an RS-485 line, a TCP gateway) share it. When it cannot connect it backs
-  off: the next attempt waits ``backoff_initial_s``, doubling per failure up to
-  ``backoff_max_s``; until then requests fail at once instead of waiting for a timeout.
-  pymodbus's own reconnect loop is switched off, so time is ours (injected ``clock``).
+  share an endpoint (an RS-485 line, a TCP gateway: 12 to 125 meters behind one) share it, one
+  request on the wire at a time. When it cannot connect, or the transport fails, it backs off:
+  the next attempt waits ``backoff_initial_s``, doubling per failure up to ``backoff_max_s``;
+  until then requests fail at once instead of waiting for a timeout. pymodbus's own reconnect
+  loop is switched off, so time is ours (injected ``clock``).
 * :class:`Channel` is one device (slave id) on a connection: per-call timeout, immediate
   retries (``ModbusLink.retries``), and the count of consecutive failures behind ``online``.
+
+A device that does not answer is that device's failure, never the connection's: its timeout
+counts from the moment its request is sent (not while it waits for the line), the shared
+connection stays up for the others, and the device itself backs off (its requests fail at once
+until its next try, doubling from ``backoff_initial_s`` up to ``backoff_max_s``), so a
+dead unit costs the line one timeout per backoff instead of one per read. A late answer that
+arrives during a later request is told apart by its transaction id (TCP) or unit id (RTU) and
+that request is asked again. Only a transport error (connection refused, reset, closed) drops
+the connection for everyone.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
@@ -33,6 +43,9 @@ from gridguard.site.config import ModbusLink
 log = logging.getLogger(__name__)
 
 ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
+PYMODBUS_TIMEOUT_SLACK_S = 1.0
+"""pymodbus's own response timeout is ours plus this: ours always fires first, so pymodbus never
+counts "no response" towards closing the shared connection itself."""
 
 
 class LinkError(Exception):
@@ -74,14 +87,18 @@ def _new_client(link: ModbusLink) -> ModbusClient:
                 bytesize=link.data_bits,
                 parity=link.parity,
                 stopbits=link.stop_bits,
-                timeout=link.timeout_s,
+                timeout=link.timeout_s + PYMODBUS_TIMEOUT_SLACK_S,
                 retries=0,
                 reconnect_delay=0,
             )
         except RuntimeError as exc:  # pymodbus raises this when pyserial is missing
             raise LinkDownError(f"{link.serial_port}: serial support unavailable: {exc}") from exc
     return AsyncModbusTcpClient(
-        link.host, port=link.port, timeout=link.timeout_s, retries=0, reconnect_delay=0
+        link.host,
+        port=link.port,
+        timeout=link.timeout_s + PYMODBUS_TIMEOUT_SLACK_S,
+        retries=0,
+        reconnect_delay=0,
     )
 
 
@@ -106,6 +123,23 @@ class Connection:
         self._failures = 0
         self._next_attempt_s = float("-inf")
         self._connect_lock = asyncio.Lock()
+        self.line = asyncio.Lock()
+        """Held while a request is on the wire: one at a time per endpoint (as pymodbus and an
+        RS-485 line do anyway), taken before its timeout starts."""
+        self.connects = 0
+        """Connections made so far (a shared connection that is never dropped stays at 1)."""
+
+    @property
+    def clock(self) -> MonotonicClock:
+        return self._clock
+
+    @property
+    def backoff_initial_s(self) -> float:
+        return self._backoff_initial_s
+
+    @property
+    def backoff_max_s(self) -> float:
+        return self._backoff_max_s
 
     @property
     def connected(self) -> bool:
@@ -130,10 +164,11 @@ class Connection:
                 self.failed()
                 raise LinkDownError(f"{self.name}: cannot connect")
             self._client = client
+            self.connects += 1
             return client
 
     def failed(self) -> None:
-        """No answer: drop the client and wait before the next attempt (doubling backoff)."""
+        """Transport failed: drop the client and wait before the next attempt (doubling)."""
         self.drop()
         self._failures += 1
         doublings = min(self._failures - 1, 32)  # capped: 2**n must stay a float
@@ -146,7 +181,7 @@ class Connection:
         self._next_attempt_s = float("-inf")
 
     def drop(self) -> None:
-        """Close the client (after a timeout, so no late answer is taken for the next one)."""
+        """Close the client (a transport error; a device's timeout never closes it)."""
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -166,6 +201,9 @@ class Channel:
         self.consecutive_failures = 0
         self.last_error = ""
         self._ever_ok = False
+        self._silent = 0
+        """Requests in a row this device left unanswered (its own backoff, not the line's)."""
+        self._next_try_s = float("-inf")
 
     @property
     def online(self) -> bool:
@@ -204,37 +242,68 @@ class Channel:
     async def _request(
         self, call: Callable[[ModbusClient], Awaitable[ModbusPDU]], what: str
     ) -> ModbusPDU:
-        for _attempt in range(self.retries + 1):
-            try:
-                client = await self.connection.client()
-            except LinkDownError as exc:
-                self.record_failure(str(exc))
-                raise
-            try:
-                response = await asyncio.wait_for(call(client), self.timeout_s)
-            except TimeoutError:
-                self.connection.drop()  # a late answer must not be taken for the next request
-                self.last_error = f"{what}: no answer within {self.timeout_s} s"
-                continue
-            except (ModbusException, OSError) as exc:
-                self.connection.drop()
-                self.last_error = f"{what}: {type(exc).__name__}: {exc}"
-                continue
-            except asyncio.CancelledError:  # the caller's budget ran out mid-request
-                self.connection.drop()
-                raise
-            self.connection.answered()
-            if response.isError():
-                self.record_failure(f"{what}: exception response {response}")
-                raise DeviceRefusedError(self.last_error)
-            if self.consecutive_failures or not self._ever_ok:
-                log.info("modbus %s id %d: online", self.connection.name, self.device_id)
-            self.consecutive_failures = 0
-            self._ever_ok = True
-            return response
-        self.connection.failed()
+        self._check_backoff(what)
+        transport_failed = stale_seen = False
+        attempts = self.retries + 1
+        while attempts > 0:
+            attempts -= 1
+            async with self.connection.line:  # the timeout starts once the line is ours
+                try:
+                    client = await self.connection.client()
+                except LinkDownError as exc:
+                    self.record_failure(str(exc))
+                    raise
+                try:
+                    async with asyncio.timeout(self.timeout_s):  # no task per request
+                        response = await call(client)
+                except TimeoutError:  # this device's silence: the connection stays up
+                    self.last_error = f"{what}: no answer within {self.timeout_s} s"
+                    continue
+                except ModbusIOException as exc:  # a late answer to an earlier request:
+                    self.last_error = f"{what}: {type(exc).__name__}: {exc}"
+                    if not stale_seen:  # ask again, once, without using up a retry
+                        stale_seen, attempts = True, attempts + 1
+                    continue
+                except (ModbusException, OSError) as exc:  # the transport: everyone's
+                    self.connection.drop()
+                    transport_failed = True
+                    self.last_error = f"{what}: {type(exc).__name__}: {exc}"
+                    continue
+            return self._answered(response, what)
+        if transport_failed:
+            self.connection.failed()
+        else:
+            self._back_off()
         self.record_failure(self.last_error or f"{what}: no answer")
         raise LinkDownError(self.last_error)
+
+    def _check_backoff(self, what: str) -> None:
+        """LinkDownError at once while this device is backing off."""
+        now_s = self.connection.clock.monotonic_s()
+        if now_s < self._next_try_s:
+            error = f"{what}: silent, next try in {self._next_try_s - now_s:.1f} s"
+            self.record_failure(self.last_error or error)
+            raise LinkDownError(error)
+
+    def _answered(self, response: ModbusPDU, what: str) -> ModbusPDU:
+        self.connection.answered()
+        self._silent, self._next_try_s = 0, float("-inf")
+        if response.isError():
+            self.record_failure(f"{what}: exception response {response}")
+            raise DeviceRefusedError(self.last_error)
+        if self.consecutive_failures or not self._ever_ok:
+            log.info("modbus %s id %d: online", self.connection.name, self.device_id)
+        self.consecutive_failures = 0
+        self._ever_ok = True
+        return response
+
+    def _back_off(self) -> None:
+        """This device did not answer: its next request waits (doubling, capped)."""
+        self._silent += 1
+        doublings = min(self._silent - 1, 32)
+        connection = self.connection
+        delay_s = min(connection.backoff_max_s, connection.backoff_initial_s * 2.0**doublings)
+        self._next_try_s = self.connection.clock.monotonic_s() + delay_s
 
     def record_failure(self, error: str) -> None:
         if self.consecutive_failures == 0:
