@@ -43,12 +43,11 @@ from gridguard.protocol.codec import json_bytes
 from gridguard.sim.fleet_site import shape_for
 from gridguard.testing.examples import CREATE_DATA
 from gridguard.testing.mosquitto import MosquittoProcess
+from gridguard.testing.procstat import cpu_s, rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 CONNECTED_RE = re.compile(r"(\d+) devices connected in ([\d.]+) s")
 STATUS_RE = re.compile(r"status (\d+)/s")
-TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-PAGE_BYTES = resource.getpagesize()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +71,6 @@ class Row:
     got_per_s: float
     cpu_pct: float
     broker_cpu_pct: float
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
-
-
-def rss_mib(pid: int) -> float:
-    pages = int(Path(f"/proc/{pid}/statm").read_text(encoding="ascii").split()[1])
-    return pages * PAGE_BYTES / 2**20
 
 
 def count_messages(port: int, topic: str, window_s: float) -> int:
