@@ -7,6 +7,7 @@ Online means a message (list/post, status/post or a result) arrived within
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -196,6 +197,36 @@ async def record_seen(
         .where(devices.c.uid == uid)
         .values(last_seen_at=now, **_scheme_values(scheme), **(values or {}))
     )
+
+
+async def record_seen_many(
+    db: Database,
+    conn: AsyncConnection,
+    reports: Mapping[str, tuple[TopicScheme, Mapping[str, Any]]],
+    *,
+    now: datetime,
+) -> None:
+    """:func:`record_seen` for many devices in a few statements (executemany): new devices
+    registered at once, then one UPDATE per distinct set of columns."""
+    if not reports:
+        return
+    await conn.execute(
+        _insert_ignoring(db),
+        [{"uid": uid, "created_at": now, **_scheme_values(s)} for uid, (s, _) in reports.items()],
+    )
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for uid, (scheme, values) in reports.items():
+        row = {"last_seen_at": now, **_scheme_values(scheme), **values}
+        groups.setdefault(tuple(row), []).append(
+            {"p_uid": uid, **{f"p_{k}": v for k, v in row.items()}}
+        )
+    for columns, rows in groups.items():
+        update = (
+            sa.update(devices)
+            .where(devices.c.uid == sa.bindparam("p_uid"))
+            .values({c: sa.bindparam(f"p_{c}", type_=devices.c[c].type) for c in columns})
+        )
+        await conn.execute(update, rows)
 
 
 async def store_desired(
