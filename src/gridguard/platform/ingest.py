@@ -53,8 +53,9 @@ class Ingest:
             return
         try:
             if topic.direction == "result":
+                self._writer.add(topic.device, topic.scheme, {})  # seen (at the next flush)
                 await self._commander.on_result(
-                    op=topic.op, device_uid=topic.device, scheme=topic.scheme, payload=payload
+                    op=topic.op, device_uid=topic.device, payload=payload
                 )
             elif topic.op == "list":
                 await self._list(topic, payload)
