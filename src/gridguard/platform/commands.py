@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,12 +28,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridguard.clock import Clock
 from gridguard.platform import desired as desired_set
 from gridguard.platform.database import Database, aware
-from gridguard.platform.devices import device_row, scheme_of, store_desired
+from gridguard.platform.devices import device_row_in, scheme_of, store_desired
 from gridguard.platform.errors import (
     BrokerUnavailableError,
     CommandFailedError,
@@ -177,8 +179,9 @@ class Commander:
         device looked up, the row written); nothing is written for an unknown device or a bad
         body."""
         now = self._clock.now()
-        async with self._db.write() as conn:
-            scheme = scheme_of(await device_row(conn, uid=device_uid))
+
+        def work(conn: Connection) -> Outgoing:
+            scheme = scheme_of(device_row_in(conn, uid=device_uid))
             command = build_command(op, mid=mid, device_uid=device_uid, data=data)
             out = Outgoing(
                 mid=mid,
@@ -191,7 +194,7 @@ class Commander:
                 user_name=actor.name,
                 sent_at=now,
             )
-            await conn.execute(
+            conn.execute(
                 sa.insert(commands).values(
                     mid=out.mid,
                     device_uid=out.device_uid,
@@ -205,7 +208,9 @@ class Commander:
                     last_sent_at=now,
                 )
             )
-        return out
+            return out
+
+        return await self._db.run_write(work)
 
     async def _count_retry(self, mid: str, attempt: int) -> None:
         async with self._db.write() as conn:
@@ -249,8 +254,9 @@ class Commander:
         now = self._clock.now()
         data = result.model_dump(mode="json").get("data")
         state = _STATES.get(result.code, "failed")
-        async with self._db.write() as conn:
-            updated = await conn.execute(
+
+        def work(conn: Connection) -> str | None:
+            updated = conn.execute(
                 sa.update(commands)
                 .where(commands.c.mid == out.mid, commands.c.answered_at.is_(None))
                 .values(
@@ -265,10 +271,12 @@ class Commander:
             )
             if updated.rowcount != 1:
                 return None  # another instance recorded it first
-            await _store_reported(conn, out.device_uid, result, now)
+            _store_reported(conn, out.device_uid, result, now)
             if result.code == 200 and out.op in desired_set.MUTATIONS:
-                await _advance_desired(conn, out, data, now)
-        return state
+                _advance_desired(conn, out, data, now)
+            return state
+
+        return await self._db.run_write(work)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Every ``OTHERS_PERIOD_S``: record the results nobody here was waiting for."""
@@ -299,9 +307,10 @@ class Commander:
         for op, device_uid, result in queued:
             if result.reply not in open_mids:
                 continue
-            now = self._clock.now()
-            async with self._db.write() as conn:
-                state = await self._record(conn, result, op=op, device_uid=device_uid, now=now)
+            work = functools.partial(
+                _record, result=result, op=op, device_uid=device_uid, now=self._clock.now()
+            )
+            state = await self._db.run_write(work)
             if state is not None:
                 recorded += 1
                 if state != "succeeded":
@@ -362,63 +371,64 @@ class Commander:
         for hook in self.on_failure:
             await hook(device_uid=device_uid, mid=mid, state=state, msg=msg)
 
-    async def _record(
-        self, conn: AsyncConnection, result: Result, *, op: str, device_uid: str, now: datetime
-    ) -> str | None:
-        """The row's new state, or None if the result was not news (not ours, or repeated)."""
-        row = (
-            await conn.execute(
-                sa.select(*commands.c).where(
-                    commands.c.mid == result.reply,
-                    commands.c.device_uid == device_uid,
-                    commands.c.op == op,
-                    commands.c.answered_at.is_(None),
-                )
-            )
-        ).first()
-        if row is None:
-            return None  # not ours, or already recorded (a repeated reply)
-        data = result.model_dump(mode="json").get("data")
-        sent_at = aware(row.sent_at)
-        state = _STATES.get(result.code, "failed")
-        updated = await conn.execute(
-            sa.update(commands)
-            .where(commands.c.mid == row.mid, commands.c.answered_at.is_(None))
-            .values(
-                state=state,
-                code=result.code,
-                msg=result.msg,
-                data=data,
-                answered_at=now,
-                latency_ms=(now - sent_at).total_seconds() * 1000 if sent_at else None,
-                late=row.state == "timed_out",
+
+def _record(
+    conn: Connection, *, result: Result, op: str, device_uid: str, now: datetime
+) -> str | None:
+    """The row's new state, or None if the result was not news (not ours, or repeated)."""
+    row = (
+        conn.execute(
+            sa.select(*commands.c).where(
+                commands.c.mid == result.reply,
+                commands.c.device_uid == device_uid,
+                commands.c.op == op,
+                commands.c.answered_at.is_(None),
             )
         )
-        if updated.rowcount != 1:
-            return None  # another instance recorded it first (DB updates are idempotent on mid)
-        await _store_reported(conn, device_uid, result, now)
-        if result.code == 200 and op in desired_set.MUTATIONS:
-            await _advance_desired(conn, row, data, now)
-        return state
+    ).first()
+    if row is None:
+        return None  # not ours, or already recorded (a repeated reply)
+    data = result.model_dump(mode="json").get("data")
+    sent_at = aware(row.sent_at)
+    state = _STATES.get(result.code, "failed")
+    updated = conn.execute(
+        sa.update(commands)
+        .where(commands.c.mid == row.mid, commands.c.answered_at.is_(None))
+        .values(
+            state=state,
+            code=result.code,
+            msg=result.msg,
+            data=data,
+            answered_at=now,
+            latency_ms=(now - sent_at).total_seconds() * 1000 if sent_at else None,
+            late=row.state == "timed_out",
+        )
+    )
+    if updated.rowcount != 1:
+        return None  # another instance recorded it first (DB updates are idempotent on mid)
+    _store_reported(conn, device_uid, result, now)
+    if result.code == 200 and op in desired_set.MUTATIONS:
+        _advance_desired(conn, row, data, now)
+    return state
 
 
 _STATES = {200: "succeeded", 400: "rejected", 500: "failed"}
 
 
-async def _store_reported(conn: AsyncConnection, uid: str, result: Result, now: datetime) -> None:
+def _store_reported(conn: Connection, uid: str, result: Result, now: datetime) -> None:
     """A sync result carries the full list, exactly like list/post (it counts as one)."""
     data = result.model_dump(mode="json").get("data")
     if result.code == 200 and result.type == message_type("sync") and isinstance(data, list):
-        await conn.execute(
+        conn.execute(
             sa.update(devices)
             .where(devices.c.uid == uid)
             .values(last_list=data, last_list_at=now, last_seen_at=now)
         )
 
 
-async def _advance_desired(conn: AsyncConnection, row: Any, data: Any, now: datetime) -> None:
+def _advance_desired(conn: Connection, row: Any, data: Any, now: datetime) -> None:
     """``row``: the command (its audit row, or the sender's :class:`Outgoing`)."""
-    device = await device_row(conn, uid=row.device_uid)
+    device = device_row_in(conn, uid=row.device_uid)
     reported = desired_set.from_reported(device.last_list or [])
     if row.purpose == "reconcile" or device.desired is None:
         base = reported
@@ -430,7 +440,7 @@ async def _advance_desired(conn: AsyncConnection, row: Any, data: Any, now: date
         log.warning("desired set of %s not advanced by %s: %s", row.device_uid, row.mid, exc)
         return
     documents = desired_set.to_documents(state)
-    await store_desired(conn, uid=row.device_uid, documents=documents, by=row.user_name, now=now)
+    store_desired(conn, uid=row.device_uid, documents=documents, by=row.user_name, now=now)
 
 
 def _accepted(result: Result, mid: str) -> Result:

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridguard.platform import desired as desired_set
@@ -99,11 +100,21 @@ def detail(row: Row, *, now: datetime, offline_after_intervals: float) -> Device
     return DeviceDetail(**base.model_dump(), last_status=row.last_status, reported=reported)
 
 
-async def device_row(conn: AsyncConnection, *, uid: str) -> Row:
-    row = (await conn.execute(sa.select(*devices.c).where(devices.c.uid == uid))).first()
+def _found(row: Row | None, uid: str) -> Row:
     if row is None:
         raise NotFoundError(f"device {uid!r} not found")
     return row
+
+
+async def device_row(conn: AsyncConnection, *, uid: str) -> Row:
+    return _found(
+        (await conn.execute(sa.select(*devices.c).where(devices.c.uid == uid))).first(), uid
+    )
+
+
+def device_row_in(conn: Connection, *, uid: str) -> Row:
+    """:func:`device_row` inside a :meth:`Database.run_write` / ``run_read`` function."""
+    return _found(conn.execute(sa.select(*devices.c).where(devices.c.uid == uid)).first(), uid)
 
 
 async def get_device(db: Database, *, uid: str) -> Row:
@@ -179,38 +190,18 @@ def _insert_ignoring(db: Database) -> Any:
     return dialect.insert(devices).on_conflict_do_nothing(index_elements=["uid"])
 
 
-async def record_seen(
+def record_seen_many(
     db: Database,
-    conn: AsyncConnection,
-    *,
-    uid: str,
-    scheme: TopicScheme,
-    now: datetime,
-    values: dict[str, Any] | None = None,
-) -> None:
-    """A message from ``uid``: register it if new, mark it seen, store ``values``."""
-    await conn.execute(
-        _insert_ignoring(db).values(uid=uid, created_at=now, **_scheme_values(scheme))
-    )
-    await conn.execute(
-        sa.update(devices)
-        .where(devices.c.uid == uid)
-        .values(last_seen_at=now, **_scheme_values(scheme), **(values or {}))
-    )
-
-
-async def record_seen_many(
-    db: Database,
-    conn: AsyncConnection,
+    conn: Connection,
     reports: Mapping[str, tuple[TopicScheme, Mapping[str, Any]]],
     *,
     now: datetime,
 ) -> None:
-    """:func:`record_seen` for many devices in a few statements (executemany): new devices
-    registered at once, then one UPDATE per distinct set of columns."""
+    """Messages from these devices: each registered if new, marked seen, its values stored; in
+    a few statements (executemany): the inserts at once, then one UPDATE per set of columns."""
     if not reports:
         return
-    await conn.execute(
+    conn.execute(
         _insert_ignoring(db),
         [{"uid": uid, "created_at": now, **_scheme_values(s)} for uid, (s, _) in reports.items()],
     )
@@ -226,13 +217,13 @@ async def record_seen_many(
             .where(devices.c.uid == sa.bindparam("p_uid"))
             .values({c: sa.bindparam(f"p_{c}", type_=devices.c[c].type) for c in columns})
         )
-        await conn.execute(update, rows)
+        conn.execute(update, rows)
 
 
-async def store_desired(
-    conn: AsyncConnection, *, uid: str, documents: list[dict[str, Any]], by: str, now: datetime
+def store_desired(
+    conn: Connection, *, uid: str, documents: list[dict[str, Any]], by: str, now: datetime
 ) -> None:
-    await conn.execute(
+    conn.execute(
         sa.update(devices)
         .where(devices.c.uid == uid)
         .values(desired=documents, desired_at=now, desired_by=by)

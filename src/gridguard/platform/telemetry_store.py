@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from gridguard.clock import Clock
 from gridguard.platform import telemetry as law
@@ -38,7 +38,7 @@ class _Batch:
         return bool(self.seen or self.samples)
 
 
-FlushHook = Callable[[AsyncConnection, list[law.Sample], datetime], Any]
+FlushHook = Callable[[list[law.Sample], datetime], Any]
 
 
 class TelemetryWriter:
@@ -85,16 +85,19 @@ class TelemetryWriter:
         if not batch:
             return
         now = self._clock.now()
-        async with self._db.write() as conn:
-            await record_seen_many(self._db, conn, batch.seen, now=now)
+
+        def work(conn: Connection) -> None:
+            record_seen_many(self._db, conn, batch.seen, now=now)
             if batch.samples:
-                await self._write_samples(conn, batch.samples)
+                self._write_samples(conn, batch.samples)
+
+        await self._db.run_write(work)
         self.flushes += 1
         for hook in self.after_flush:
             await hook(batch.samples, now)
 
-    async def _write_samples(self, conn: AsyncConnection, samples: list[law.Sample]) -> None:
-        await conn.execute(
+    def _write_samples(self, conn: Connection, samples: list[law.Sample]) -> None:
+        conn.execute(
             sa.insert(telemetry_samples),
             [
                 {
@@ -110,10 +113,8 @@ class TelemetryWriter:
         )
         buckets = law.minute_buckets(samples)
         if buckets:
-            await conn.execute(
-                self._upsert_minutes(), [_bucket_row(k, b) for k, b in buckets.items()]
-            )
-            await self._update_peaks(conn, buckets)
+            conn.execute(self._upsert_minutes(), [_bucket_row(k, b) for k, b in buckets.items()])
+            self._update_peaks(conn, buckets)
 
     def _upsert_minutes(self) -> Any:
         insert = (sqlite if self._db.is_sqlite else postgresql).insert(telemetry_minutes)
@@ -132,9 +133,7 @@ class TelemetryWriter:
             },
         )
 
-    async def _update_peaks(
-        self, conn: AsyncConnection, buckets: dict[law.BucketKey, law.Bucket]
-    ) -> None:
+    def _update_peaks(self, conn: Connection, buckets: dict[law.BucketKey, law.Bucket]) -> None:
         """Raise the month's peak of every meter the batch touched.
 
         The 15-minute demand of each window ending at a touched minute is summed by the
@@ -147,20 +146,20 @@ class TelemetryWriter:
             ends.setdefault(minute, set()).add((uid, meter_id))
         best: dict[tuple[str, int], tuple[datetime, float]] = {}
         for end, keys in ends.items():
-            for key, demand_kw in (await _window_demands(conn, end, keys)).items():
+            for key, demand_kw in _window_demands(conn, end, keys).items():
                 if key not in best or demand_kw > best[key][1]:
                     best[key] = (end, demand_kw)
         if best:
-            await self._raise_peaks(conn, best)
+            self._raise_peaks(conn, best)
 
-    async def _context(self, conn: AsyncConnection, uids: set[str]) -> dict[str, _Context]:
+    def _context(self, conn: Connection, uids: set[str]) -> dict[str, _Context]:
         """Time zone and reported strategies per device, re-read after ``CONTEXT_TTL_S``."""
         now_s = self._clock.monotonic_s()
         stale = sorted(
             u for u in uids if now_s - self._contexts.get(u, _NO_CONTEXT).read_s > CONTEXT_TTL_S
         )
         for chunk in _chunks(stale):
-            rows = await conn.execute(
+            rows = conn.execute(
                 sa.select(devices.c.uid, devices.c.time_zone, devices.c.last_list).where(
                     devices.c.uid.in_(chunk)
                 )
@@ -169,10 +168,10 @@ class TelemetryWriter:
                 self._contexts[r.uid] = _Context(r.time_zone, r.last_list or [], now_s)
         return {u: self._contexts.get(u, _NO_CONTEXT) for u in uids}
 
-    async def _raise_peaks(
-        self, conn: AsyncConnection, demands: dict[tuple[str, int], tuple[datetime, float]]
+    def _raise_peaks(
+        self, conn: Connection, demands: dict[tuple[str, int], tuple[datetime, float]]
     ) -> None:
-        context = await self._context(conn, {uid for uid, _ in demands})
+        context = self._context(conn, {uid for uid, _ in demands})
         values = []
         for (uid, meter_id), (at, demand_kw) in demands.items():
             device = context[uid]
@@ -200,7 +199,7 @@ class TelemetryWriter:
         insert = (sqlite if self._db.is_sqlite else postgresql).insert(demand_peaks)
         t, new = demand_peaks.c, insert.excluded
         higher = new.peak_kw > t.peak_kw
-        await conn.execute(
+        conn.execute(
             insert.on_conflict_do_update(
                 index_elements=["device_uid", "meter_id", "month"],
                 set_={
@@ -247,8 +246,8 @@ def _bucket_row(key: law.BucketKey, bucket: law.Bucket) -> dict[str, Any]:
     }
 
 
-async def _window_demands(
-    conn: AsyncConnection, end: datetime, keys: set[tuple[str, int]]
+def _window_demands(
+    conn: Connection, end: datetime, keys: set[tuple[str, int]]
 ) -> dict[tuple[str, int], float]:
     """15-minute demand of the window ending at ``end`` for each meter in ``keys`` that has
     all 15 minutes (the law's :func:`~gridguard.platform.telemetry.sliding_demand`, summed
@@ -258,7 +257,7 @@ async def _window_demands(
     window = law.DEMAND_WINDOW_MIN
     out: dict[tuple[str, int], float] = {}
     for chunk in _chunks(sorted({uid for uid, _ in keys})):
-        rows = await conn.execute(
+        rows = conn.execute(
             sa.select(t.device_uid, t.meter_id, sa.func.sum(import_kw), sa.func.count())
             .where(t.device_uid.in_(chunk), t.minute > end - window * law.MINUTE, t.minute <= end)
             .group_by(t.device_uid, t.meter_id)

@@ -164,8 +164,7 @@ async def authenticate(db: Database, *, token: str) -> Principal:
         .select_from(tokens.join(users, tokens.c.user_id == users.c.id))
         .where(tokens.c.token_hash == token_hash(token), tokens.c.revoked_at.is_(None))
     )
-    async with db.read() as conn:
-        row = (await conn.execute(query)).first()
+    row = await db.run_read(lambda conn: conn.execute(query).first())
     if row is None:
         raise UnauthorizedError("missing, unknown or revoked token")
     return Principal(user_id=row.id, name=row.name, role=Role(row.role), token_id=row.token_id)
