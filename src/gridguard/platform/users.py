@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -104,6 +106,7 @@ async def update_user(
                 .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
                 .values(revoked_at=sa.func.now())
             )
+    _forget_tokens(db)  # after the commit: nothing re-reads the old state into the cache
     return await get_user(db, user_id=user_id)
 
 
@@ -111,6 +114,7 @@ async def delete_user(db: Database, *, user_id: int) -> None:
     async with db.write() as conn:
         await conn.execute(sa.delete(tokens).where(tokens.c.user_id == user_id))
         result = await conn.execute(sa.delete(users).where(users.c.id == user_id))
+    _forget_tokens(db)
     if result.rowcount == 0:
         raise NotFoundError(f"user {user_id} not found")
 
@@ -155,19 +159,70 @@ async def revoke_token(
         if row.revoked_at is None:
             await conn.execute(sa.update(tokens).where(*where).values(revoked_at=now))
         row = (await conn.execute(sa.select(*tokens.c).where(*where))).one()
+    _forget_tokens(db)
     return _token(row)
 
 
+TOKEN_CACHE_S = 2.0
+"""How long a checked token is trusted without asking the database again. A revocation, a
+password or role change or a deletion made through this instance empties the cache at once; one
+made through another instance takes effect here within this time."""
+
+
+class _TokenCache:
+    """token SHA-256 -> (caller, monotonic expiry); never holds the token itself."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[Principal, float]] = {}
+        self.generation = 0
+        """Bumped by every forget: a lookup that started before one is not cached."""
+
+    def get(self, digest: str) -> Principal | None:
+        hit = self.entries.get(digest)
+        if hit is None or hit[1] < time.monotonic():
+            return None
+        return hit[0]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        if len(self.entries) > 10_000:
+            self.entries.clear()
+        self.entries[digest] = (principal, time.monotonic() + TOKEN_CACHE_S)
+
+
+_caches: weakref.WeakKeyDictionary[Database, _TokenCache] = weakref.WeakKeyDictionary()
+
+
+def _cache(db: Database) -> _TokenCache:
+    cache = _caches.get(db)
+    if cache is None:
+        cache = _caches[db] = _TokenCache()
+    return cache
+
+
+def _forget_tokens(db: Database) -> None:
+    cache = _cache(db)
+    cache.generation += 1
+    cache.entries.clear()
+
+
 async def authenticate(db: Database, *, token: str) -> Principal:
+    """The caller behind ``token`` (one indexed lookup of its SHA-256, cached briefly)."""
+    digest, cache = token_hash(token), _cache(db)
+    cached, generation = cache.get(digest), cache.generation
+    if cached is not None:
+        return cached
     query = (
         sa.select(users.c.id, users.c.name, users.c.role, tokens.c.id.label("token_id"))
         .select_from(tokens.join(users, tokens.c.user_id == users.c.id))
-        .where(tokens.c.token_hash == token_hash(token), tokens.c.revoked_at.is_(None))
+        .where(tokens.c.token_hash == digest, tokens.c.revoked_at.is_(None))
     )
     row = await db.run_read(lambda conn: conn.execute(query).first())
     if row is None:
         raise UnauthorizedError("missing, unknown or revoked token")
-    return Principal(user_id=row.id, name=row.name, role=Role(row.role), token_id=row.token_id)
+    principal = Principal(user_id=row.id, name=row.name, role=Role(row.role), token_id=row.token_id)
+    if cache.generation == generation:
+        cache.put(digest, principal)
+    return principal
 
 
 async def login(
