@@ -165,3 +165,27 @@ def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
 def _on_connection(engine: Engine, work: Callable[[Connection], T]) -> T:
     with engine.connect() as conn:
         return work(conn)
+
+
+def execute_many(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """``conn.execute(statement, rows)`` for thousands of rows a second: the statement is
+    compiled once and each row goes to the driver as a tuple through the columns' own bind
+    processors (what SQLAlchemy would send), skipping its general per-row parameter building,
+    which cost ~60% of a telemetry flush. Every row must have the keys of the first."""
+    if not rows:
+        return
+    compiled = statement.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    order = compiled.positiontup
+    if order is None:  # a named paramstyle: let SQLAlchemy do it
+        conn.execute(statement, rows)
+        return
+    plan = []
+    for key in order:
+        bind = compiled.binds[key]
+        processor = bind.type._cached_bind_processor(conn.dialect)  # noqa: SLF001
+        plan.append((bind.key, processor))
+    params = [
+        tuple(row[key] if processor is None else processor(row[key]) for key, processor in plan)
+        for row in rows
+    ]
+    conn.exec_driver_sql(compiled.string, params)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridguard.platform import desired as desired_set
-from gridguard.platform.database import Database, aware
+from gridguard.platform.database import Database, aware, execute_many
 from gridguard.platform.errors import ConflictError, NotFoundError
 from gridguard.platform.models import (
     DeviceCreate,
@@ -201,7 +201,8 @@ def record_seen_many(
     a few statements (executemany): the inserts at once, then one UPDATE per set of columns."""
     if not reports:
         return
-    conn.execute(
+    execute_many(
+        conn,
         _insert_ignoring(db),
         [{"uid": uid, "created_at": now, **_scheme_values(s)} for uid, (s, _) in reports.items()],
     )
@@ -217,7 +218,7 @@ def record_seen_many(
             .where(devices.c.uid == sa.bindparam("p_uid"))
             .values({c: sa.bindparam(f"p_{c}", type_=devices.c[c].type) for c in columns})
         )
-        conn.execute(update, rows)
+        execute_many(conn, update, rows)
 
 
 def store_desired(

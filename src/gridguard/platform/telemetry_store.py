@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from gridguard.clock import Clock
 from gridguard.platform import telemetry as law
-from gridguard.platform.database import Database, utc
+from gridguard.platform.database import Database, execute_many, utc
 from gridguard.platform.devices import record_seen_many
 from gridguard.platform.schema import demand_peaks, devices, telemetry_minutes, telemetry_samples
 from gridguard.protocol.topics import TopicScheme
@@ -97,7 +97,8 @@ class TelemetryWriter:
             await hook(batch.samples, now)
 
     def _write_samples(self, conn: Connection, samples: list[law.Sample]) -> None:
-        conn.execute(
+        execute_many(
+            conn,
             sa.insert(telemetry_samples),
             [
                 {
@@ -113,7 +114,8 @@ class TelemetryWriter:
         )
         buckets = law.minute_buckets(samples)
         if buckets:
-            conn.execute(self._upsert_minutes(), [_bucket_row(k, b) for k, b in buckets.items()])
+            rows = [_bucket_row(k, b) for k, b in buckets.items()]
+            execute_many(conn, self._upsert_minutes(), rows)
             self._update_peaks(conn, buckets)
 
     def _upsert_minutes(self) -> Any:
