@@ -249,34 +249,14 @@ class Commander:
             waiting.future.set_result(result)
 
     async def _record_own(self, out: Outgoing, result: Result) -> str | None:
-        """The result of a command this instance sent: one UPDATE by mid (the sender knows the
-        rest of the row), then the reported and desired sets."""
+        """The result of a command this instance sent: no need to read the row back, the
+        sender knows it."""
         now = self._clock.now()
-        data = result.model_dump(mode="json").get("data")
-        state = _STATES.get(result.code, "failed")
-
-        def work(conn: Connection) -> str | None:
-            updated = conn.execute(
-                sa.update(commands)
-                .where(commands.c.mid == out.mid, commands.c.answered_at.is_(None))
-                .values(
-                    state=state,
-                    code=result.code,
-                    msg=result.msg,
-                    data=data,
-                    answered_at=now,
-                    latency_ms=(now - out.sent_at).total_seconds() * 1000,
-                    late=commands.c.state == "timed_out",
-                )
+        return await self._db.run_write(
+            functools.partial(
+                _write_answer, command=out, result=result, sent_at=out.sent_at, now=now
             )
-            if updated.rowcount != 1:
-                return None  # another instance recorded it first
-            _store_reported(conn, out.device_uid, result, now)
-            if result.code == 200 and out.op in desired_set.MUTATIONS:
-                _advance_desired(conn, out, data, now)
-            return state
-
-        return await self._db.run_write(work)
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Every ``OTHERS_PERIOD_S``: record the results nobody here was waiting for."""
@@ -376,24 +356,30 @@ def _record(
     conn: Connection, *, result: Result, op: str, device_uid: str, now: datetime
 ) -> str | None:
     """The row's new state, or None if the result was not news (not ours, or repeated)."""
-    row = (
-        conn.execute(
-            sa.select(*commands.c).where(
-                commands.c.mid == result.reply,
-                commands.c.device_uid == device_uid,
-                commands.c.op == op,
-                commands.c.answered_at.is_(None),
-            )
+    row = conn.execute(
+        sa.select(*commands.c).where(
+            commands.c.mid == result.reply,
+            commands.c.device_uid == device_uid,
+            commands.c.op == op,
+            commands.c.answered_at.is_(None),
         )
     ).first()
     if row is None:
         return None  # not ours, or already recorded (a repeated reply)
+    return _write_answer(conn, command=row, result=result, sent_at=aware(row.sent_at), now=now)
+
+
+def _write_answer(
+    conn: Connection, *, command: Any, result: Result, sent_at: datetime | None, now: datetime
+) -> str | None:
+    """``result`` on the command's row (``command``: that row or the sender's
+    :class:`Outgoing`), then the reported and desired sets; None if another instance recorded
+    it first (the UPDATE is guarded by ``answered_at IS NULL``: idempotent on mid)."""
     data = result.model_dump(mode="json").get("data")
-    sent_at = aware(row.sent_at)
     state = _STATES.get(result.code, "failed")
     updated = conn.execute(
         sa.update(commands)
-        .where(commands.c.mid == row.mid, commands.c.answered_at.is_(None))
+        .where(commands.c.mid == command.mid, commands.c.answered_at.is_(None))
         .values(
             state=state,
             code=result.code,
@@ -401,14 +387,14 @@ def _record(
             data=data,
             answered_at=now,
             latency_ms=(now - sent_at).total_seconds() * 1000 if sent_at else None,
-            late=row.state == "timed_out",
+            late=commands.c.state == "timed_out",
         )
     )
     if updated.rowcount != 1:
-        return None  # another instance recorded it first (DB updates are idempotent on mid)
-    _store_reported(conn, device_uid, result, now)
-    if result.code == 200 and op in desired_set.MUTATIONS:
-        _advance_desired(conn, row, data, now)
+        return None
+    _store_reported(conn, command.device_uid, result, now)
+    if result.code == 200 and command.op in desired_set.MUTATIONS:
+        _advance_desired(conn, command, data, now)
     return state
 
 
