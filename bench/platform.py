@@ -534,6 +534,8 @@ class KillRow:
     pending: int
     resolved: dict[str, int]
     settle_s: float
+    survivor_alive: bool
+    survivor_log: list[str]
 
 
 async def stored_keys(db: Database) -> set[tuple[str, datetime]]:
@@ -597,6 +599,10 @@ async def kill_one(args: argparse.Namespace, broker: MosquittoProcess, folder: P
                 killer.cancel()
                 window_end = time.time()
                 pending, states, settle_s = await settle(db, args.timeout_s * 2 + 35)
+                survivor_alive = survivor.child.popen.poll() is None
+                survivor_log = [
+                    line for line in survivor.child.lines if "WARNING" in line or "ERROR" in line
+                ]
                 await asyncio.sleep(1.0)
                 stored = await stored_keys(db)
         finally:
@@ -619,6 +625,8 @@ async def kill_one(args: argparse.Namespace, broker: MosquittoProcess, folder: P
         refused=failed["refused"],
         pending=pending,
         resolved=states,
+        survivor_alive=survivor_alive,
+        survivor_log=survivor_log[-5:],
         settle_s=settle_s,
     )
 
@@ -678,6 +686,7 @@ def print_kill(row: KillRow) -> None:
         f"would send them to the other); pending after {row.settle_s:.1f} s more: "
         f"{row.pending}; rows by state {row.resolved}"
     )
+    print(f"survivor still running: {row.survivor_alive}; its last warnings: {row.survivor_log}")
 
 
 def chart(rows: list[IngestRow], path: Path) -> None:

@@ -204,10 +204,13 @@ def record_seen_many(
     execute_many(
         conn,
         _insert_ignoring(db),
-        [{"uid": uid, "created_at": now, **_scheme_values(s)} for uid, (s, _) in reports.items()],
+        [
+            {"uid": uid, "created_at": now, **_scheme_values(s)}
+            for uid, (s, _) in sorted(reports.items())  # lock order: see telemetry_store
+        ],
     )
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for uid, (scheme, values) in reports.items():
+    for uid, (scheme, values) in sorted(reports.items()):
         row = {"last_seen_at": now, **_scheme_values(scheme), **values}
         groups.setdefault(tuple(row), []).append(
             {"p_uid": uid, **{f"p_{k}": v for k, v in row.items()}}

@@ -2,7 +2,9 @@
 
 Reports (status/post, list/post) are buffered and written together: one transaction per flush,
 at most one flush per ``flush_interval_s`` (200 ms), samples by executemany, rollups by one
-upsert each. A device's row takes only its latest report of the batch.
+upsert each. A device's row takes only its latest report of the batch. Rows are written in key
+order (devices by uid, minutes and peaks by meter), so two instances' flushes lock shared rows
+in the same order and cannot deadlock each other.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from gridguard.protocol.topics import TopicScheme
 
 log = logging.getLogger("gridguard.platform.telemetry")
 FLUSH_INTERVAL_S = 0.2
+FLUSH_ATTEMPTS = 3
+"""A flush the database refused (two instances' flushes deadlocking, a lost connection) is
+tried again with the same batch; after the last attempt it is logged and dropped, and the
+writer goes on."""
 
 
 @dataclass
@@ -91,7 +97,17 @@ class TelemetryWriter:
             if batch.samples:
                 self._write_samples(conn, batch.samples)
 
-        await self._db.run_write(work)
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                await self._db.run_write(work)
+                break
+            except sa.exc.DBAPIError as exc:  # e.g. a deadlock another instance won
+                self._peaks.clear()  # what it noted of the rolled-back peaks is not stored
+                if attempt == FLUSH_ATTEMPTS:
+                    reason = exc.orig  # the driver's: SQLAlchemy's text would repeat every row
+                    log.error("telemetry flush of %d reports dropped: %s", len(batch.seen), reason)  # noqa: TRY400
+                    return
+                log.warning("telemetry flush failed (attempt %d), again: %s", attempt, exc.orig)
         self.flushes += 1
         for hook in self.after_flush:
             await hook(batch.samples, now)
@@ -114,7 +130,7 @@ class TelemetryWriter:
         )
         buckets = law.minute_buckets(samples)
         if buckets:
-            rows = [_bucket_row(k, b) for k, b in buckets.items()]
+            rows = [_bucket_row(k, b) for k, b in sorted(buckets.items())]  # lock order
             execute_many(conn, self._upsert_minutes(), rows)
             self._update_peaks(conn, buckets)
 
@@ -175,7 +191,7 @@ class TelemetryWriter:
     ) -> None:
         context = self._context(conn, {uid for uid, _ in demands})
         values = []
-        for (uid, meter_id), (at, demand_kw) in demands.items():
+        for (uid, meter_id), (at, demand_kw) in sorted(demands.items()):  # lock order
             device = context[uid]
             month = law.month_key(at, device.time_zone)
             limit_kw = law.month_limit_kw(device.reported, meter_id, int(month[5:]))
