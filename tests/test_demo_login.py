@@ -28,7 +28,7 @@ def test_platform_settings_fit_the_embedded_broker(tmp_path: Path) -> None:
     assert settings.mqtt_url == "mqtt://127.0.0.1:41883"
     assert (settings.host, settings.port) == ("127.0.0.1", 0)
     assert settings.prefixes == ("v1/gridguard",)
-    assert (settings.mqtt_protocol, settings.share_group) == ("3.1.1", None)
+    assert settings.share_group is None
 
 
 def test_demo_password_is_new_each_time_and_passes_the_rule() -> None:

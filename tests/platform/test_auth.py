@@ -57,6 +57,20 @@ async def test_missing_and_revoked_tokens_fail_at_once(platform: Platform) -> No
     assert response.json()["detail"] == "missing, unknown or revoked token"
 
 
+async def test_a_token_revoked_on_one_instance_fails_on_the_other_at_once(
+    platform_factory: PlatformFactory,
+) -> None:
+    first, second = await platform_factory(), await platform_factory()
+    made = await first.admin.post("/api/tokens", json={"name": "ci"})
+    token = made.json()["token"]
+    on_second = second.client(token)
+    assert (await on_second.get("/api/devices")).status_code == 200
+    assert (await on_second.get("/api/devices")).status_code == 200  # checked twice: no cache
+    revoked = await first.client(token).delete(f"/api/tokens/{made.json()['id']}")
+    assert revoked.status_code == 200
+    assert (await on_second.get("/api/devices")).status_code == 401
+
+
 async def test_login_is_rate_limited(platform_factory: PlatformFactory) -> None:
     """After the allowed failures even the right password is refused (429 with Retry-After)."""
     platform = await platform_factory(login_attempts=3, login_window_s=600)

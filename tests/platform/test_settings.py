@@ -31,13 +31,12 @@ def test_status_is_shared_by_default_and_plain_without_a_group() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"mqtt_protocol": "3"}, "mqtt_protocol '3': one of ('5', '3.1.1')"),
         ({"share_group": ""}, "share_group '': one topic level, no wildcards"),
         ({"share_group": "a/b"}, "share_group 'a/b': one topic level"),
         ({"share_group": "+"}, "share_group '+': one topic level"),
     ],
 )
-def test_bad_protocol_or_share_group_is_refused_naming_it(
+def test_bad_share_group_is_refused_naming_it(
     changes: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ValueError) as raised:
@@ -45,6 +44,6 @@ def test_bad_protocol_or_share_group_is_refused_naming_it(
     assert str(raised.value).startswith(message)
 
 
-def test_mqtt_3_1_1_without_a_share_group_is_accepted() -> None:
-    settings = Settings(mqtt_protocol="3.1.1", share_group=None)
-    assert (settings.mqtt_protocol, settings.share_group) == ("3.1.1", None)
+def test_no_share_group_is_accepted() -> None:
+    settings = Settings(share_group=None)
+    assert settings.share_group is None

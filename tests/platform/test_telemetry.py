@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from gridguard.clock import FakeClock
 from gridguard.platform.database import Database
-from gridguard.platform.schema import telemetry_minutes, telemetry_samples
-from gridguard.platform.telemetry_store import TelemetryWriter, month_peaks
+from gridguard.platform.schema import devices, telemetry_minutes, telemetry_samples
+from gridguard.platform.telemetry_store import CONTEXT_TTL_S, TelemetryWriter, month_peaks
 from gridguard.protocol.topics import TopicScheme, build_topic
 from tests.platform.conftest import Platform, eventually
 
@@ -122,3 +122,52 @@ async def test_endpoints_over_mqtt(platform: Platform, prefix: str) -> None:
         422,
         "step: must be a multiple of 60 s, got 90",
     )
+
+
+async def test_one_flush_registers_and_updates_many_devices(db_url: str) -> None:
+    """A known and a new device in one batch: both rows written, each with its own values."""
+    db = Database(db_url)
+    await db.open()
+    try:
+        writer = TelemetryWriter(db, FakeClock(T0))
+        writer.add("gg-a", SCHEME, {"last_status": status(0, 0, 10.0)})
+        await writer.flush()
+        writer.add("gg-a", SCHEME, {"last_status": status(0, 15, 20.0)})
+        writer.add("gg-b", SCHEME, {"last_list": [], "last_list_at": T0})
+        writer.add("gg-c", SCHEME, {})  # a result: only seen
+        await writer.flush()
+        async with db.read() as conn:
+            rows = {
+                r.uid: r for r in await conn.execute(sa.select(*devices.c).order_by(devices.c.uid))
+            }
+        assert sorted(rows) == ["gg-a", "gg-b", "gg-c"]
+        assert rows["gg-a"].last_status["meters"][0]["grid_power_kw"] == 20.0
+        assert (rows["gg-b"].last_list, rows["gg-b"].last_status) == ([], None)
+        assert all(r.last_seen_at is not None and r.prefix == "acme/ems" for r in rows.values())
+    finally:
+        await db.close()
+
+
+async def test_a_lower_demand_keeps_the_peak_and_a_new_limit_is_written(db_url: str) -> None:
+    db = Database(db_url)
+    await db.open()
+    try:
+        clock = FakeClock(T0)
+        writer = TelemetryWriter(db, clock)
+        for report in rising_reports():
+            writer.add("gg-t2", SCHEME, {"last_status": report})
+        await writer.flush()
+        writer.add("gg-t2", SCHEME, {"last_status": status(16, 0, 0.0)})  # window mean drops
+        await writer.flush()
+        (peak,) = await month_peaks(db, uid="gg-t2", month="2026-06")
+        assert (peak.peak_kw, peak.limit_kw) == (pytest.approx(180.0), None)
+        limit = {"ele_meter_id": 9, "over_demand_status": 1, "over_demand_condition": [150] * 12}
+        writer.add("gg-t2", SCHEME, {"last_list": [limit]})
+        await writer.flush()
+        clock.advance(CONTEXT_TTL_S + 1)  # the writer re-reads the device's limits
+        writer.add("gg-t2", SCHEME, {"last_status": status(17, 0, 0.0)})
+        await writer.flush()
+        (peak,) = await month_peaks(db, uid="gg-t2", month="2026-06")
+        assert (peak.peak_kw, peak.limit_kw) == (pytest.approx(180.0), 150.0)
+    finally:
+        await db.close()

@@ -54,7 +54,6 @@ def platform_settings(
         port=http_port,
         prefixes=prefixes,
         share_group=None,
-        mqtt_protocol="3.1.1",
         samples_retention_days=SAMPLES_RETENTION_DAYS,
     )
 

@@ -3,7 +3,8 @@
 Made for the fleet simulator, which keeps 10,000 connections in one process: the libraries
 measured by ``bench/mqtt_clients.py`` cost 13-50 KiB per connection (a stream reader, a task
 or three and their futures each) and up to 190 us of CPU per received message; this client
-costs a socket, one object with slots and a timer. The edge agent keeps aiomqtt, which it
+costs a socket, one object with slots and a timer. The platform's bus uses it as well (its
+status stream is thousands of messages a second). The edge agent keeps aiomqtt, which it
 needs for persistent sessions and acknowledging after the commit.
 
 What it does: CONNECT (clean session, user name and password, TLS through an ``SSLContext``),

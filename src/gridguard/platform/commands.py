@@ -1,15 +1,24 @@
 """The command round trip: one REST mutation = one MQTT command, answered by the EMS.
 
-:meth:`Commander.send` writes the audit row (``pending``), publishes at QoS 1 and waits for the
-result whose ``reply`` is the command's mid. With no answer within ``timeout_s`` the very same
-payload (same mid: the EMS applies a mid once and repeats its reply) is published again, up to
-``retries`` times; then the row is ``timed_out`` and the caller gets a 504 naming the mid.
-:meth:`Commander.on_result` records every result, late ones too, exactly once per mid.
+:meth:`Commander.send` looks the device up and commits the audit row (``pending``) in one
+transaction, publishes at QoS 1 and waits for the result whose ``reply`` is the command's mid.
+With no answer within ``timeout_s`` the very same payload (same mid: the EMS applies a mid once
+and repeats its reply) is published again, up to ``retries`` times; then the row is
+``timed_out`` and the caller gets a 504 naming the mid.
+
+Every result is recorded exactly once per mid (an UPDATE guarded by ``answered_at IS NULL``).
+The instance waiting for it records it at once, from what it already knows of the command (one
+UPDATE, plus the desired set for a mutation), and then answers the HTTP call; every other
+instance receives the result too and queues it: :meth:`Commander.record_others` records, every
+``OTHERS_PERIOD_S``, those still unanswered (the sender died, the sweeper re-sent it, or the
+answer came after its request gave up: a late one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,12 +28,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridguard.clock import Clock
 from gridguard.platform import desired as desired_set
 from gridguard.platform.database import Database, aware
-from gridguard.platform.devices import device_row, record_seen, scheme_of, store_desired
+from gridguard.platform.devices import device_row_in, scheme_of, store_desired
 from gridguard.platform.errors import (
     BrokerUnavailableError,
     CommandFailedError,
@@ -40,9 +50,11 @@ from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import COMMAND_MODELS, RESULT_MODELS, Result, message_type
 from gridguard.protocol.timefmt import format_datetime, now_ms
-from gridguard.protocol.topics import TopicScheme, build_topic
+from gridguard.protocol.topics import build_topic
 
 log = logging.getLogger("gridguard.platform.commands")
+OTHERS_PERIOD_S = 0.5
+"""How often results this instance was not waiting for are checked and recorded."""
 
 Publish = Callable[[str, bytes], Awaitable[None]]
 """Publish one payload at QoS 1 on a topic; raises ConnectionError when the broker is away."""
@@ -74,6 +86,16 @@ class Outgoing:
     topic: str
     payload: bytes
     request: Any
+    user_name: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """A request waiting in this instance for its result."""
+
+    out: Outgoing
+    future: asyncio.Future[Result]
 
 
 def build_command(op: str, *, mid: str, device_uid: str, data: Any) -> BaseModel:
@@ -109,29 +131,20 @@ class Commander:
         self._clock = clock
         self.timeout_s = timeout_s
         self.retries = retries
-        self._pending: dict[str, asyncio.Future[Result]] = {}
+        self._pending: dict[str, _Waiting] = {}
+        self._others: list[tuple[str, str, Result]] = []
         self.on_failure: list[StateHook] = []
 
     async def send(
         self, *, device_uid: str, op: str, data: Any, actor: Actor, purpose: str = "operator"
     ) -> Result:
         """Round trip; returns the 200 result or raises a CommandError subclass."""
-        async with self._db.read() as conn:
-            scheme = scheme_of(await device_row(conn, uid=device_uid))
         mid = str(uuid.uuid4())
-        command = build_command(op, mid=mid, device_uid=device_uid, data=data)
-        outgoing = Outgoing(
-            mid=mid,
-            device_uid=device_uid,
-            op=op,
-            purpose=purpose,
-            topic=build_topic(scheme, device_uid, op, "command"),
-            payload=codec.encode(command),
-            request=command.model_dump(mode="json", exclude_none=True).get("data"),
-        )
-        await self._insert(outgoing, actor)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._pending[mid] = future
+        outgoing = await self._insert(
+            mid=mid, device_uid=device_uid, op=op, data=data, actor=actor, purpose=purpose
+        )
+        self._pending[mid] = _Waiting(outgoing, future)
         try:
             result = await self._attempts(outgoing, future)
         finally:
@@ -159,10 +172,29 @@ class Commander:
             mid=out.mid,
         )
 
-    async def _insert(self, out: Outgoing, actor: Actor) -> None:
+    async def _insert(
+        self, *, mid: str, device_uid: str, op: str, data: Any, actor: Actor, purpose: str
+    ) -> Outgoing:
+        """The command, validated, and its ``pending`` row committed (one transaction: the
+        device looked up, the row written); nothing is written for an unknown device or a bad
+        body."""
         now = self._clock.now()
-        async with self._db.write() as conn:
-            await conn.execute(
+
+        def work(conn: Connection) -> Outgoing:
+            scheme = scheme_of(device_row_in(conn, uid=device_uid))
+            command = build_command(op, mid=mid, device_uid=device_uid, data=data)
+            out = Outgoing(
+                mid=mid,
+                device_uid=device_uid,
+                op=op,
+                purpose=purpose,
+                topic=build_topic(scheme, device_uid, op, "command"),
+                payload=codec.encode(command),
+                request=command.model_dump(mode="json", exclude_none=True).get("data"),
+                user_name=actor.name,
+                sent_at=now,
+            )
+            conn.execute(
                 sa.insert(commands).values(
                     mid=out.mid,
                     device_uid=out.device_uid,
@@ -176,6 +208,9 @@ class Commander:
                     last_sent_at=now,
                 )
             )
+            return out
+
+        return await self._db.run_write(work)
 
     async def _count_retry(self, mid: str, attempt: int) -> None:
         async with self._db.write() as conn:
@@ -193,31 +228,74 @@ class Commander:
                 .values(state=state, msg=msg)
             )
 
-    async def on_result(
-        self, *, op: str, device_uid: str, scheme: TopicScheme, payload: bytes
-    ) -> None:
-        """Record a result (once per mid, late ones too) and wake the request waiting for it."""
+    async def on_result(self, *, op: str, device_uid: str, payload: bytes) -> None:
+        """A result: recorded at once and handed to the request when this instance holds it;
+        otherwise queued for :meth:`record_others` (the sender, if alive, records it first)."""
         try:
             result = codec.parse_model(RESULT_MODELS[op], payload)
         except ProtocolError as exc:
             log.warning("unreadable %s result from %s: %s", op, device_uid, exc)
             return
-        now = self._clock.now()
-        async with self._db.write() as conn:
-            await record_seen(
-                self._db,
-                conn,
-                uid=device_uid,
-                scheme=scheme,
-                now=now,
-                values=_reported(result, now),
-            )
-            state = await self._record(conn, result, op=op, device_uid=device_uid, now=now)
+        waiting = self._pending.get(result.reply)
+        if waiting is None or (waiting.out.device_uid, waiting.out.op) != (device_uid, op):
+            self._others.append((op, device_uid, result))
+            return
+        if waiting.future.done():
+            return  # a repeated reply (the EMS answers a re-sent mid again)
+        state = await self._record_own(waiting.out, result)
         if state is not None and state != "succeeded":
             await self._announce(device_uid, result.reply, state, result.msg)
-        future = self._pending.get(result.reply)
-        if future is not None and not future.done():
-            future.set_result(result)
+        if not waiting.future.done():
+            waiting.future.set_result(result)
+
+    async def _record_own(self, out: Outgoing, result: Result) -> str | None:
+        """The result of a command this instance sent: no need to read the row back, the
+        sender knows it."""
+        now = self._clock.now()
+        return await self._db.run_write(
+            functools.partial(
+                _write_answer, command=out, result=result, sent_at=out.sent_at, now=now
+            )
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Every ``OTHERS_PERIOD_S``: record the results nobody here was waiting for."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), OTHERS_PERIOD_S)
+            await self.record_others()
+
+    async def record_others(self) -> int:
+        """Results of commands sent by another instance (maybe dead), by the sweeper, or
+        answered after their request gave up (late): the ones whose row is still unanswered
+        are recorded now (one query finds them). Returns how many were recorded."""
+        queued, self._others = self._others, []
+        if not queued:
+            return 0
+        open_mids: set[str] = set()
+        mids = sorted({result.reply for _, _, result in queued})
+        async with self._db.read() as conn:
+            for start in range(0, len(mids), 500):
+                chunk = mids[start : start + 500]
+                rows = await conn.execute(
+                    sa.select(commands.c.mid).where(
+                        commands.c.mid.in_(chunk), commands.c.answered_at.is_(None)
+                    )
+                )
+                open_mids.update(r.mid for r in rows)
+        recorded = 0
+        for op, device_uid, result in queued:
+            if result.reply not in open_mids:
+                continue
+            work = functools.partial(
+                _record, result=result, op=op, device_uid=device_uid, now=self._clock.now()
+            )
+            state = await self._db.run_write(work)
+            if state is not None:
+                recorded += 1
+                if state != "succeeded":
+                    await self._announce(device_uid, result.reply, state, result.msg)
+        return recorded
 
     async def sweep(self, *, grace_s: float) -> tuple[int, int]:
         """Orphans: pending commands whose last attempt is older than one timeout plus
@@ -273,60 +351,70 @@ class Commander:
         for hook in self.on_failure:
             await hook(device_uid=device_uid, mid=mid, state=state, msg=msg)
 
-    async def _record(
-        self, conn: AsyncConnection, result: Result, *, op: str, device_uid: str, now: datetime
-    ) -> str | None:
-        """The row's new state, or None if the result was not news (not ours, or repeated)."""
-        row = (
-            await conn.execute(
-                sa.select(*commands.c).where(
-                    commands.c.mid == result.reply,
-                    commands.c.device_uid == device_uid,
-                    commands.c.op == op,
-                    commands.c.answered_at.is_(None),
-                )
-            )
-        ).first()
-        if row is None:
-            return None  # not ours, or already recorded (a repeated reply)
-        data = result.model_dump(mode="json").get("data")
-        sent_at = aware(row.sent_at)
-        state = _STATES.get(result.code, "failed")
-        updated = await conn.execute(
-            sa.update(commands)
-            .where(commands.c.mid == row.mid, commands.c.answered_at.is_(None))
-            .values(
-                state=state,
-                code=result.code,
-                msg=result.msg,
-                data=data,
-                answered_at=now,
-                latency_ms=(now - sent_at).total_seconds() * 1000 if sent_at else None,
-                late=row.state == "timed_out",
-            )
+
+def _record(
+    conn: Connection, *, result: Result, op: str, device_uid: str, now: datetime
+) -> str | None:
+    """The row's new state, or None if the result was not news (not ours, or repeated)."""
+    row = conn.execute(
+        sa.select(*commands.c).where(
+            commands.c.mid == result.reply,
+            commands.c.device_uid == device_uid,
+            commands.c.op == op,
+            commands.c.answered_at.is_(None),
         )
-        if updated.rowcount != 1:
-            return None  # another instance recorded it first (DB updates are idempotent on mid)
-        if result.code == 200 and op in desired_set.MUTATIONS:
-            await _advance_desired(conn, row, data, now)
-        return state
+    ).first()
+    if row is None:
+        return None  # not ours, or already recorded (a repeated reply)
+    return _write_answer(conn, command=row, result=result, sent_at=aware(row.sent_at), now=now)
+
+
+def _write_answer(
+    conn: Connection, *, command: Any, result: Result, sent_at: datetime | None, now: datetime
+) -> str | None:
+    """``result`` on the command's row (``command``: that row or the sender's
+    :class:`Outgoing`), then the reported and desired sets; None if another instance recorded
+    it first (the UPDATE is guarded by ``answered_at IS NULL``: idempotent on mid)."""
+    data = result.model_dump(mode="json").get("data")
+    state = _STATES.get(result.code, "failed")
+    updated = conn.execute(
+        sa.update(commands)
+        .where(commands.c.mid == command.mid, commands.c.answered_at.is_(None))
+        .values(
+            state=state,
+            code=result.code,
+            msg=result.msg,
+            data=data,
+            answered_at=now,
+            latency_ms=(now - sent_at).total_seconds() * 1000 if sent_at else None,
+            late=commands.c.state == "timed_out",
+        )
+    )
+    if updated.rowcount != 1:
+        return None
+    _store_reported(conn, command.device_uid, result, now)
+    if result.code == 200 and command.op in desired_set.MUTATIONS:
+        _advance_desired(conn, command, data, now)
+    return state
 
 
 _STATES = {200: "succeeded", 400: "rejected", 500: "failed"}
 
 
-def _reported(result: Result, now: datetime) -> dict[str, Any]:
+def _store_reported(conn: Connection, uid: str, result: Result, now: datetime) -> None:
     """A sync result carries the full list, exactly like list/post (it counts as one)."""
     data = result.model_dump(mode="json").get("data")
     if result.code == 200 and result.type == message_type("sync") and isinstance(data, list):
-        return {"last_list": data, "last_list_at": now}
-    return {}
+        conn.execute(
+            sa.update(devices)
+            .where(devices.c.uid == uid)
+            .values(last_list=data, last_list_at=now, last_seen_at=now)
+        )
 
 
-async def _advance_desired(
-    conn: AsyncConnection, row: sa.Row[tuple[Any, ...]], data: Any, now: datetime
-) -> None:
-    device = await device_row(conn, uid=row.device_uid)
+def _advance_desired(conn: Connection, row: Any, data: Any, now: datetime) -> None:
+    """``row``: the command (its audit row, or the sender's :class:`Outgoing`)."""
+    device = device_row_in(conn, uid=row.device_uid)
     reported = desired_set.from_reported(device.last_list or [])
     if row.purpose == "reconcile" or device.desired is None:
         base = reported
@@ -338,7 +426,7 @@ async def _advance_desired(
         log.warning("desired set of %s not advanced by %s: %s", row.device_uid, row.mid, exc)
         return
     documents = desired_set.to_documents(state)
-    await store_desired(conn, uid=row.device_uid, documents=documents, by=row.user_name, now=now)
+    store_desired(conn, uid=row.device_uid, documents=documents, by=row.user_name, now=now)
 
 
 def _accepted(result: Result, mid: str) -> Result:

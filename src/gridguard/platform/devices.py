@@ -7,15 +7,17 @@ Online means a message (list/post, status/post or a result) arrived within
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridguard.platform import desired as desired_set
-from gridguard.platform.database import Database, aware
+from gridguard.platform.database import Database, aware, execute_many
 from gridguard.platform.errors import ConflictError, NotFoundError
 from gridguard.platform.models import (
     DeviceCreate,
@@ -98,11 +100,21 @@ def detail(row: Row, *, now: datetime, offline_after_intervals: float) -> Device
     return DeviceDetail(**base.model_dump(), last_status=row.last_status, reported=reported)
 
 
-async def device_row(conn: AsyncConnection, *, uid: str) -> Row:
-    row = (await conn.execute(sa.select(*devices.c).where(devices.c.uid == uid))).first()
+def _found(row: Row | None, uid: str) -> Row:
     if row is None:
         raise NotFoundError(f"device {uid!r} not found")
     return row
+
+
+async def device_row(conn: AsyncConnection, *, uid: str) -> Row:
+    return _found(
+        (await conn.execute(sa.select(*devices.c).where(devices.c.uid == uid))).first(), uid
+    )
+
+
+def device_row_in(conn: Connection, *, uid: str) -> Row:
+    """:func:`device_row` inside a :meth:`Database.run_write` / ``run_read`` function."""
+    return _found(conn.execute(sa.select(*devices.c).where(devices.c.uid == uid)).first(), uid)
 
 
 async def get_device(db: Database, *, uid: str) -> Row:
@@ -178,30 +190,44 @@ def _insert_ignoring(db: Database) -> Any:
     return dialect.insert(devices).on_conflict_do_nothing(index_elements=["uid"])
 
 
-async def record_seen(
+def record_seen_many(
     db: Database,
-    conn: AsyncConnection,
+    conn: Connection,
+    reports: Mapping[str, tuple[TopicScheme, Mapping[str, Any]]],
     *,
-    uid: str,
-    scheme: TopicScheme,
     now: datetime,
-    values: dict[str, Any] | None = None,
 ) -> None:
-    """A message from ``uid``: register it if new, mark it seen, store ``values``."""
-    await conn.execute(
-        _insert_ignoring(db).values(uid=uid, created_at=now, **_scheme_values(scheme))
+    """Messages from these devices: each registered if new, marked seen, its values stored; in
+    a few statements (executemany): the inserts at once, then one UPDATE per set of columns."""
+    if not reports:
+        return
+    execute_many(
+        conn,
+        _insert_ignoring(db),
+        [
+            {"uid": uid, "created_at": now, **_scheme_values(s)}
+            for uid, (s, _) in sorted(reports.items())  # lock order: see telemetry_store
+        ],
     )
-    await conn.execute(
-        sa.update(devices)
-        .where(devices.c.uid == uid)
-        .values(last_seen_at=now, **_scheme_values(scheme), **(values or {}))
-    )
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for uid, (scheme, values) in sorted(reports.items()):
+        row = {"last_seen_at": now, **_scheme_values(scheme), **values}
+        groups.setdefault(tuple(row), []).append(
+            {"p_uid": uid, **{f"p_{k}": v for k, v in row.items()}}
+        )
+    for columns, rows in groups.items():
+        update = (
+            sa.update(devices)
+            .where(devices.c.uid == sa.bindparam("p_uid"))
+            .values({c: sa.bindparam(f"p_{c}", type_=devices.c[c].type) for c in columns})
+        )
+        execute_many(conn, update, rows)
 
 
-async def store_desired(
-    conn: AsyncConnection, *, uid: str, documents: list[dict[str, Any]], by: str, now: datetime
+def store_desired(
+    conn: Connection, *, uid: str, documents: list[dict[str, Any]], by: str, now: datetime
 ) -> None:
-    await conn.execute(
+    conn.execute(
         sa.update(devices)
         .where(devices.c.uid == uid)
         .values(desired=documents, desired_at=now, desired_by=by)

@@ -113,7 +113,6 @@ async def run_platform(
             subscriptions(settings),
             handle,
             client_id=settings.client_id,
-            mqtt_v5=settings.mqtt_protocol == "5",
         )
         commander = Commander(
             db=db,
@@ -138,6 +137,7 @@ async def run_platform(
             group.create_task(bus.run(stop), name="platform-mqtt")
             group.create_task(_serve(server, sock, stop), name="platform-http")
             group.create_task(_sweep(services, alarms, stop), name="platform-sweeper")
+            group.create_task(commander.run(stop), name="platform-others-results")
             group.create_task(writer.run(stop), name="platform-telemetry")
             group.create_task(alarms.send_webhooks(stop), name="platform-webhooks")
             group.create_task(_mark_ready(server, bus, running), name="platform-ready")

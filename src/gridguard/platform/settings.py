@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from gridguard.platform.database import DEFAULT_DB_URL
 
 DEFAULT_PREFIXES = ("v1/wudun/+", "v1/user/+")
-MQTT_PROTOCOLS = ("5", "3.1.1")
 
 
 def _is_topic_level(text: str) -> bool:
@@ -33,8 +32,6 @@ class Settings:
     share_group: str | None = "gridguard-platform"
     """status/post arrives through ``$share/{share_group}/…``: each report reaches one instance.
     None: a plain subscription (one instance only; for a broker without shared subscriptions)."""
-    mqtt_protocol: str = "5"
-    """"5" (clean start) or "3.1.1" (clean session), for a broker without MQTT 5 (amqtt)."""
     sweep_period_s: float = 5.0
     samples_retention_days: float = 7.0
     minutes_retention_days: float = 400.0
@@ -46,8 +43,6 @@ class Settings:
             raise ValueError(f"command_retries must be >= 0, got {self.command_retries}")
         if self.offline_after_intervals <= 0:
             raise ValueError("offline_after_intervals must be > 0")
-        if self.mqtt_protocol not in MQTT_PROTOCOLS:
-            raise ValueError(f"mqtt_protocol {self.mqtt_protocol!r}: one of {MQTT_PROTOCOLS}")
         if self.share_group is not None and not _is_topic_level(self.share_group):
             raise ValueError(f"share_group {self.share_group!r}: one topic level, no wildcards")
         if not self.prefixes:

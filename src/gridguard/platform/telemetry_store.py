@@ -2,7 +2,9 @@
 
 Reports (status/post, list/post) are buffered and written together: one transaction per flush,
 at most one flush per ``flush_interval_s`` (200 ms), samples by executemany, rollups by one
-upsert each. A device's row takes only its latest report of the batch.
+upsert each. A device's row takes only its latest report of the batch. Rows are written in key
+order (devices by uid, minutes and peaks by meter), so two instances' flushes lock shared rows
+in the same order and cannot deadlock each other.
 """
 
 from __future__ import annotations
@@ -16,17 +18,21 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from gridguard.clock import Clock
 from gridguard.platform import telemetry as law
-from gridguard.platform.database import Database, utc
-from gridguard.platform.devices import record_seen
+from gridguard.platform.database import Database, execute_many, utc
+from gridguard.platform.devices import record_seen_many
 from gridguard.platform.schema import demand_peaks, devices, telemetry_minutes, telemetry_samples
 from gridguard.protocol.topics import TopicScheme
 
 log = logging.getLogger("gridguard.platform.telemetry")
 FLUSH_INTERVAL_S = 0.2
+FLUSH_ATTEMPTS = 3
+"""A flush the database refused (two instances' flushes deadlocking, a lost connection) is
+tried again with the same batch; after the last attempt it is logged and dropped, and the
+writer goes on."""
 
 
 @dataclass
@@ -38,7 +44,7 @@ class _Batch:
         return bool(self.seen or self.samples)
 
 
-FlushHook = Callable[[AsyncConnection, list[law.Sample], datetime], Any]
+FlushHook = Callable[[list[law.Sample], datetime], Any]
 
 
 class TelemetryWriter:
@@ -53,6 +59,9 @@ class TelemetryWriter:
         self._batch = _Batch()
         self._wake = asyncio.Event()
         self.flushes = 0
+        self._peaks: dict[tuple[str, int, str], tuple[float, float | None]] = {}
+        """(device, meter, month) -> (a lower bound of the stored peak, the limit written)."""
+        self._contexts: dict[str, _Context] = {}
         self.after_flush: list[Callable[[list[law.Sample], datetime], Any]] = []
 
     def add(self, uid: str, scheme: TopicScheme, values: dict[str, Any]) -> None:
@@ -82,17 +91,30 @@ class TelemetryWriter:
         if not batch:
             return
         now = self._clock.now()
-        async with self._db.write() as conn:
-            for uid, (scheme, values) in batch.seen.items():
-                await record_seen(self._db, conn, uid=uid, scheme=scheme, now=now, values=values)
+
+        def work(conn: Connection) -> None:
+            record_seen_many(self._db, conn, batch.seen, now=now)
             if batch.samples:
-                await self._write_samples(conn, batch.samples)
+                self._write_samples(conn, batch.samples)
+
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                await self._db.run_write(work)
+                break
+            except sa.exc.DBAPIError as exc:  # e.g. a deadlock another instance won
+                self._peaks.clear()  # what it noted of the rolled-back peaks is not stored
+                if attempt == FLUSH_ATTEMPTS:
+                    reason = exc.orig  # the driver's: SQLAlchemy's text would repeat every row
+                    log.error("telemetry flush of %d reports dropped: %s", len(batch.seen), reason)  # noqa: TRY400
+                    return
+                log.warning("telemetry flush failed (attempt %d), again: %s", attempt, exc.orig)
         self.flushes += 1
         for hook in self.after_flush:
             await hook(batch.samples, now)
 
-    async def _write_samples(self, conn: AsyncConnection, samples: list[law.Sample]) -> None:
-        await conn.execute(
+    def _write_samples(self, conn: Connection, samples: list[law.Sample]) -> None:
+        execute_many(
+            conn,
             sa.insert(telemetry_samples),
             [
                 {
@@ -108,10 +130,9 @@ class TelemetryWriter:
         )
         buckets = law.minute_buckets(samples)
         if buckets:
-            await conn.execute(
-                self._upsert_minutes(), [_bucket_row(k, b) for k, b in buckets.items()]
-            )
-            await self._update_peaks(conn, buckets)
+            rows = [_bucket_row(k, b) for k, b in sorted(buckets.items())]  # lock order
+            execute_many(conn, self._upsert_minutes(), rows)
+            self._update_peaks(conn, buckets)
 
     def _upsert_minutes(self) -> Any:
         insert = (sqlite if self._db.is_sqlite else postgresql).insert(telemetry_minutes)
@@ -130,50 +151,104 @@ class TelemetryWriter:
             },
         )
 
-    async def _update_peaks(
-        self, conn: AsyncConnection, buckets: dict[law.BucketKey, law.Bucket]
-    ) -> None:
-        touched: dict[tuple[str, int], list[datetime]] = {}
-        for uid, meter_id, minute in buckets:
-            touched.setdefault((uid, meter_id), []).append(minute)
-        for (uid, meter_id), minutes in touched.items():
-            means = await _minute_means(conn, uid, meter_id, min(minutes), max(minutes))
-            demand = law.sliding_demand(means, minutes)
-            if demand:
-                end, peak_kw = max(demand.items(), key=lambda item: item[1])
-                await self._raise_peak(conn, uid, meter_id, end, peak_kw)
+    def _update_peaks(self, conn: Connection, buckets: dict[law.BucketKey, law.Bucket]) -> None:
+        """Raise the month's peak of every meter the batch touched.
 
-    async def _raise_peak(
-        self, conn: AsyncConnection, uid: str, meter_id: int, at: datetime, demand_kw: float
-    ) -> None:
-        row = (
-            await conn.execute(
-                sa.select(devices.c.time_zone, devices.c.last_list).where(devices.c.uid == uid)
+        The 15-minute demand of each window ending at a touched minute is summed by the
+        database (one grouped query per distinct end minute, usually one or two per flush);
+        a peak is written only when it beats the highest this writer knows of, or the month's
+        limit changed, so a steady stream writes almost none.
+        """
+        ends: dict[datetime, set[tuple[str, int]]] = {}
+        for uid, meter_id, minute in buckets:
+            ends.setdefault(minute, set()).add((uid, meter_id))
+        best: dict[tuple[str, int], tuple[datetime, float]] = {}
+        for end, keys in ends.items():
+            for key, demand_kw in _window_demands(conn, end, keys).items():
+                if key not in best or demand_kw > best[key][1]:
+                    best[key] = (end, demand_kw)
+        if best:
+            self._raise_peaks(conn, best)
+
+    def _context(self, conn: Connection, uids: set[str]) -> dict[str, _Context]:
+        """Time zone and reported strategies per device, re-read after ``CONTEXT_TTL_S``."""
+        now_s = self._clock.monotonic_s()
+        stale = sorted(
+            u for u in uids if now_s - self._contexts.get(u, _NO_CONTEXT).read_s > CONTEXT_TTL_S
+        )
+        for chunk in _chunks(stale):
+            rows = conn.execute(
+                sa.select(devices.c.uid, devices.c.time_zone, devices.c.last_list).where(
+                    devices.c.uid.in_(chunk)
+                )
             )
-        ).first()
-        time_zone = row.time_zone if row else "Asia/Shanghai"
-        month = law.month_key(at, time_zone)
-        limit = law.month_limit_kw((row.last_list if row else None) or [], meter_id, int(month[5:]))
+            for r in rows:
+                self._contexts[r.uid] = _Context(r.time_zone, r.last_list or [], now_s)
+        return {u: self._contexts.get(u, _NO_CONTEXT) for u in uids}
+
+    def _raise_peaks(
+        self, conn: Connection, demands: dict[tuple[str, int], tuple[datetime, float]]
+    ) -> None:
+        context = self._context(conn, {uid for uid, _ in demands})
+        values = []
+        for (uid, meter_id), (at, demand_kw) in sorted(demands.items()):  # lock order
+            device = context[uid]
+            month = law.month_key(at, device.time_zone)
+            limit_kw = law.month_limit_kw(device.reported, meter_id, int(month[5:]))
+            known = self._peaks.get((uid, meter_id, month))
+            if known is not None and demand_kw <= known[0] and limit_kw == known[1]:
+                continue
+            self._peaks[(uid, meter_id, month)] = (
+                max(demand_kw, known[0] if known else demand_kw),
+                limit_kw,
+            )
+            values.append(
+                {
+                    "device_uid": uid,
+                    "meter_id": meter_id,
+                    "month": month,
+                    "peak_kw": demand_kw,
+                    "peak_at": at,
+                    "limit_kw": limit_kw,
+                }
+            )
+        if not values:
+            return
         insert = (sqlite if self._db.is_sqlite else postgresql).insert(demand_peaks)
         t, new = demand_peaks.c, insert.excluded
         higher = new.peak_kw > t.peak_kw
-        await conn.execute(
-            insert.values(
-                device_uid=uid,
-                meter_id=meter_id,
-                month=month,
-                peak_kw=demand_kw,
-                peak_at=at,
-                limit_kw=limit,
-            ).on_conflict_do_update(
+        conn.execute(
+            insert.on_conflict_do_update(
                 index_elements=["device_uid", "meter_id", "month"],
                 set_={
                     "peak_kw": sa.case((higher, new.peak_kw), else_=t.peak_kw),
                     "peak_at": sa.case((higher, new.peak_at), else_=t.peak_at),
                     "limit_kw": new.limit_kw,
                 },
-            )
+            ),
+            values,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    time_zone: str
+    reported: list[Any]
+    read_s: float
+
+
+_NO_CONTEXT = _Context("Asia/Shanghai", [], float("-inf"))
+CONTEXT_TTL_S = 60.0
+"""How long a device's time zone and limits are reused by the peak writer (a changed
+over-demand limit reaches the peak table within this)."""
+
+
+CHUNK = 500
+"""Devices per ``IN (...)`` list (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
+
+
+def _chunks(items: list[str]) -> list[list[str]]:
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
 
 
 def _bucket_row(key: law.BucketKey, bucket: law.Bucket) -> dict[str, Any]:
@@ -189,19 +264,26 @@ def _bucket_row(key: law.BucketKey, bucket: law.Bucket) -> dict[str, Any]:
     }
 
 
-async def _minute_means(
-    conn: AsyncConnection, uid: str, meter_id: int, first: datetime, last: datetime
-) -> dict[datetime, float]:
+def _window_demands(
+    conn: Connection, end: datetime, keys: set[tuple[str, int]]
+) -> dict[tuple[str, int], float]:
+    """15-minute demand of the window ending at ``end`` for each meter in ``keys`` that has
+    all 15 minutes (the law's :func:`~gridguard.platform.telemetry.sliding_demand`, summed
+    in SQL: export minutes count as zero import)."""
     t = telemetry_minutes.c
-    rows = await conn.execute(
-        sa.select(t.minute, t.grid_sum_kw, t.grid_count).where(
-            t.device_uid == uid,
-            t.meter_id == meter_id,
-            t.minute > first - law.DEMAND_WINDOW_MIN * law.MINUTE,
-            t.minute <= last,
+    import_kw = sa.case((t.grid_sum_kw > 0, t.grid_sum_kw / t.grid_count), else_=0.0)
+    window = law.DEMAND_WINDOW_MIN
+    out: dict[tuple[str, int], float] = {}
+    for chunk in _chunks(sorted({uid for uid, _ in keys})):
+        rows = conn.execute(
+            sa.select(t.device_uid, t.meter_id, sa.func.sum(import_kw), sa.func.count())
+            .where(t.device_uid.in_(chunk), t.minute > end - window * law.MINUTE, t.minute <= end)
+            .group_by(t.device_uid, t.meter_id)
         )
-    )
-    return {law.minute_of(utc(r.minute)): r.grid_sum_kw / r.grid_count for r in rows}
+        for uid, meter_id, total_kw, minutes in rows:
+            if (uid, meter_id) in keys and minutes == window:
+                out[(uid, meter_id)] = float(total_kw) / window
+    return out
 
 
 async def minute_series(

@@ -29,7 +29,8 @@ class Services:
     limiter: LoginLimiter
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """async: FastAPI runs a plain ``def`` dependency in a worker thread, a hop per request."""
     services: Services = request.app.state.services
     return services
 
