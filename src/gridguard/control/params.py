@@ -44,6 +44,18 @@ class ControlTuning:
     """Raise the shaving level when the learned load forecast says the battery cannot hold T."""
     profile_weight: float = 0.3
     """Weight of the newest day in the learned load profile (exponential average)."""
+    meter_delay_s: float = 0.0
+    """How late the meter's reading is known to be (whole periods); the starting guess."""
+    align_meter: bool = True
+    """Identify the meter's delay online and time-align it with the devices (latency.py)."""
+    noise_buffer: bool = True
+    """Widen the floors' buffer to 5 sigma of the meter noise measured online."""
+    energy_room: bool = True
+    """Cap next cycle's charge (discharge) by the energy left in the SOC window."""
+    window_recharge: bool = True
+    """Refill only as fast as the 15-min windows still holding a past excess allow."""
+    energy_policy: bool = True
+    """Rest at a reserve from the forecast and serve the site's load above it (rest.py)."""
 
 
 @dataclass(frozen=True, slots=True)
