@@ -292,5 +292,5 @@ def test_floor_buffer_from_measured_noise(
     expected_kw: float,
 ) -> None:
     ctl = controller(ratings(1))
-    ctl.alignment.noise_kw = noise_kw
+    ctl.alignment.noise.noise_kw = noise_kw
     assert ctl.floor_buffer_kw(per_phase=per_phase) == pytest.approx(expected_kw, abs=0.01)

@@ -52,6 +52,92 @@ def test_no_device_move_no_verdict() -> None:
     assert align.delay == 1
 
 
+def _moves(t: int) -> float:
+    """Devices stepping by 10-40 kW every 3 cycles (a controller at work)."""
+    return 10.0 * ((t // 3) % 4) + 5.0 * ((t // 7) % 3)
+
+
+@pytest.mark.parametrize("skew", [0.3, 0.6], ids=["skew-0.3", "skew-0.6"])
+def test_read_jitter_is_not_a_late_meter(skew: float) -> None:
+    """Modbus reads that skew the meter by up to ``skew`` of a cycle (random each cycle) are
+    not a late meter: the delay stays 0 over an hour of moving devices."""
+    import random  # noqa: PLC0415
+
+    rng = random.Random(5)
+    align = MeterAlignment()
+    for t in range(1, 3600):
+        f = rng.uniform(0.0, skew)
+        seen_net = (1.0 - f) * _moves(t) + f * _moves(t - 1)
+        align.observe(300.0 - seen_net + rng.gauss(0.0, 0.35), _moves(t))
+        assert align.delay == 0, f"cycle {t}"
+
+
+def test_a_start_up_reading_is_no_evidence() -> None:
+    """Over Modbus: the first read before the meter's server holds a value (0 kW), then the
+    devices ramp up from rest (PV to 290 kW in seconds) with the meter on time. The start-up
+    steps are common to every candidate or seen by one alone: no verdict (the merged
+    identifier took d = 2 here, from the candidates' uneven start, and the loop rang)."""
+    import math  # noqa: PLC0415
+
+    align = MeterAlignment()
+    align.observe(0.0, 0.0)
+    for t in range(1, 600):
+        net = 290.0 * (1.0 - math.exp(-t / 5.0)) + _moves(t) / 4.0
+        align.observe(300.0 - net, net)
+        assert align.delay == 0, f"cycle {t}"
+
+
+def test_few_moves_are_not_enough() -> None:
+    """A meter one cycle late, but only three device moves (each is seen by the candidates
+    over three cycles): no verdict yet."""
+    align = MeterAlignment()
+    nets = [20.0 * ((t // 80) % 2) for t in range(300)]  # 3 moves in 300 cycles
+    for t in range(1, 300):
+        align.observe(300.0 - nets[t - 1], nets[t])
+    assert align.delay == 0
+    assert align.evidence == 9
+
+
+def test_fading_evidence_takes_the_configured_delay_back() -> None:
+    """Identified one cycle late, then the gateway is replaced (the meter is on time): the
+    configured delay (0) comes back."""
+    align = MeterAlignment()
+    for t in range(1, 200):
+        align.observe(300.0 - _moves(t - 1), _moves(t))
+    assert align.delay == 1
+    for t in range(200, 400):
+        align.observe(300.0 - _moves(t), _moves(t))
+    assert align.delay == 0
+
+
+def test_identification_off_keeps_the_configured_delay() -> None:
+    """With identification off (a site that knows its meter), the evidence changes nothing."""
+    align = MeterAlignment(delay=0, identify=False)
+    _feed(align, 1)
+    assert align.delay == 0
+
+
+def test_noise_is_measured_without_alignment() -> None:
+    """The floors' buffer is sized from the measured noise whether or not the meter is
+    time-aligned: a 0.5 kW-per-phase meter widens it either way."""
+    import random  # noqa: PLC0415
+
+    rng = random.Random(7)
+    buffers = []
+    for align in (True, False):
+        ctl = MeterController(
+            ratings=ratings(1),
+            config=ControlConfig(),
+            tuning=ControlTuning(align_meter=align),
+            zone=ZONE,
+        )
+        for _ in range(2000):
+            ctl.alignment.observe(300.0 + rng.gauss(0.0, 0.866), 0.0)
+        buffers.append(ctl.floor_buffer_kw())
+    assert buffers[0] == pytest.approx(buffers[1], rel=0.1)
+    assert buffers[1] == pytest.approx(5.0 * 0.866, rel=0.15)
+
+
 def test_correction_moves_a_late_meter_to_now() -> None:
     """Late by one cycle: grid now = meter + net(t - 1) - net(t)."""
     align = MeterAlignment(delay=1)
@@ -112,7 +198,9 @@ def test_meter_one_cycle_late_does_not_ring(align: bool) -> None:
     if align:
         assert count == 0
     else:
-        assert count > 50  # the limit cycle the alignment removes
+        # The limit cycle the alignment removes. The unaligned loop measures its noise too (a
+        # late meter read on time looks noisy), and the wider buffer hides part of the ring.
+        assert count > 20
 
 
 @pytest.mark.parametrize("sized", [True, False], ids=["sized", "finding-6-before"])

@@ -78,7 +78,10 @@ class MeterController:
         self._level_kw = 0.0
         self._forecast_peak_kw: float | None = None
         self._owed: Owed | None = None  # rise our releases still owe (owed.py)
-        self.alignment = MeterAlignment(delay=round(tuning.meter_delay_s / config.period_s))
+        self.alignment = MeterAlignment(
+            delay=round(tuning.meter_delay_s / config.period_s) if tuning.align_meter else 0,
+            identify=tuning.align_meter and tuning.identify_meter_delay,
+        )
         self._reserve_kwh: float | None = None
         self.rest = Rest(None, "")
         self.narrator = Narrator()
@@ -206,6 +209,11 @@ class MeterController:
         binding = binding_bound(
             grid_kw, bounds, floor_source=self._floor_source, buffer_kw=self.floor_buffer_kw()
         )
+        margin_kw = (
+            self.floor_buffer_kw(per_phase=binding == "phase")
+            if binding in ("anti-backflow", "phase")
+            else self.config.buffer_kw
+        )
         return Explanation(
             binding=binding,
             binding_phase=self._phase if binding == "phase" else None,
@@ -220,6 +228,7 @@ class MeterController:
                 r.rated_kw - r.limit_kw for r in view.pv if r.online and r.limit_kw < r.rated_kw
             ),
             window_running_kw=self.demand.running_kw,
+            buffer_kw=margin_kw,
             notes=self.narrator.notes(
                 level_kw=shave,
                 target_kw=target,
@@ -284,9 +293,8 @@ class MeterController:
         return self.demand.headroom_kw(billed_kw - self.config.buffer_kw)
 
     def _aligned(self, view: MeterView) -> MeterView:
-        """The view with the meter moved to *now* when it is late (``latency.py``)."""
-        if not self.tuning.align_meter:
-            return view
+        """The view with the meter moved to *now* when it is late (``latency.py``); the meter's
+        noise is measured either way."""
         net_kw = (
             sum(r.power_kw for r in view.storage if r.online)
             + sum(r.power_kw for r in view.pv if r.online)
@@ -295,7 +303,7 @@ class MeterController:
         meter = view.meter
         self.alignment.observe(meter.grid_power_kw, net_kw)
         fix = self.alignment.correction_kw()
-        if fix == 0.0:
+        if fix == 0.0 or not self.tuning.align_meter:
             return view
         phases = meter.phase_power_kw
         each = fix / 3.0

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from gridguard.clock import Clock
 from gridguard.control.controller import Decision, MeterController
+from gridguard.control.explain import reason_line
 from gridguard.control.params import ControlTuning, MeterGoals, StrategyParams, goals_for_meter
-from gridguard.control.reason import explain
 from gridguard.control.status import ControlEvent, ControlStatus, EventKind
 from gridguard.control.status_build import build_status
 from gridguard.control.store import StateStore
@@ -172,7 +172,7 @@ class ControlEngine:
             self._note_failsafe(meter_id, decision.failsafe)
             for kind, message in decision.explain.notes:
                 self._emit(cast("EventKind", kind), message, meter_id=meter_id)
-            reasons[meter_id] = explain(view, goals, decision, self.site.control.buffer_kw)
+            reasons[meter_id] = reason_line(view, goals, decision)
             self._note_reason(meter_id, reasons[meter_id])
         if self.site.control.mode == "observe":
             self._setpoints.update(_commanded(self.site, decisions))

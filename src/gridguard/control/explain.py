@@ -3,17 +3,31 @@ forecast and the energy budget, PV delivered vs held back, the window's running 
 the events worth telling (the level moved, a new month maximum, the battery cannot hold T).
 
 Pure: the controller fills an :class:`Explanation` per decision; the status snapshot carries
-it and the engine turns the notes into events.
+it and the engine turns the notes into events. :func:`reason_line` renders the same
+explanation as one line (``MeterStatus.reason``, and one debug log line whenever it changes),
+so the line and the structured fields never disagree on what binds, e.g.
+
+    anti-backflow: import 8.1 kW < baseline 10 + buffer 2 -> storage -4 kW, PV limit 120 kW
+
+Line figures are rounded to 0.1 kW, the resolution a gateway meter's power register gives.
+Sign convention: grid + import; storage + discharge (so ``storage -4 kW`` charges).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gridguard.control.laws.combine import Bounds
 
+if TYPE_CHECKING:
+    from gridguard.control.controller import Decision
+    from gridguard.control.params import MeterGoals
+    from gridguard.control.view import MeterView
+
 NEAR_KW = 1.0  # grid within this of a bound (plus the buffer) means the bound binds
+ACT_KW = 0.5  # a setpoint this far from the present output is an act worth naming
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +43,7 @@ class Explanation:
     pv_kw: float = 0.0  # PV delivered now
     pv_held_back_kw: float = 0.0  # curtailment in force (gap to the rating: an upper bound)
     window_running_kw: float = 0.0  # running average of the 15-min window (D17)
+    buffer_kw: float = 0.0  # the binding bound's margin (a floor's may be sized from noise)
     notes: tuple[tuple[str, str], ...] = ()  # (event kind, message)
 
 
@@ -79,3 +94,71 @@ class Narrator:
             out.append(("cannot_hold_target", f"battery cannot hold T = {target_kw:.1f} kW"))
         self.cannot_hold = short
         return tuple(out)
+
+
+def _kw(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".") if abs(value) >= 0.05 else "0"
+
+
+def _bound_text(view: MeterView, goals: MeterGoals, decision: Decision) -> str:
+    """The binding bound (as :func:`binding_bound` found it) with its figures."""
+    e = decision.explain
+    grid_kw = view.meter.grid_power_kw
+    phases = view.meter.phase_power_kw
+    buffer = _kw(e.buffer_kw)
+    if e.binding == "phase" and goals.phase_kw is not None and phases is not None:
+        i = "ABC".index(e.binding_phase or "A")
+        below = phases[i] < goals.phase_kw + e.buffer_kw
+        return (
+            f"single-phase anti-backflow: phase {'ABC'[i]} import {_kw(phases[i])} kW"
+            f" {'<' if below else '~'} baseline {_kw(goals.phase_kw)} + buffer {buffer}"
+        )
+    if e.binding == "anti-backflow":
+        below = grid_kw < decision.bounds.floor_kw
+        return (
+            f"anti-backflow: import {_kw(grid_kw)} kW {'<' if below else '~'}"
+            f" baseline {_kw(goals.streaming_kw or 0.0)} + buffer {buffer}"
+        )
+    if e.binding == "over-demand":
+        ceiling_kw = decision.bounds.ceiling_kw
+        level = decision.shave_kw if decision.shave_kw is not None else ceiling_kw + e.buffer_kw
+        target = decision.target_kw
+        what = (
+            f"level {_kw(level)} (T {_kw(target)} cannot hold)"
+            if target is not None and level > target + 1e-6
+            else f"target {_kw(level)}"
+        )
+        return (
+            f"over-demand: import {_kw(grid_kw)} kW {'>' if grid_kw > ceiling_kw else '~'}"
+            f" {what} - buffer {buffer}"
+        )
+    return f"within bounds: import {_kw(grid_kw)} kW"
+
+
+def _acts(view: MeterView, decision: Decision) -> str:
+    cmd = decision.command
+    parts = [
+        f"storage {_kw(kw)} kW"
+        for kw, now in zip(cmd.storage_kw, view.storage, strict=True)
+        if kw is not None and abs(kw - now.power_kw) >= ACT_KW
+    ]
+    parts += [
+        f"PV limit {_kw(kw)} kW"
+        for kw, now in zip(cmd.pv_limit_kw, view.pv, strict=True)
+        if kw is not None and kw < now.rated_kw - ACT_KW
+    ]
+    parts += [
+        f"pile limit {_kw(kw)} kW"
+        for kw, now in zip(cmd.charger_limit_kw, view.chargers, strict=True)
+        if kw is not None and now.connected and kw < now.power_kw - ACT_KW
+    ]
+    return ", ".join(parts) if parts else "hold"
+
+
+def reason_line(view: MeterView, goals: MeterGoals, decision: Decision) -> str:
+    """One line: the bound that binds (and why), then what the setpoints do about it."""
+    if decision.failsafe:
+        return f"fail-safe: no valid meter reading -> {_acts(view, decision)}"
+    if not view.meter.valid:
+        return "meter reading invalid: holding the setpoints"
+    return f"{_bound_text(view, goals, decision)} -> {_acts(view, decision)}"

@@ -45,9 +45,12 @@ class ControlTuning:
     profile_weight: float = 0.3
     """Weight of the newest day in the learned load profile (exponential average)."""
     meter_delay_s: float = 0.0
-    """How late the meter's reading is known to be (whole periods); the starting guess."""
+    """How late the meter's reading is known to be (whole periods): the delay in force unless
+    the readings prove another, and the one taken back when that proof fades."""
     align_meter: bool = True
-    """Identify the meter's delay online and time-align it with the devices (latency.py)."""
+    """Time-align the meter with the devices' readings at the delay in force (latency.py)."""
+    identify_meter_delay: bool = True
+    """Let consistent, significant evidence from the readings replace ``meter_delay_s``."""
     noise_buffer: bool = True
     """Widen the floors' buffer to 5 sigma of the meter noise measured online."""
     energy_room: bool = True

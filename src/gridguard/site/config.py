@@ -141,6 +141,18 @@ class ControlConfig(_Strict):
         le=60,
         description="time constant of the devices' response; > 0 lets the control lead it",
     )
+    meter_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=60,
+        description="how late the gateway meter's reading is (a gateway polling an RS-485 "
+        "meter); rounded to whole periods, at most 2",
+    )
+    identify_meter_delay: bool = Field(
+        default=True,
+        description="let consistent evidence from the readings replace meter_delay_s "
+        "(and fall back to it when the evidence fades)",
+    )
     mode: Literal["enforce", "observe"] = Field(
         default="enforce",
         description="observe: run the whole loop and report the setpoints, write nothing",
