@@ -6,7 +6,10 @@
 Source: ``pvlib/data/bsrn-pay0616.dat.gz`` inside the pvlib 0.9.5 wheel: the BSRN
 station-to-archive file of Payerne (PAY, MeteoSwiss, 46.8 N 6.9 E), June 2016, logical record
 LR0100: per minute the mean, standard deviation, minimum and maximum of global horizontal
-irradiance (GHI, W/m2, UTC). Nothing else is taken from it.
+irradiance (GHI, W/m2, UTC), shifted by +120 min to local summer time (CEST). Nothing else
+is taken from it. Terms of use: unclear. pvlib's code is BSD-3-Clause; whether that covers its
+bundled data, and what the BSRN's own terms for the station's data are, is not recorded in this
+repository (docs/control.md, Scenarios): only the derived kW traces are shipped.
 
 PV: ``min(ac_kw, dc_kwp * GHI / 1000 * 0.88)`` (a flat roof array with 12 % losses, clipped by
 its inverters). Resampling to 1 s (day scenario) keeps each minute's measured mean, minimum
