@@ -10,21 +10,24 @@ twice, and the loop rings (a 6 s limit cycle at d = 1). Aligned, the load is
 meter's own readings prove another one. The proof (:class:`MeterAlignment`):
 
 * for every candidate ``d`` the load estimate ``meter + net(t - d)`` is smooth only when ``d``
-  is right (a wrong one leaves each device move in it), so each candidate keeps a running mean
-  of its absolute step, all over the same cycles;
+  is right (a wrong one leaves each device move in it), so the candidates' absolute steps are
+  summed over the same window of the last ``WINDOW`` informative cycles;
 * only *informative* cycles count: cycles in which the devices moved by more than
   ``MOVE_SIGMAS`` of the measured noise (and at least ``MIN_MOVE_KW``); quiet cycles say
   nothing about the delay, and a load step is common to every candidate, so it only dilutes
   the contrast (never creates one);
-* no verdict before ``MIN_EVIDENCE`` informative cycles;
-* a candidate replaces the configured delay only while its mean step is below ``SWITCH_RATIO``
+* no verdict before the window is full;
+* a candidate replaces the configured delay only while its summed step is below ``SWITCH_RATIO``
   of the configured one's, and only after that held for ``HOLD`` informative cycles in a row.
   A reading skewed by a fraction f of a cycle (Modbus read jitter, a scan not quite in step)
   gives ratio (1 - f) / f for ``d = 1`` against 0: below 0.5 only when f > 2/3, so jitter of up
   to two thirds of a cycle never moves the delay;
-* once in force it stays while its mean step is below ``FADE_RATIO`` of the configured one's;
-  when that evidence fades (for ``HOLD`` informative cycles in a row) the configured delay
-  comes back.
+* once in force it stays while its summed step is below ``FADE_RATIO`` (1) of the configured
+  one's, that is while any contrast is left: load steps are common to every candidate and
+  dilute the contrast toward 1, and a looser margin (0.75 was tried) let the true delay of a
+  meter one cycle late drop out on the broken-cloud day, and the loop rang until it came back.
+  When the configured delay is at least as smooth (for ``HOLD`` informative cycles in a row),
+  the evidence has faded and the configured delay comes back.
 
 The noise (:class:`MeterNoise`) comes from the same load estimate at the delay in force: while
 the devices hold, its step between cycles is the difference of two noise samples; a robust
@@ -41,7 +44,7 @@ from dataclasses import dataclass, field
 
 SMOOTHING = 0.01  # weight of the newest cycle in the noise's running mean (~100 cycles)
 SWITCH_RATIO = 0.5  # a candidate's step must be this much smaller than the configured one's
-FADE_RATIO = 0.75  # and, in force, stays while its step is at least this much smaller
+FADE_RATIO = 1.0  # and, in force, stays while its step is smaller at all
 MIN_MOVE_KW = 1.0  # a device move smaller than this says nothing about the delay
 MOVE_SIGMAS = 4.0  # nor one within this many sigma of the measured noise
 WINDOW = 8  # the candidates are compared over this many of the latest informative cycles
