@@ -61,7 +61,7 @@ def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
     [
         (
             ("[[storage]]\nid = 3", "[[storage]]\nid = -3"),
-            ":63: storage[1].id: Input should be greater than 0",
+            ":65: storage[1].id: Input should be greater than 0",
         ),
         (
             ('scheme = "custom"', 'scheme = "wudun"'),
@@ -74,7 +74,7 @@ def test_schema_writes_one_file_per_message(tmp_path: Path) -> None:
         (
             ("rated_kw = 120", "rated_kw = 120\nratedkw = 1"),
             (
-                ":101: chargers[1].ratedkw: unknown key"
+                ":103: chargers[1].ratedkw: unknown key"
                 " (check the spelling against examples/edge.toml)"
             ),
         ),

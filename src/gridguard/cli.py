@@ -93,11 +93,28 @@ def bench_control(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object keyed by scenario name")
     ] = False,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option("--variant", help="Plant variant (repeatable); default: every variant"),
+    ] = None,
+    plant: Annotated[
+        list[str] | None,
+        typer.Option("--plant", help="KEY=VALUE over every scenario's [plant] (repeatable)"),
+    ] = None,
 ) -> None:
-    """Closed-loop control at 1 s per scenario: GridGuard vs a proportional baseline."""
+    """Closed-loop control at 1 s per scenario x plant variant: GridGuard vs a baseline."""
     from gridguard.lab.report import main  # noqa: PLC0415
 
-    main(scenario, as_json=as_json, out=print)
+    overrides: dict[str, str] = {}
+    for item in plant or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--plant {item!r}: expected KEY=VALUE")
+        overrides[key.strip()] = value.strip()
+    try:
+        main(scenario, as_json=as_json, out=print, variants=variant, overrides=overrides)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 @app.command()

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridguard.lab.bench import SCENARIO_DIR, Ticker, goals_for, limit_kw, strategies
+from gridguard.lab.bench import SCENARIO_DIR, goals_for, limit_kw, strategies
 from gridguard.lab.optimal import minute_means, optimal_max_demand_kw
 from gridguard.lab.report import main
+from gridguard.lab.score import Ticker
 from gridguard.plant.model import StorageParams
 from gridguard.plant.scenario import ScenarioError, load_scenario
 
@@ -124,12 +125,21 @@ def test_bench_output_is_the_json_alone_progress_elsewhere(tmp_path: Path) -> No
     )
     out: list[str] = []
     progress: list[str] = []
-    main([tmp_path / "tiny.toml"], as_json=True, out=out.append, progress=progress.append)
+    main(
+        [tmp_path / "tiny.toml"],
+        as_json=True,
+        out=out.append,
+        progress=progress.append,
+        variants=["scenario"],
+        workers=1,
+    )
     assert len(out) == 1
-    assert set(json.loads(out[0])) == {"tiny"}
+    result = json.loads(out[0])
+    assert set(result) == {"tiny"}
+    assert set(result["tiny"]["scenario"]) == {"gridguard", "baseline"}
     for who in ("GridGuard", "baseline P 20 %"):
         mine = [line for line in progress if line.startswith(f"tiny / {who}: ")]
         assert mine[0].endswith("started, 300 steps")
         assert len(mine) == 11  # started, 10 % .. 90 %, finished
         assert "finished in" in mine[-1]
-    assert any(line.startswith("tiny / optimum (LP): finished in") for line in progress)
+    assert any(line.startswith("tiny / LPs: finished in") for line in progress)

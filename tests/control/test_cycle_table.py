@@ -205,6 +205,23 @@ CASES = {
         storage_kw=(-161.37,),
         lag_s=1.0,
     ),
+    # finding 4: 0.01 % of room left (0.05 kWh / sqrt(0.92) in one 1 s cycle = 187.7 kW):
+    # the battery takes only that, PV curtails the rest now, not a cycle late
+    "energy-room-caps-charge": Case(
+        view(-250.0, storage=(battery(soc_pct=94.99),), pv=(inverter(500.0),)),
+        BACKFLOW_ONLY,
+        storage_kw=(-187.67,),
+        pv_limit_kw=(435.67,),
+    ),
+    # finding 4: a BMS limit binds at once (charge -200 -> -50 next cycle, not lagged), so
+    # PV must cover the whole 150 within the cycle: limit 500 - 150 / (1 - e^-1)
+    "bms-cut-binds-at-once": Case(
+        view(2.0, storage=(battery(-200.0, charge_kw=50.0),), pv=(inverter(500.0),)),
+        BACKFLOW_ONLY,
+        storage_kw=(-50.0,),
+        pv_limit_kw=(262.70,),
+        lag_s=1.0,
+    ),
     # D21: an offline battery is not written; PV takes the whole correction
     "offline-storage-skipped": Case(
         view(
@@ -258,3 +275,22 @@ def test_a_case_that_would_check_nothing_is_refused(case: Case, error: str) -> N
     """An empty or short expectation column is an error, not a row that silently passes."""
     with pytest.raises(ValueError, match=error):
         table({"bad": case})
+
+
+@pytest.mark.parametrize(
+    ("noise_kw", "per_phase", "expected_kw"),
+    [
+        (0.35, False, 2.0),  # a 0.2 kW-per-phase meter: the configured 2 kW already covers it
+        (0.866, False, 4.33),  # 0.5 kW per phase: 5 sigma of the total
+        (0.866, True, 2.5),  # the phase floor: 5 sigma of one phase (total / sqrt 3)
+    ],
+    ids=["quiet-meter", "noisy-total", "noisy-phase"],
+)
+def test_floor_buffer_from_measured_noise(
+    noise_kw: float,
+    per_phase: bool,
+    expected_kw: float,
+) -> None:
+    ctl = controller(ratings(1))
+    ctl.alignment.noise.noise_kw = noise_kw
+    assert ctl.floor_buffer_kw(per_phase=per_phase) == pytest.approx(expected_kw, abs=0.01)

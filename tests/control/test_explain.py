@@ -1,4 +1,5 @@
-"""The one-line explanation: which bound binds, why, and what the setpoints do (a table)."""
+"""The explanation rules: which bound binds, which events are told, and the one-line reason
+(the binding bound, why, and what the setpoints do: a table)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import pytest
 
 from gridguard.control.controller import Decision
-from gridguard.control.explain import explain
+from gridguard.control.explain import Explanation, Narrator, binding_bound, reason_line
 from gridguard.control.laws.combine import Bounds
 from gridguard.control.params import MeterGoals
 from gridguard.control.view import Command, MeterView
@@ -15,6 +16,30 @@ from gridguard.devices.protocols import MeterReading, PvReading, StorageReading
 from tests.control.helpers import goals, strategy
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("grid_kw", "bounds", "source", "expected"),
+    [
+        (2.5, Bounds(2.0, 398.0), "anti-backflow", "anti-backflow"),  # at the floor
+        (397.5, Bounds(2.0, 398.0), "anti-backflow", "over-demand"),  # at the ceiling
+        (200.0, Bounds(2.0, 398.0), "anti-backflow", None),  # free in between
+        (30.0, Bounds(30.0, math.inf), "phase", "phase"),  # the phase floor is the higher
+    ],
+    ids=["floor", "ceiling", "free", "phase-floor"],
+)
+def test_binding_bound(grid_kw: float, bounds: Bounds, source: str, expected: str | None) -> None:
+    assert binding_bound(grid_kw, bounds, floor_source=source, buffer_kw=2.0) == expected
+
+
+def test_narrator_tells_each_move_once() -> None:
+    """Level moves, a new month maximum and 'cannot hold T' are told once, when they happen."""
+    n = Narrator()
+    assert n.notes(level_kw=400.0, target_kw=400.0, month_max_kw=0.0, reason="T holds") == ()
+    kinds = [k for k, _ in n.notes(level_kw=450.0, target_kw=400.0, month_max_kw=410.0, reason="r")]
+    assert kinds == ["level_moved", "new_month_max", "cannot_hold_target"]
+    assert n.notes(level_kw=450.0, target_kw=400.0, month_max_kw=410.0, reason="r") == ()
+
 
 BUFFER_KW = 2.0
 
@@ -37,6 +62,8 @@ def decision(
     target_kw: float | None = None,
     shave_kw: float | None = None,
     failsafe: bool = False,
+    binding: str | None = None,
+    phase: str | None = None,
 ) -> Decision:
     return Decision(
         command=Command((storage_kw,), (pv_kw,), ()),
@@ -46,6 +73,7 @@ def decision(
         demand_kw=0.0,
         dynamic_demand_kw=0.0,
         failsafe=failsafe,
+        explain=Explanation(binding=binding, binding_phase=phase, buffer_kw=BUFFER_KW),
     )
 
 
@@ -59,7 +87,7 @@ CASES: list[tuple[str, MeterView, MeterGoals, Decision, str]] = [
         "backflow",
         view(8.1),
         BACKFLOW,
-        decision(-4.0, None, floor_kw=12.0),
+        decision(-4.0, None, floor_kw=12.0, binding="anti-backflow"),
         "anti-backflow: import 8.1 kW < baseline 10 + buffer 2 -> storage -4 kW",
     ),
     (
@@ -67,7 +95,7 @@ CASES: list[tuple[str, MeterView, MeterGoals, Decision, str]] = [
         "phase",
         view(6.0, (4.0, 1.5, 0.5)),
         PHASE,
-        decision(-7.5, None, floor_kw=13.5),
+        decision(-7.5, None, floor_kw=13.5, binding="phase", phase="C"),
         (
             "single-phase anti-backflow: phase C import 0.5 kW < baseline 1 + buffer 2"
             " -> storage -7.5 kW"
@@ -78,7 +106,9 @@ CASES: list[tuple[str, MeterView, MeterGoals, Decision, str]] = [
         "demand",
         view(510.0),
         DEMAND,
-        decision(12.0, None, ceiling_kw=498.0, target_kw=500.0, shave_kw=500.0),
+        decision(
+            12.0, None, ceiling_kw=498.0, target_kw=500.0, shave_kw=500.0, binding="over-demand"
+        ),
         "over-demand: import 510 kW > target 500 - buffer 2 -> storage 12 kW",
     ),
     (
@@ -86,7 +116,9 @@ CASES: list[tuple[str, MeterView, MeterGoals, Decision, str]] = [
         "raised level",
         view(620.0),
         DEMAND,
-        decision(40.0, None, ceiling_kw=598.0, target_kw=500.0, shave_kw=600.0),
+        decision(
+            40.0, None, ceiling_kw=598.0, target_kw=500.0, shave_kw=600.0, binding="over-demand"
+        ),
         "over-demand: import 620 kW > level 600 (T 500 cannot hold) - buffer 2 -> storage 40 kW",
     ),
     (
@@ -94,7 +126,7 @@ CASES: list[tuple[str, MeterView, MeterGoals, Decision, str]] = [
         "pv curtailed",
         view(3.0),
         BACKFLOW,
-        decision(-100.0, 290.0, floor_kw=12.0),
+        decision(-100.0, 290.0, floor_kw=12.0, binding="anti-backflow"),
         "anti-backflow: import 3 kW < baseline 10 + buffer 2 -> storage -100 kW, PV limit 290 kW",
     ),
     (
@@ -119,5 +151,8 @@ CASES: list[tuple[str, MeterView, MeterGoals, Decision, str]] = [
 @pytest.mark.parametrize(
     ("case", "seen", "wanted", "made", "line"), CASES, ids=[c[0] for c in CASES]
 )
-def test_explain(case: str, seen: MeterView, wanted: MeterGoals, made: Decision, line: str) -> None:
-    assert explain(seen, wanted, made, BUFFER_KW) == line, case
+def test_reason_line(
+    case: str, seen: MeterView, wanted: MeterGoals, made: Decision, line: str
+) -> None:
+    """The one-line reason renders the same explanation the status fields carry."""
+    assert reason_line(seen, wanted, made) == line, case

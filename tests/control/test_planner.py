@@ -54,7 +54,8 @@ def test_levelling(loads: list[float], floor_kw: float, battery: Battery, level_
 
 
 def test_profile_learns_from_the_past_only() -> None:
-    """Day 1 teaches the profile; its forecast for day 2 is day 1's shape, scaled by today."""
+    """Day 1 teaches the profile; its forecast for day 2 is day 1's shape times today's
+    median ratio over the last hour (1.1), its excess decaying 0.99 per bin ahead."""
     zone = ZoneInfo("Asia/Shanghai")
     planner = LoadPlanner(zone, weight=0.3)
     start = datetime(2024, 6, 3, tzinfo=zone).timestamp()  # a Monday, local midnight
@@ -65,7 +66,7 @@ def test_profile_learns_from_the_past_only() -> None:
     loads, hours = planner.forecast(start + 86400 + 8 * 3600 + 20)
     assert len(loads) == 86400 // BIN_S
     assert hours[1] == pytest.approx(0.25)
-    assert loads[4] == pytest.approx(660.0, rel=0.02)  # 09:00: 600 scaled by 1.1
+    assert loads[4] == pytest.approx(600.0 * (1.0 + 0.1 * 0.99**4), rel=0.01)  # 09:00
     assert loads[0] == pytest.approx(220.0, rel=0.02)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gridguard.edge.run import Overrides, load_config
-from gridguard.site.config import ConfigError, line_of, load_site_config
+from gridguard.site.config import ConfigError, ControlConfig, line_of, load_site_config
 
 pytestmark = pytest.mark.unit
 
@@ -103,3 +103,11 @@ def test_maps_dir_follows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (folder / "edge.toml").write_text('[device]\nuid = "x"\n\n[site]\nmaps_dir = "maps"\n')
     monkeypatch.chdir(tmp_path)
     assert load_config(Path("site/edge.toml")).site.maps_dir == folder / "maps"
+
+
+def test_meter_delay_beyond_two_periods_is_refused() -> None:
+    """The alignment compensates up to two cycles: a later meter is a configuration error
+    naming the field and the rule, not a value silently cut to two cycles."""
+    assert ControlConfig(period_s=1.0, meter_delay_s=2.0).meter_delay_s == 2.0
+    with pytest.raises(ValueError, match=r"meter_delay_s 2.5 must be at most 2 x period_s"):
+        ControlConfig(period_s=1.0, meter_delay_s=2.5)

@@ -10,15 +10,23 @@ plant model) both call it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridguard.control.demand import DemandMeter
+from gridguard.control.dispatch.latency import MeterAlignment
 from gridguard.control.dispatch.merit import plan_dispatch
 from gridguard.control.dispatch.owed import Owed, owed_after, owed_now
 from gridguard.control.dispatch.piles import charger_commands
-from gridguard.control.dispatch.split import class_spans, pv_commands, storage_commands
+from gridguard.control.dispatch.rest import Rest, resting, resting_kwh
+from gridguard.control.dispatch.split import (
+    class_spans,
+    energy_limited,
+    pv_commands,
+    storage_commands,
+)
+from gridguard.control.explain import EMPTY, Explanation, Narrator, binding_bound
 from gridguard.control.laws.backflow import backflow_floor_kw
 from gridguard.control.laws.combine import Bounds, combine_bounds
 from gridguard.control.laws.failsafe import failsafe_command
@@ -28,6 +36,9 @@ from gridguard.control.params import ControlTuning, MeterGoals
 from gridguard.control.planner import LoadPlanner, battery_budget
 from gridguard.control.view import Command, MeterRatings, MeterView, hold_command
 from gridguard.site.config import ControlConfig
+
+HOLD_H = 2.0
+"""Hours of the present excess the stored energy must cover for the level to stay put."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +51,7 @@ class Decision:
     dynamic_demand_kw: float
     failsafe: bool
     demand_partial: bool = False  # fewer than window_s of steps behind demand_kw
+    explain: Explanation = EMPTY
 
 
 class MeterController:
@@ -64,7 +76,17 @@ class MeterController:
         self._last_s: float | None = None
         self._last_valid_s: float | None = None
         self._level_kw = 0.0
+        self._forecast_peak_kw: float | None = None
         self._owed: Owed | None = None  # rise our releases still owe (owed.py)
+        self.alignment = MeterAlignment(
+            delay=round(tuning.meter_delay_s / config.period_s) if tuning.align_meter else 0,
+            identify=tuning.align_meter and tuning.identify_meter_delay,
+        )
+        self._reserve_kwh: float | None = None
+        self.rest = Rest(None, "")
+        self.narrator = Narrator()
+        self._floor_source: str | None = None
+        self._phase: str | None = None
         self.failsafe = False
 
     def decide(self, view: MeterView, goals: MeterGoals, mono_s: float, epoch_s: float) -> Decision:
@@ -89,8 +111,8 @@ class MeterController:
         grid_kw = reading.grid_power_kw if reading.valid else None
         stepped = self.demand.add(grid_kw, dt_s, epoch_s)
         if grid_kw is not None:
-            storage_kw = sum(r.power_kw for r in view.storage if r.online)
-            self.planner.observe(grid_kw + storage_kw, epoch_s)
+            view = self._aligned(view)
+            grid_kw = view.meter.grid_power_kw
         self.failsafe = mono_s - self._last_valid_s >= self.config.meter_timeout_s
         if self.failsafe:
             command = failsafe_command(
@@ -100,16 +122,20 @@ class MeterController:
         if grid_kw is None:
             return self._decision(hold_command(view), Bounds(), self._target_kw(goals), None)
         target = self._target_kw(goals)
-        shave = target
-        recharge = math.inf
-        if target is not None and goals.storage_hi and self.tuning.planner_enabled:
-            billed = max(target, self.demand.month_max_kw)
-            if stepped:
-                self._level_kw = self._plan(view, epoch_s, billed - self.config.buffer_kw)
-            shave = max(target, self._level_kw + self.config.buffer_kw)
-            recharge = billed - self.config.buffer_kw
+        shave, recharge = self._levels(view, goals, target, epoch_s, stepped=stepped)
         bounds = self._bounds(view, goals, shave)
-        spans = class_spans(view, self.ratings, goals, self.alpha, self.ramp_kw, owed=owed)
+        storage_kw = sum(r.power_kw for r in view.storage if r.online)
+        self.planner.observe(
+            grid_kw + storage_kw, epoch_s, self._surplus_kw(view, grid_kw, bounds.floor_kw)
+        )
+        if self.tuning.energy_room:
+            view = energy_limited(
+                view, self.ratings, self.config.period_s + self.tuning.actuator_lag_s
+            )
+        self.rest = self._rest(view, goals, grid_kw, bounds, over_demand=target is not None)
+        spans = class_spans(
+            view, self.ratings, goals, self.alpha, self.ramp_kw, owed=owed, rest_kw=self.rest.kw
+        )
         plan = plan_dispatch(
             grid_power_kw=grid_kw,
             bounds=bounds,
@@ -127,7 +153,172 @@ class MeterController:
                 )
             ),
         )
-        return self._decision(command, bounds, target, shave)
+        explain = self._explain(view, grid_kw, bounds, target, shave)
+        return self._decision(command, bounds, target, shave, explain=explain)
+
+    def _levels(
+        self,
+        view: MeterView,
+        goals: MeterGoals,
+        target: float | None,
+        epoch_s: float,
+        *,
+        stepped: bool,
+    ) -> tuple[float | None, float]:
+        """The level guarded (T, or the planner's) and the recharge ceiling."""
+        if target is None or not goals.storage_hi:
+            return target, math.inf
+        buffer_kw = self.config.buffer_kw
+        billed = max(target, self.demand.month_max_kw)
+        recharge = min(billed - buffer_kw, self._headroom_kw(billed))
+        if not self.tuning.planner_enabled:
+            return target, recharge
+        if stepped:
+            self._level_kw = self._plan(view, epoch_s, billed - buffer_kw)
+        shave = max(target, self._level_kw + buffer_kw)
+        if shave > billed and not self.planner.learned() and self._holds(view, billed - buffer_kw):
+            shave = billed  # on persistence alone, never lift while the energy to hold is there
+        if stepped:
+            self._reserve_kwh = self.planner.reserve_kwh(
+                epoch_s,
+                level_kw=shave - buffer_kw,
+                battery=battery_budget(view.storage, self.ratings.storage),
+            )
+        return shave, recharge
+
+    def _holds(self, view: MeterView, level_kw: float) -> bool:
+        """The stored energy holds ``level_kw`` for ``HOLD_H`` at the present bin's excess."""
+        present = self.planner.present_kw
+        if present is None:
+            return True
+        b = battery_budget(view.storage, self.ratings.storage)
+        excess = min(max(0.0, present - level_kw), b.discharge_kw)
+        return excess < b.discharge_kw and excess * HOLD_H / b.efficiency_one_way <= b.stored_kwh
+
+    def _explain(
+        self,
+        view: MeterView,
+        grid_kw: float,
+        bounds: Bounds,
+        target: float | None,
+        shave: float | None,
+    ) -> Explanation:
+        """What bound binds, the level and why, the budget, PV held back, the window."""
+        lifted = target is not None and shave is not None and shave > target + 0.5
+        reason = "battery cannot hold T: the lowest level it can" if lifted else "T holds"
+        binding = binding_bound(
+            grid_kw, bounds, floor_source=self._floor_source, buffer_kw=self.floor_buffer_kw()
+        )
+        margin_kw = (
+            self.floor_buffer_kw(per_phase=binding == "phase")
+            if binding in ("anti-backflow", "phase")
+            else self.config.buffer_kw
+        )
+        return Explanation(
+            binding=binding,
+            binding_phase=self._phase if binding == "phase" else None,
+            level_kw=shave,
+            level_reason=reason if shave is not None else "",
+            forecast_peak_kw=self._forecast_peak_kw,
+            stored_kwh=battery_budget(view.storage, self.ratings.storage).stored_kwh,
+            reserve_kwh=self._reserve_kwh,
+            rest_reason=self.rest.reason,
+            pv_kw=sum(r.power_kw for r in view.pv if r.online),
+            pv_held_back_kw=sum(
+                r.rated_kw - r.limit_kw for r in view.pv if r.online and r.limit_kw < r.rated_kw
+            ),
+            window_running_kw=self.demand.running_kw,
+            buffer_kw=margin_kw,
+            notes=self.narrator.notes(
+                level_kw=shave,
+                target_kw=target,
+                month_max_kw=self.demand.month_max_kw,
+                reason=reason,
+            ),
+        )
+
+    def _rest(
+        self,
+        view: MeterView,
+        goals: MeterGoals,
+        grid_kw: float,
+        bounds: Bounds,
+        *,
+        over_demand: bool,
+    ) -> Rest:
+        """The energy policy (``rest.py``); off: the plain rule."""
+        if not self.tuning.energy_policy or not goals.storage_on:
+            return Rest(None, "plain rule")
+        budget = battery_budget(view.storage, self.ratings.storage)
+        usable = sum(
+            r.capacity_kwh * (r.soc_max_pct - r.soc_min_pct) / 100.0 for r in self.ratings.storage
+        )
+        target_kwh = resting_kwh(
+            full_kwh=usable,
+            reserve_kwh=self._reserve_kwh if self.tuning.planner_enabled else None,
+            surplus_kwh=self.planner.surplus_kwh(
+                charge_kw=budget.charge_kw, efficiency_one_way=budget.efficiency_one_way
+            ),
+            over_demand=over_demand and goals.storage_hi,
+        )
+        return resting(
+            storage_kw=sum(r.power_kw for r in view.storage if r.online),
+            grid_kw=grid_kw,
+            floor_kw=bounds.floor_kw,
+            buffer_kw=self.config.buffer_kw,
+            stored_kwh=budget.stored_kwh,
+            target_kwh=target_kwh,
+            band_kwh=0.02 * usable,
+            pv_curtailed=goals.pv_lo
+            and any(r.online and r.limit_kw < r.rated_kw - 0.5 for r in view.pv),
+        )
+
+    def _surplus_kw(self, view: MeterView, grid_kw: float, floor_kw: float) -> float:
+        """PV the site could not use now: while the floor binds, what storage absorbs plus
+        the curtailment in force (the gap to the rating: an upper bound, the sun may give
+        less); 0 when import is above the floor (a refill from the grid is no surplus)."""
+        if not math.isfinite(floor_kw) or grid_kw > floor_kw + 2.0 * self.config.buffer_kw:
+            return 0.0
+        pv_kw = sum(r.power_kw for r in view.pv if r.online)
+        charging = sum(max(0.0, -r.power_kw) for r in view.storage if r.online)
+        curtailed = sum(
+            r.rated_kw - r.limit_kw for r in view.pv if r.online and r.limit_kw < r.rated_kw - 0.5
+        )
+        return min(charging, pv_kw) + curtailed
+
+    def _headroom_kw(self, billed_kw: float) -> float:
+        """Window-aware recharge: no refill that lifts a window still holding an excess."""
+        if not self.tuning.window_recharge:
+            return math.inf
+        return self.demand.headroom_kw(billed_kw - self.config.buffer_kw)
+
+    def _aligned(self, view: MeterView) -> MeterView:
+        """The view with the meter moved to *now* when it is late (``latency.py``); the meter's
+        noise is measured either way."""
+        net_kw = (
+            sum(r.power_kw for r in view.storage if r.online)
+            + sum(r.power_kw for r in view.pv if r.online)
+            - sum(r.power_kw for r in view.chargers if r.online)
+        )
+        meter = view.meter
+        self.alignment.observe(meter.grid_power_kw, net_kw)
+        fix = self.alignment.correction_kw()
+        if fix == 0.0 or not self.tuning.align_meter:
+            return view
+        phases = meter.phase_power_kw
+        each = fix / 3.0
+        moved = None if phases is None else (phases[0] + each, phases[1] + each, phases[2] + each)
+        return replace(
+            view,
+            meter=replace(meter, grid_power_kw=meter.grid_power_kw + fix, phase_power_kw=moved),
+        )
+
+    def floor_buffer_kw(self, *, per_phase: bool = False) -> float:
+        """The floors' margin: the configured buffer, or 5 sigma of the measured noise."""
+        if not self.tuning.noise_buffer:
+            return self.config.buffer_kw
+        sigma = self.alignment.noise_kw / (math.sqrt(3.0) if per_phase else 1.0)
+        return max(self.config.buffer_kw, 5.0 * sigma)
 
     def _target_kw(self, goals: MeterGoals) -> float | None:
         return meter_target_kw(
@@ -140,8 +331,12 @@ class MeterController:
         buffer_kw = self.config.buffer_kw
         floors: list[float] = []
         ceilings: list[float] = []
+        self._floor_source = None
         if goals.streaming_kw is not None:
-            floors.append(backflow_floor_kw(streaming_kw=goals.streaming_kw, buffer_kw=buffer_kw))
+            floors.append(
+                backflow_floor_kw(streaming_kw=goals.streaming_kw, buffer_kw=self.floor_buffer_kw())
+            )
+            self._floor_source = "anti-backflow"
         phases = view.meter.phase_power_kw
         if goals.phase_kw is not None and phases is not None:
             floors.append(
@@ -149,9 +344,12 @@ class MeterController:
                     grid_power_kw=view.meter.grid_power_kw,
                     phase_power_kw=phases,
                     phase_kw=goals.phase_kw,
-                    buffer_kw=buffer_kw,
+                    buffer_kw=self.floor_buffer_kw(per_phase=True),
                 )
             )
+            if len(floors) == 1 or floors[-1] > floors[0]:
+                self._floor_source = "phase"
+                self._phase = "ABC"[phases.index(min(phases))]
         if shave_kw is not None:
             ceilings.append(over_demand_ceiling_kw(target_kw=shave_kw, buffer_kw=buffer_kw))
         return combine_bounds(floors, ceilings)
@@ -160,6 +358,8 @@ class MeterController:
         """Lowest import level >= ``floor_kw`` the battery can hold (a peak already billed
         is free, so the floor is the higher of T and the month's maximum, minus the buffer)."""
         battery = battery_budget(view.storage, self.ratings.storage)
+        loads, _ = self.planner.forecast(epoch_s)
+        self._forecast_peak_kw = max(loads) if loads else None
         return self.planner.level_kw(epoch_s, floor_kw=floor_kw, battery=battery)
 
     def export_state(self) -> dict[str, Any]:
@@ -183,6 +383,8 @@ class MeterController:
         bounds: Bounds,
         target_kw: float | None,
         shave_kw: float | None,
+        *,
+        explain: Explanation | None = None,
     ) -> Decision:
         return Decision(
             command=command,
@@ -193,4 +395,5 @@ class MeterController:
             dynamic_demand_kw=self.demand.month_max_kw,
             failsafe=self.failsafe,
             demand_partial=self.demand.partial,
+            explain=explain or EMPTY,
         )

@@ -59,6 +59,23 @@ class DemandMeter:
             return 0.0
         return sum(self._slots) * 3600.0 / (len(self._slots) * self.step_s)
 
+    def headroom_kw(self, level_kw: float) -> float:
+        """The highest steady import from now on that keeps every window still holding part of
+        the past at or below ``level_kw``: after a power-limited shave the window still holds
+        the excess, and refilling at the level itself would set a new peak."""
+        allowed_kwh = level_kw * self.window_s / 3600.0
+        steps = self._slots.maxlen or 1
+        left_s = max(self.step_s - self._covered_s, 0.0)
+        closed = list(self._slots)
+        best = level_kw  # the first window of new minutes only
+        for m in range(steps):
+            keep = steps - 1 - m
+            old_kwh = self._energy_kwh + sum(closed[len(closed) - keep :] if keep else ())
+            new_s = left_s + m * self.step_s
+            if new_s > 0.0:
+                best = min(best, (allowed_kwh - old_kwh) * 3600.0 / new_s)
+        return best
+
     @property
     def month_of_year(self) -> int:
         """1..12, the site-local month of the present step."""

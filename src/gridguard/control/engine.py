@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from gridguard.clock import Clock
 from gridguard.control.controller import Decision, MeterController
-from gridguard.control.explain import explain
+from gridguard.control.explain import reason_line
 from gridguard.control.params import ControlTuning, MeterGoals, StrategyParams, goals_for_meter
 from gridguard.control.status import ControlEvent, ControlStatus, EventKind
 from gridguard.control.status_build import build_status
@@ -176,7 +176,9 @@ class ControlEngine:
             decision = controller.decide(view, goals, mono_s, now.timestamp())
             decisions[meter_id] = decision
             self._note_failsafe(meter_id, decision.failsafe)
-            reasons[meter_id] = explain(view, goals, decision, self.site.control.buffer_kw)
+            for kind, message in decision.explain.notes:
+                self._emit(cast("EventKind", kind), message, meter_id=meter_id)
+            reasons[meter_id] = reason_line(view, goals, decision)
             self._note_reason(meter_id, reasons[meter_id])
         if self.site.control.mode == "observe":
             self._setpoints.update(_commanded(self.site, decisions))

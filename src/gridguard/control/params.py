@@ -44,6 +44,21 @@ class ControlTuning:
     """Raise the shaving level when the learned load forecast says the battery cannot hold T."""
     profile_weight: float = 0.3
     """Weight of the newest day in the learned load profile (exponential average)."""
+    meter_delay_s: float = 0.0
+    """How late the meter's reading is known to be (whole periods): the delay in force unless
+    the readings prove another, and the one taken back when that proof fades."""
+    align_meter: bool = True
+    """Time-align the meter with the devices' readings at the delay in force (latency.py)."""
+    identify_meter_delay: bool = True
+    """Let consistent, significant evidence from the readings replace ``meter_delay_s``."""
+    noise_buffer: bool = True
+    """Widen the floors' buffer to 5 sigma of the meter noise measured online."""
+    energy_room: bool = True
+    """Cap next cycle's charge (discharge) by the energy left in the SOC window."""
+    window_recharge: bool = True
+    """Refill only as fast as the 15-min windows still holding a past excess allow."""
+    energy_policy: bool = True
+    """Rest at a reserve from the forecast and serve the site's load above it (rest.py)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,9 @@ EventKind = Literal[
     "device_online",
     "setpoint_overridden",
     "error",
+    "level_moved",
+    "new_month_max",
+    "cannot_hold_target",
 ]
 
 
@@ -58,6 +61,18 @@ class MeterStatus(_Frozen):
     floor_kw: float | None = Field(description="active anti-backflow bound incl. buffer")
     ceiling_kw: float | None = Field(description="active over-demand bound incl. buffer")
     failsafe: bool
+    binding: str | None = Field(
+        default=None, description="bound the grid sits at: anti-backflow, phase, over-demand"
+    )
+    binding_phase: str | None = Field(default=None, description="A/B/C when a phase binds")
+    level_reason: str = Field(default="", description="why the guarded level is what it is")
+    forecast_peak_kw: float | None = Field(default=None, description="next 24 h, net load")
+    stored_kwh: float = Field(default=0.0, description="storage energy above soc_min")
+    reserve_kwh: float | None = Field(default=None, description="energy kept for demand")
+    rest_reason: str = Field(default="", description="the energy policy's resting mode")
+    pv_kw: float = Field(default=0.0, description="PV delivered")
+    pv_held_back_kw: float = Field(default=0.0, description="curtailment in force (upper bound)")
+    window_running_kw: float = Field(default=0.0, description="15-min window so far (D17)")
 
 
 class ControlStatus(_Frozen):

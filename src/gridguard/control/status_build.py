@@ -31,6 +31,7 @@ def _r(value: float | None) -> float | None:
 def _meter_status(meter_id: int, view: MeterView, d: Decision, reason: str) -> MeterStatus:
     valid = view.meter.valid
     phases = view.meter.phase_power_kw
+    e = d.explain
     return MeterStatus(
         meter_id=meter_id,
         grid_power_kw=_r(view.meter.grid_power_kw) if valid else None,
@@ -48,6 +49,16 @@ def _meter_status(meter_id: int, view: MeterView, d: Decision, reason: str) -> M
         ceiling_kw=_r(_finite(d.bounds.ceiling_kw)),
         failsafe=d.failsafe,
         reason=reason,
+        binding=e.binding,
+        binding_phase=e.binding_phase,
+        level_reason=e.level_reason,
+        forecast_peak_kw=e.forecast_peak_kw,
+        stored_kwh=round(e.stored_kwh, 2),
+        reserve_kwh=None if e.reserve_kwh is None else round(e.reserve_kwh, 2),
+        rest_reason=e.rest_reason,
+        pv_kw=e.pv_kw,
+        pv_held_back_kw=e.pv_held_back_kw,
+        window_running_kw=e.window_running_kw,
     )
 
 

@@ -34,6 +34,7 @@ from gridguard.plant.model import (
     PlantSetpoints,
     PlantState,
     StorageParams,
+    bms_limits_kw,
 )
 from gridguard.plant.stepper import PlantStepper, plant_params
 from gridguard.site.config import SiteConfig
@@ -48,11 +49,9 @@ class DeviceOfflineError(ConnectionError):
 
 def storage_reading(p: StorageParams, power_kw: float, soc_pct: float) -> StorageReading:
     """What a PCS + BMS reports: power, SOC, and limits that close at the SOC window."""
+    chg, dis = bms_limits_kw(p, soc_pct)
     return StorageReading(
-        power_kw=power_kw,
-        soc_pct=soc_pct,
-        max_charge_kw=0.0 if soc_pct >= p.soc_max_pct - 0.01 else p.power_kw,
-        max_discharge_kw=0.0 if soc_pct <= p.soc_min_pct + 0.01 else p.power_kw,
+        power_kw=power_kw, soc_pct=soc_pct, max_charge_kw=chg, max_discharge_kw=dis
     )
 
 

@@ -89,7 +89,11 @@ def build_controller(
     metrics: MetricsRecorder | None = None,
 ) -> EngineController:
     """The control engine on real time, keeping its demand meter in the agent's store."""
-    tuning = ControlTuning(actuator_lag_s=site.control.actuator_lag_s)
+    tuning = ControlTuning(
+        actuator_lag_s=site.control.actuator_lag_s,
+        meter_delay_s=site.control.meter_delay_s,
+        identify_meter_delay=site.control.identify_meter_delay,
+    )
     engine = ControlEngine(
         site, devices, SystemClock(), StoreStateAdapter(store), log_event, tuning=tuning
     )

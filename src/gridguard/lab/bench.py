@@ -1,50 +1,71 @@
-"""``gridguard bench control``: the closed loop over every scenario, GridGuard vs a baseline.
+"""``gridguard bench control``: the closed loop over every scenario x plant variant,
+GridGuard vs a proportional baseline.
 
-Each scenario runs at 1 s on the plant model (actuator lag 1 s, meter noise 0.2 kW per
-phase), driving the pure decision synchronously (no asyncio per step). Per scenario it
-reports the keys below for GridGuard, and the same for the proportional baseline; the
-optimum comes from a perfect-foresight LP on 1-minute averages (``optimal.py``).
+Each scenario runs at 1 s on the plant model with the imperfections its ``[plant]`` names
+(actuator lag, what the controller is told of it, meter noise, meter and setpoint delays,
+a tapering BMS), overridden by ``--plant KEY=VALUE``, and under each plant *variant*
+(``VARIANTS``). The pure decision is driven synchronously (no asyncio per step). The
+yardsticks come from two perfect-foresight LPs on 1-minute averages (``optimal.py``): the
+least possible maximum demand, and the least PV curtailment that the bounds make necessary.
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gridguard.control.controller import Decision, MeterController
+from gridguard.control.controller import MeterController
 from gridguard.control.demand import DemandMeter
 from gridguard.control.laws.overdemand import month_limit_kw
 from gridguard.control.params import ControlTuning, MeterGoals, StrategyParams, goals_for_meter
 from gridguard.control.view import ChargerRating, Command, MeterRatings, StorageRating
 from gridguard.lab.baseline import ProportionalController
 from gridguard.lab.closedloop import Decider, simulate
-from gridguard.lab.optimal import minute_means, optimal_max_demand_kw
-from gridguard.plant.model import PlantInputs, PlantParams, PlantState
-from gridguard.plant.scenario import Scenario, load_scenario
+from gridguard.lab.optimal import (
+    Trace,
+    minute_means,
+    necessary_curtailment_kwh,
+    optimal_max_demand_kw,
+)
+from gridguard.lab.score import Floors, Progress, Score, Ticker
+from gridguard.plant.model import PlantParams
+from gridguard.plant.scenario import LabPlant, Scenario, load_scenario
 from gridguard.site.config import ControlConfig
 from gridguard.strategy.model import site_month
 
-LAG_S = 1.0
-NOISE_KW = 0.2  # per phase; the 2 kW buffer must be >= ~5 sigma of the total (D20)
 METER_ID = 1
-DISTURBANCE_KW = 0.5  # a step of the uncontrolled net load bigger than this in 1 s
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 LABELS = {"gridguard": "GridGuard", "baseline": "baseline P 20 %"}
-Progress = Callable[[str], None]
-"""Where progress lines go (stderr in the CLI); the table or JSON alone goes to stdout."""
+KINDS = ("gridguard", "baseline")
+VARIANTS: dict[str, dict[str, float]] = {
+    "scenario": {},
+    "lag 1 s": {"actuator_lag_s": 1.0, "assumed_lag_s": -1.0},
+    "lag 2 s": {"actuator_lag_s": 2.0, "assumed_lag_s": -1.0},
+    "lag 3 s": {"actuator_lag_s": 3.0, "assumed_lag_s": -1.0},
+    "lag 2 s told 1 s": {"actuator_lag_s": 2.0, "assumed_lag_s": 1.0},
+    "meter 1 cycle late": {"meter_delay_s": 1.0},
+    "setpoints 1 cycle late": {"command_delay_s": 1.0},
+    "noise 0.5 kW": {"meter_noise_kw": 0.5},
+}
+"""Plant variants: overrides applied on top of the scenario's ``[plant]`` (and ``--plant``)."""
 KEYS = (
     "backflow_s",
-    "backflow_s_after_2_cycles",
+    "backflow_s_outside",
+    "phase_backflow_s",
+    "phase_backflow_s_outside",
+    "below_baseline_kwh",
     "max_backflow_kw",
+    "worst_outside_kw",
     "max_demand_kw",
     "demand_limit_kw",
     "optimal_max_demand_kw",
     "demand_ratio",
     "pv_curtailed_kwh",
+    "necessary_curtailment_kwh",
+    "storage_full_cycles",
+    "soc_at_peak_pct",
     "speedup",
 )
 
@@ -72,13 +93,16 @@ def strategies(scn: Scenario) -> list[StrategyParams]:
     ]
 
 
-def plant_params(scn: Scenario) -> PlantParams:
+def plant_params(scn: Scenario, plant: LabPlant) -> PlantParams:
+    storage = replace(scn.storage, bms_taper_pct=plant.bms_taper_pct) if scn.storage else None
     return PlantParams(
-        storage=(scn.storage,) if scn.storage else (),
+        storage=(storage,) if storage else (),
         pv_rated_kw=(scn.pv_rated_kw,) if scn.pv_rated_kw > 0 else (),
         chargers=scn.chargers,
-        actuator_lag_s=LAG_S,
-        meter_noise_kw=NOISE_KW,
+        actuator_lag_s=plant.actuator_lag_s,
+        meter_noise_kw=plant.meter_noise_kw,
+        meter_delay_s=plant.meter_delay_s,
+        command_delay_s=plant.command_delay_s,
     )
 
 
@@ -98,10 +122,10 @@ def ratings(scn: Scenario) -> MeterRatings:
     )
 
 
-def controller(scn: Scenario, kind: str) -> Decider:
+def controller(scn: Scenario, kind: str, plant: LabPlant) -> Decider:
     config = ControlConfig()
     if kind == "baseline":
-        p = plant_params(scn)
+        p = plant_params(scn, plant)
         resting = Command(
             tuple(0.0 for _ in p.storage), p.pv_rated_kw, tuple(c.rated_kw for c in p.chargers)
         )
@@ -111,121 +135,55 @@ def controller(scn: Scenario, kind: str) -> Decider:
     return MeterController(
         ratings=ratings(scn),
         config=config,
-        tuning=ControlTuning(actuator_lag_s=LAG_S),
+        tuning=ControlTuning(actuator_lag_s=plant.told_lag_s),
         zone=scn.zone,
     )
-
-
-class Ticker:
-    """Progress of one closed-loop run: a line every ``every_pct`` % of the steps."""
-
-    def __init__(self, label: str, total_steps: int, out: Progress, every_pct: int = 10) -> None:
-        self.label = label
-        self.total = max(total_steps, 1)
-        self.out = out
-        self.every_pct = every_pct
-        self.began = time.perf_counter()
-        self.due = self._step_reaching(every_pct)
-        out(f"{label}: started, {total_steps} steps")
-
-    def _step_reaching(self, pct: int) -> int:
-        """Index of the step whose end completes ``pct`` % (no report at 100: ``done``)."""
-        return -(-self.total * pct // 100) - 1 if pct < 100 else sys.maxsize
-
-    def tick(self, t: int) -> int:
-        """Step ``t`` completed a share that is due: report it; the next step due."""
-        pct = (t + 1) * 100 // self.total
-        self.out(f"{self.label}: {pct:3d} % ({time.perf_counter() - self.began:.1f} s)")
-        self.due = self._step_reaching((pct // self.every_pct + 1) * self.every_pct)
-        return self.due
-
-    def done(self) -> None:
-        self.out(f"{self.label}: finished in {time.perf_counter() - self.began:.1f} s")
-
-
-@dataclass
-class Score:
-    """Metrics accumulated step by step (the per-step path stays lean)."""
-
-    baseline_kw: float
-    settle_s: float
-    epoch_s: float
-    meter: DemandMeter
-    backflow_s: int = 0
-    after_s: int = 0
-    worst_kw: float = 0.0
-    curtailed_kwh: float = 0.0
-    _last_exo: float = 0.0
-    _disturbed_at: float = -1e9
-    samples: list[tuple[float, ...]] = field(default_factory=list)
-    record: bool = False
-    step_kw: float = DISTURBANCE_KW
-    ticker: Ticker | None = None
-    _next_tick: int = sys.maxsize  # one integer compare per step: progress costs nothing
-
-    def __post_init__(self) -> None:
-        if self.ticker is not None:
-            self._next_tick = self.ticker.due
-
-    def __call__(self, t: int, i: PlantInputs, s: PlantState, d: Decision) -> None:
-        if t >= self._next_tick and self.ticker is not None:
-            self._next_tick = self.ticker.tick(t)
-        a, b, c = s.grid_phase_kw
-        grid = a + b + c
-        avail = sum(i.pv_available_kw)
-        exo = sum(i.load_phase_kw) - avail + sum(i.charger_demand_kw)
-        if abs(exo - self._last_exo) > self.step_kw:
-            self._disturbed_at = t
-        self._last_exo = exo
-        if grid < self.baseline_kw:
-            self.backflow_s += 1
-            self.worst_kw = max(self.worst_kw, self.baseline_kw - grid)
-            if t > self._disturbed_at + self.settle_s:
-                self.after_s += 1
-        self.meter.add(grid, 1.0, self.epoch_s + t)
-        self.curtailed_kwh += (avail - sum(s.pv_power_kw)) / 3600.0
-        if self.record and t % 60 == 0:
-            self.samples.append(
-                (
-                    t,
-                    grid,
-                    sum(s.storage_power_kw),
-                    sum(s.pv_power_kw),
-                    avail,
-                    self.meter.demand_kw,
-                    d.target_kw or 0.0,
-                    d.shave_kw or 0.0,
-                )
-            )
 
 
 def goals_for(scn: Scenario) -> MeterGoals:
     return goals_for_meter(strategies(scn), METER_ID)
 
 
+def variant_plant(scn: Scenario, variant: str, overrides: dict[str, str] | None = None) -> LabPlant:
+    """The scenario's plant, then ``--plant`` overrides, then the variant's."""
+    plant = scn.plant.with_values(overrides or {}, "--plant")
+    return plant.with_values(VARIANTS[variant], f"variant {variant!r}")
+
+
 def run_one(
-    scn: Scenario, kind: str, *, record: bool = False, progress: Progress | None = None
-) -> tuple[dict[str, float], Score]:
-    """Closed loop over the whole scenario with one controller; metrics without the optimum."""
+    scn: Scenario,
+    kind: str,
+    *,
+    plant: LabPlant | None = None,
+    record: bool = False,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], Score]:
+    """Closed loop over the whole scenario with one controller; metrics without the LPs."""
+    plant = plant or scn.plant
     config = ControlConfig()
     label = f"{scn.name} / {LABELS[kind]}"
     ticker = Ticker(label, scn.duration_s, progress) if progress else None
     g = goals_for(scn)
+    st = scn.storage
     score = Score(
-        baseline_kw=g.streaming_kw if g.streaming_kw is not None else 0.0,
-        settle_s=2 * config.period_s + LAG_S,
+        floors=Floors(g.streaming_kw, g.phase_kw),
+        settle_s=2 * config.period_s
+        + plant.actuator_lag_s
+        + plant.meter_delay_s
+        + plant.command_delay_s,
         epoch_s=scn.start.timestamp(),
         meter=DemandMeter(
             window_s=config.demand_window_s, step_s=config.demand_step_s, zone=scn.zone
         ),
+        usable_kwh=st.energy_kwh * (st.soc_max_pct - st.soc_min_pct) / 100.0 if st else 0.0,
         record=record,
         ticker=ticker,
     )
-    params = plant_params(scn)
+    params = plant_params(scn, plant)
     began = time.perf_counter()
     simulate(
         params,
-        controller(scn, kind),
+        controller(scn, kind, plant),
         lambda _t: g,
         scn.inputs_at,
         seconds=scn.duration_s,
@@ -236,26 +194,63 @@ def run_one(
     wall_s = time.perf_counter() - began
     if ticker is not None:
         ticker.done()
-    return {
-        "backflow_s": score.backflow_s,
-        "backflow_s_after_2_cycles": score.after_s,
-        "max_backflow_kw": round(score.worst_kw, 2),
-        "max_demand_kw": round(score.meter.month_max_kw, 1),
-        "pv_curtailed_kwh": round(score.curtailed_kwh, 1),
-        "speedup": round(scn.duration_s / wall_s),
+    return metrics(score, phase=g.phase_kw is not None) | {
+        "speedup": round(scn.duration_s / wall_s)
     }, score
 
 
-def optimum_kw(scn: Scenario) -> float:
+def metrics(score: Score, *, phase: bool) -> dict[str, Any]:
+    """The run's figures, rounded for the table and JSON."""
+    return {
+        "backflow_s": score.backflow_s,
+        "backflow_s_outside": score.after_s,
+        "phase_backflow_s": list(score.phase_s) if phase else None,
+        "phase_backflow_s_outside": list(score.phase_after_s) if phase else None,
+        "below_baseline_kwh": round(score.below_kwh, 3),
+        "max_backflow_kw": round(score.worst_kw, 2),
+        "worst_outside_kw": round(score.worst_after_kw, 2),
+        "max_demand_kw": round(score.meter.month_max_kw, 1),
+        "pv_curtailed_kwh": round(score.curtailed_kwh, 1),
+        "storage_full_cycles": round(score.full_cycles, 2),
+        "soc_at_peak_pct": None
+        if score.soc_at_peak_pct is None
+        else round(score.soc_at_peak_pct, 1),
+    }
+
+
+def minute_trace(scn: Scenario) -> Trace:
     load, pv = scn.per_second()
+    return Trace(minute_means(load), minute_means(pv), minute_means(scn.min_phase_per_second()))
+
+
+def yardsticks(scn: Scenario) -> dict[str, float]:
+    """The LP optimum of the maximum demand, the limit, and the necessary curtailment."""
+    trace = minute_trace(scn)
     g = goals_for(scn)
-    return optimal_max_demand_kw(
-        minute_means(load),
-        minute_means(pv),
+    baseline = g.streaming_kw if g.streaming_kw is not None else 0.0
+    optimum = optimal_max_demand_kw(
+        trace.net_load_kw,
+        trace.pv_kw,
         scn.storage,
         soc_pct=scn.soc_pct,
-        baseline_kw=g.streaming_kw if g.streaming_kw is not None else 0.0,
+        baseline_kw=baseline,
+        min_phase_kw=trace.min_phase_kw,
+        phase_kw=g.phase_kw,
     )
+    limit = limit_kw(scn)
+    necessary = necessary_curtailment_kwh(
+        trace,
+        scn.storage,
+        soc_pct=scn.soc_pct,
+        baseline_kw=g.streaming_kw,
+        phase_kw=g.phase_kw,
+        demand_cap_kw=max(optimum, limit) + 0.05,
+    )
+    return {
+        "demand_limit_kw": limit,
+        "optimal_max_demand_kw": round(optimum, 1),
+        "necessary_curtailment_kwh": round(necessary, 1),
+    }
 
 
 def limit_kw(scn: Scenario) -> float:
@@ -263,39 +258,40 @@ def limit_kw(scn: Scenario) -> float:
     return month_limit_kw(monthly, site_month(scn.start, scn.zone))
 
 
+def with_yardsticks(row: dict[str, Any], sticks: dict[str, float]) -> dict[str, Any]:
+    """A run's metrics with the LP figures and the demand ratio, in ``KEYS`` order."""
+    full = row | sticks
+    full["demand_ratio"] = round(
+        row["max_demand_kw"] / max(sticks["optimal_max_demand_kw"], sticks["demand_limit_kw"]), 3
+    )
+    return {k: full[k] for k in KEYS}
+
+
 def bench_scenario(
-    scn: Scenario, *, record: bool = False, progress: Progress | None = None
-) -> tuple[dict[str, Any], Score]:
-    """Both controllers on one scenario, with the optimum and the ratio filled in."""
+    scn: Scenario,
+    variants: list[str] | None = None,
+    *,
+    overrides: dict[str, str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Both controllers on one scenario under each variant: {variant: {kind: row}}."""
     began = time.perf_counter()
-    optimum = optimum_kw(scn)
+    sticks = yardsticks(scn)
     if progress:
-        progress(f"{scn.name} / optimum (LP): finished in {time.perf_counter() - began:.1f} s")
-    limit = limit_kw(scn)
-    out: dict[str, Any] = {}
-    kept: Score | None = None
-    for kind in ("gridguard", "baseline"):
-        metrics, score = run_one(
-            scn, kind, record=record and kind == "gridguard", progress=progress
-        )
-        kept = kept or score
-        metrics |= {
-            "demand_limit_kw": limit,
-            "optimal_max_demand_kw": round(optimum, 1),
-            "demand_ratio": round(metrics["max_demand_kw"] / max(optimum, limit), 3),
+        progress(f"{scn.name} / LPs: finished in {time.perf_counter() - began:.1f} s")
+    out: dict[str, dict[str, Any]] = {}
+    for variant in variants or list(VARIANTS):
+        plant = variant_plant(scn, variant, overrides)
+        out[variant] = {
+            kind: with_yardsticks(run_one(scn, kind, plant=plant, progress=progress)[0], sticks)
+            for kind in KINDS
         }
-        row = {k: metrics[k] for k in KEYS}
-        if kind == "gridguard":
-            out |= row
-        else:
-            out["baseline"] = row
-    assert kept is not None
-    return out, kept
+    return out
 
 
 def scenario_paths(given: list[Path] | None) -> list[Path]:
     return list(given) if given else sorted(SCENARIO_DIR.glob("*.toml"))
 
 
-def run_bench(paths: list[Path]) -> dict[str, dict[str, Any]]:
-    return {load_scenario(p).name: bench_scenario(load_scenario(p))[0] for p in paths}
+def run_bench(paths: list[Path], variants: list[str] | None = None) -> dict[str, Any]:
+    return {load_scenario(p).name: bench_scenario(load_scenario(p), variants) for p in paths}

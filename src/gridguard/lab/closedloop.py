@@ -4,17 +4,24 @@ For closed-loop tests and the bench: the pure decision of :class:`MeterControlle
 synchronously with the plant at the control period (1 s by default), so a simulated month runs in
 seconds. The controller sees only what the fakes would report: the (noisy) meter, each
 device's present output, limits and SOC, and the time.
+
+Latency lives here, not in the laws: with ``meter_delay_s`` the controller gets the meter
+reading of that many seconds ago (a gateway polling an RS-485 meter, a meter averaging over
+its own second) next to the devices' present readings; with ``command_delay_s`` a written
+setpoint reaches the device that much later (a queue per cycle, rounded to whole periods).
 """
 
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from gridguard.control.controller import Decision
 from gridguard.control.params import MeterGoals
-from gridguard.control.view import MeterView
+from gridguard.control.view import Command, MeterView
 from gridguard.devices.fakes import storage_reading
 from gridguard.devices.protocols import ChargerReading, MeterReading, PvReading
 from gridguard.plant.model import PlantInputs, PlantParams, PlantState
@@ -80,18 +87,27 @@ def simulate(
     """
     rng = random.Random(seed) if params.meter_noise_kw > 0.0 else None  # noqa: S311 - noise
     plant = PlantStepper(params, soc_pct, rng=rng)
+    meter_lag = round(params.meter_delay_s / period_s)
+    command_lag = round(params.command_delay_s / period_s)
+    meters: deque[MeterReading] = deque(maxlen=meter_lag + 1)
+    commands: deque[Command] = deque()
     for t in range(round(seconds / period_s)):
         inputs = inputs_at(t)
         state = plant.step(inputs, period_s)
         view = plant_view(plant, inputs)
+        meters.append(view.meter)
+        if meter_lag:
+            view = replace(view, meter=meters[0])
         now_s = t * period_s
         decision = controller.decide(view, goals(t), now_s, start_epoch_s + now_s)
-        command = decision.command
-        plant.apply(
-            storage_kw=command.storage_kw,
-            pv_limit_kw=command.pv_limit_kw,
-            charger_limit_kw=command.charger_limit_kw,
-        )
+        commands.append(decision.command)
+        if len(commands) > command_lag:
+            command = commands.popleft()
+            plant.apply(
+                storage_kw=command.storage_kw,
+                pv_limit_kw=command.pv_limit_kw,
+                charger_limit_kw=command.charger_limit_kw,
+            )
         if on_step is not None:
             on_step(t, inputs, state, decision)
     return plant.state

@@ -13,6 +13,8 @@ Physics:
   ``actuator_lag_s`` (exact discretisation, so any ``dt_s`` gives the same trajectory);
 * storage is clamped by its power rating and its SOC window (no discharge at ``soc_min_pct``,
   no charge at ``soc_max_pct``, and never more energy than the window holds within one step);
+  with ``bms_taper_pct`` > 0 its BMS also tapers the power near the window's edges
+  (``bms_limits_kw``, which is what the PCS reports as its max charge / discharge);
   SOC integrates with ``sqrt(efficiency)`` each way (``efficiency`` is round-trip);
 * PV output = min(available, limit), and never above what is available at this instant;
 * a charging pile draws min(vehicle demand, limit), but a limit below ``min_kw`` pauses it;
@@ -36,6 +38,19 @@ class StorageParams:
     soc_min_pct: float
     soc_max_pct: float
     efficiency: float  # round-trip, e.g. 0.92
+    bms_taper_pct: float = 0.0  # BMS: charge (discharge) limit falls linearly to 0 over this
+    # many SOC points below soc_max (above soc_min); 0 = full power up to the window's edge
+
+
+def bms_limits_kw(p: StorageParams, soc_pct: float) -> tuple[float, float]:
+    """What the BMS allows now: (max charge, max discharge) in kW, 0 at full / at empty."""
+    if p.bms_taper_pct <= 0.0:
+        chg = 0.0 if soc_pct >= p.soc_max_pct - 0.01 else p.power_kw
+        dis = 0.0 if soc_pct <= p.soc_min_pct + 0.01 else p.power_kw
+        return chg, dis
+    chg = p.power_kw * min(1.0, max(0.0, (p.soc_max_pct - soc_pct) / p.bms_taper_pct))
+    dis = p.power_kw * min(1.0, max(0.0, (soc_pct - p.soc_min_pct) / p.bms_taper_pct))
+    return chg, dis
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +65,9 @@ class PlantParams:
     pv_rated_kw: tuple[float, ...]  # one entry per PV inverter
     chargers: tuple[ChargerParams, ...]
     actuator_lag_s: float = 1.0  # first-order lag of every actuator
-    meter_noise_kw: float = 0.0  # std-dev of meter noise
+    meter_noise_kw: float = 0.0  # std-dev of meter noise, per phase
+    meter_delay_s: float = 0.0  # the meter's reading is this old when the controller gets it
+    command_delay_s: float = 0.0  # a written setpoint takes effect this much later
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +133,9 @@ def _storage_step(
     hours = dt_s / _SECONDS_PER_HOUR
     eta = math.sqrt(p.efficiency)
     window_kwh = p.energy_kwh / 100.0
-    max_dis = min(p.power_kw, max(0.0, (soc_pct - p.soc_min_pct) * window_kwh * eta / hours))
-    max_chg = min(p.power_kw, max(0.0, (p.soc_max_pct - soc_pct) * window_kwh / eta / hours))
+    bms_chg, bms_dis = bms_limits_kw(p, soc_pct) if p.bms_taper_pct > 0.0 else (p.power_kw,) * 2
+    max_dis = min(bms_dis, max(0.0, (soc_pct - p.soc_min_pct) * window_kwh * eta / hours))
+    max_chg = min(bms_chg, max(0.0, (p.soc_max_pct - soc_pct) * window_kwh / eta / hours))
     target = min(max(target_kw, -max_chg), max_dis)
     new_kw = power_kw + alpha * (target - power_kw)
     new_kw = min(max(new_kw, -max_chg), max_dis)

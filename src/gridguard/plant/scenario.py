@@ -11,6 +11,8 @@ The TOML::
     [storage]  power_kw, energy_kwh, soc_pct, soc_min_pct, soc_max_pct, efficiency
     [pv]       rated_kw
     [chargers] count, rated_kw, min_kw    # optional
+    [plant]    actuator_lag_s, assumed_lag_s, meter_noise_kw, meter_delay_s,
+               command_delay_s, bms_taper_pct   # optional, see ``LabPlant``
     [strategy] the spec's own field names: streaming_status, streaming_condition, ...
 
 Between samples a load is held (loads switch) and PV is interpolated linearly (irradiance
@@ -20,7 +22,8 @@ is continuous), so ``inputs_at`` gives the plant's inputs at any second.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,45 @@ from gridguard.plant.model import ChargerParams, PlantInputs, StorageParams
 
 class ScenarioError(ValueError):
     """The scenario files cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabPlant:
+    """The imperfections of a real site, as the scenario's ``[plant]`` describes them."""
+
+    actuator_lag_s: float = 1.0
+    """True first-order lag of every actuator."""
+    assumed_lag_s: float = -1.0
+    """The lag the controller is told (its ``actuator_lag_s``); < 0 = the true lag."""
+    meter_noise_kw: float = 0.2
+    """Standard deviation of the meter's noise, per phase."""
+    meter_delay_s: float = 0.0
+    """Age of the meter reading when the controller gets it (whole control periods)."""
+    command_delay_s: float = 0.0
+    """Time from writing a setpoint to the device acting on it (whole control periods)."""
+    bms_taper_pct: float = 2.0
+    """The BMS tapers charge (discharge) power to 0 over this many SOC points at the edge."""
+
+    @property
+    def told_lag_s(self) -> float:
+        """The actuator lag the controller is configured with."""
+        return self.actuator_lag_s if self.assumed_lag_s < 0.0 else self.assumed_lag_s
+
+    def with_values(self, values: Mapping[str, object], where: str) -> LabPlant:
+        """A copy with ``values`` (key -> number) applied; unknown keys and bad numbers fail."""
+        known = {f.name for f in fields(self)}
+        changes: dict[str, float] = {}
+        for key, raw in values.items():
+            if key not in known:
+                raise ScenarioError(f"{where}: unknown plant key {key!r} (known: {sorted(known)})")
+            try:
+                value = float(raw)  # type: ignore[arg-type]
+            except (TypeError, ValueError) as exc:
+                raise ScenarioError(f"{where}: plant {key} must be a number, got {raw!r}") from exc
+            if not value >= 0.0 and key != "assumed_lag_s":
+                raise ScenarioError(f"{where}: plant {key} must be >= 0, got {value}")
+            changes[key] = value
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -49,6 +91,7 @@ class Scenario:
     pv_rated_kw: float
     chargers: tuple[ChargerParams, ...]
     strategy: dict[str, Any] = field(default_factory=dict)
+    plant: LabPlant = field(default_factory=LabPlant)
 
     @property
     def duration_s(self) -> int:
@@ -82,6 +125,15 @@ class Scenario:
         )
         pv = np.interp(t, np.arange(len(self.pv_kw)) * self.step_s, np.asarray(self.pv_kw))
         return load, pv
+
+    def min_phase_per_second(self) -> np.ndarray:
+        """The lowest phase's load per second (vehicles spread over the phases)."""
+        idx = np.arange(self.duration_s) // self.step_s
+        vehicles = np.minimum(
+            np.asarray(self.charger_kw)[idx], sum(ch.rated_kw for ch in self.chargers)
+        )
+        lowest = np.minimum.reduce([np.asarray(x)[idx] for x in self.load_phase_kw])
+        return np.asarray(lowest + vehicles / 3.0)
 
 
 def _section(doc: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
@@ -159,4 +211,5 @@ def load_scenario(path: Path) -> Scenario:
         pv_rated_kw=float(pv.get("rated_kw", 0.0)),
         chargers=chargers,
         strategy=_section(doc, "strategy", path),
+        plant=LabPlant().with_values(_section(doc, "plant", path), f"{path} [plant]"),
     )

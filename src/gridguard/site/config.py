@@ -146,6 +146,18 @@ class ControlConfig(_Strict):
         le=60,
         description="time constant of the devices' response; > 0 lets the control lead it",
     )
+    meter_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=60,
+        description="how late the gateway meter's reading is (a gateway polling an RS-485 "
+        "meter); rounded to whole periods, at most 2 x period_s",
+    )
+    identify_meter_delay: bool = Field(
+        default=True,
+        description="let consistent evidence from the readings replace meter_delay_s "
+        "(and fall back to it when the evidence fades)",
+    )
     mode: Literal["enforce", "observe"] = Field(
         default="enforce",
         description="observe: run the whole loop and report the setpoints, write nothing",
@@ -156,6 +168,15 @@ class ControlConfig(_Strict):
         description="read back written setpoints this often to catch another Modbus master; "
         "0 turns the check off",
     )
+
+    @model_validator(mode="after")
+    def _meter_delay_within_two_periods(self) -> Self:
+        if self.meter_delay_s > 2.0 * self.period_s + 1e-9:
+            raise ValueError(
+                f"meter_delay_s {self.meter_delay_s:g} must be at most 2 x period_s "
+                f"({2.0 * self.period_s:g} s): a meter later than two cycles cannot be aligned"
+            )
+        return self
 
 
 class ModbusLink(_Strict):

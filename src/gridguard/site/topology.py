@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         StorageConfig,
     )
 
+
 @dataclass(frozen=True, slots=True)
 class DeviceRef:
     """One controllable device: its class, its configured id, the meter it sits behind."""

@@ -82,8 +82,9 @@ def plan_dispatch(
     s = spans
     neutral = min(max(s.storage_neutral_kw, s.storage_low_kw), s.storage_high_kw)
     y = min(max(_toward(s.storage_kw, neutral, ramp_kw), s.storage_low_kw), s.storage_high_kw)
-    if y < s.storage_kw and y < 0.0:  # refilling: no higher than the recharge ceiling
-        y = min(max(y, s.storage_kw + grid_power_kw - recharge_ceiling_kw), s.storage_kw)
+    if y < 0.0:  # refilling (now or going on): no higher than the recharge ceiling
+        cap = min(0.0, s.storage_kw + grid_power_kw - recharge_ceiling_kw)
+        y = min(max(y, cap), s.storage_high_kw)
     rel_v = min(ramp_kw, s.pv_release_room_kw) if goals.pv_lo else 0.0
     rel_c = min(ramp_kw, s.charger_release_room_kw) if goals.charger_hi else 0.0
     cut_c = 0.0

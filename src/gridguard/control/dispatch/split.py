@@ -13,11 +13,14 @@ sum and get ``None`` (not written, D21).
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 from gridguard.control.dispatch.merit import Plan, Spans
 from gridguard.control.dispatch.owed import Owed
 from gridguard.control.params import MeterGoals
 from gridguard.control.view import MeterRatings, MeterView
-from gridguard.devices.protocols import PvReading
+from gridguard.devices.protocols import PvReading, StorageReading
 
 EPS_KW = 0.5  # an output this close to its limit is held by the limit
 
@@ -64,16 +67,29 @@ def class_spans(
     ramp_kw: float,
     *,
     owed: Owed | None = None,
+    rest_kw: float | None = None,
 ) -> Spans:
-    """Aggregate present outputs and next-cycle reachable ranges of each class."""
+    """Aggregate present outputs and next-cycle reachable ranges of each class.
+
+    ``rest_kw`` is where storage rests when no bound presses (the energy policy); None keeps
+    the plain rule: full recharge with over-demand on, 0 otherwise."""
     pv_owed = owed.pv_kw if owed else (0.0,) * len(view.pv)
     pile_owed = owed.charger_kw if owed else (0.0,) * len(view.chargers)
     units = [r for r in view.storage if r.online]
     x_s = sum(r.power_kw for r in units)
     if goals.storage_on:
-        low = sum(r.power_kw + alpha * (-r.max_charge_kw - r.power_kw) for r in units)
-        high = sum(r.power_kw + alpha * (r.max_discharge_kw - r.power_kw) for r in units)
+        # a BMS limit binds at once (the PCS clamps), the lag only slows a move within it
+        low = sum(
+            max(r.power_kw + alpha * (-r.max_charge_kw - r.power_kw), -r.max_charge_kw)
+            for r in units
+        )
+        high = sum(
+            min(r.power_kw + alpha * (r.max_discharge_kw - r.power_kw), r.max_discharge_kw)
+            for r in units
+        )
         neutral = -sum(r.max_charge_kw for r in units) if goals.storage_hi else 0.0
+        if rest_kw is not None:
+            neutral = rest_kw
     else:
         low = high = neutral = x_s * (1.0 - alpha)  # released to 0
     x_v, floor_v, room_v, pending_v = _pv_spans(
@@ -128,7 +144,8 @@ def storage_commands(
             out.append(0.0)
             continue
         y = r.power_kw + (move * room / total if total > 0.0 else 0.0)
-        command = r.power_kw + (y - r.power_kw) / alpha
+        base = min(max(r.power_kw, -r.max_charge_kw), r.max_discharge_kw)  # the BMS clamps now
+        command = base + (y - base) / alpha
         out.append(min(max(command, -r.max_charge_kw), r.max_discharge_kw))
     return out
 
@@ -173,3 +190,26 @@ def pv_commands(
         else:  # hold: the output stays where it is (a falling one stops falling)
             out.append(min(max(r.limit_kw, r.power_kw, 0.0), r.rated_kw))
     return out
+
+
+def energy_limited(view: MeterView, ratings: MeterRatings, horizon_s: float) -> MeterView:
+    """The view with each unit's max charge (discharge) capped by the energy room (store)
+    left in its SOC window spread over ``horizon_s`` (a period plus the actuator lag): a BMS
+    that reports full power until the very top stops the charge within one cycle, faster
+    than a lagging PV inverter can be curtailed, and the difference is exported (finding 4).
+    So the charge tapers as the room runs out, at the pace the PV can take over."""
+    hours = horizon_s / 3600.0
+    units: list[StorageReading] = []
+    for r, rating in zip(view.storage, ratings.storage, strict=True):
+        per_pct = rating.capacity_kwh / 100.0
+        eta = math.sqrt(rating.efficiency)
+        room_kw = max(0.0, rating.soc_max_pct - r.soc_pct) * per_pct / eta / hours
+        stored_kw = max(0.0, r.soc_pct - rating.soc_min_pct) * per_pct * eta / hours
+        units.append(
+            replace(
+                r,
+                max_charge_kw=min(r.max_charge_kw, room_kw),
+                max_discharge_kw=min(r.max_discharge_kw, stored_kw),
+            )
+        )
+    return replace(view, storage=tuple(units))
