@@ -9,7 +9,6 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from gridguard.protocol import codec
 from gridguard.protocol.models import ListPost
 from gridguard.store.base import CommitEntry, StoredStrategy, StoreError
 from gridguard.store.memory import MemoryDatabase, MemoryStrategyStore
-from gridguard.store.sql import SqlStrategyStore
 from gridguard.strategy import rules
 from tests.edge.test_service import NOW_NS, reply, service, site, spec_command
 
@@ -228,28 +226,6 @@ async def test_a_bad_stored_strategy_is_quarantined_not_fatal(bad: dict[str, Any
     assert [s.id for s in listed.data] == [1]
     synced = await svc.handle("sync", spec_command("02-sync-command.json", UID))
     assert synced.code == 200
-
-
-async def test_reused_mid_is_told_from_a_retry_after_a_restart_on_sqlite(tmp_path: Path) -> None:
-    """The fingerprint is stored with the reply (SQL store, migrated), so a restart keeps it."""
-    url = f"sqlite:///{tmp_path / 'edge.db'}"
-    mid = str(uuid.uuid4())
-    store = SqlStrategyStore(url)
-    await store.open()
-    first = CommandService(site=site(), store=store, clock_ns=lambda: NOW_NS)
-    await first.load()
-    assert (await first.handle("create", create(9, mid=mid))).code == 200
-    await store.close()
-    store = SqlStrategyStore(url)
-    await store.open()
-    try:
-        again = CommandService(site=site(), store=store, clock_ns=lambda: NOW_NS)
-        await again.load()
-        assert (await again.handle("create", create(10, mid=mid))).code == 400
-        assert (await again.handle("create", create(9, mid=mid))).code == 200
-        assert [s.ele_meter_id for s in again.strategies] == [9]
-    finally:
-        await store.close()
 
 
 async def test_create_on_a_quarantined_meter_and_type_replaces_it() -> None:

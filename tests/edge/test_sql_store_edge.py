@@ -1,5 +1,6 @@
 """On the SQL store (a SQLite file): the reply table keeps a marker per sync, not its list,
-and a quarantined strategy's row is replaced under the unique (meter, type) constraint."""
+a quarantined strategy's row is replaced under the unique (meter, type) constraint, and a reused
+mid is still told from a retry after a restart."""
 
 from __future__ import annotations
 
@@ -73,5 +74,27 @@ async def test_create_on_a_quarantined_key_replaces_it_on_sqlite(tmp_path: Path)
         handled = await svc.handle("create", create(10))
         assert handled.code == 200, reply(handled.reply)["msg"]
         assert [(s.id, s.ele_meter_id) for s in await store.list_strategies()] == [(2, 10)]
+    finally:
+        await store.close()
+
+
+async def test_reused_mid_is_told_from_a_retry_after_a_restart_on_sqlite(tmp_path: Path) -> None:
+    """The fingerprint is stored with the reply (SQL store, migrated), so a restart keeps it."""
+    url = f"sqlite:///{tmp_path / 'edge.db'}"
+    mid = str(uuid.uuid4())
+    store = SqlStrategyStore(url)
+    await store.open()
+    first = CommandService(site=site(), store=store, clock_ns=lambda: NOW_NS)
+    await first.load()
+    assert (await first.handle("create", create(9, mid=mid))).code == 200
+    await store.close()
+    store = SqlStrategyStore(url)
+    await store.open()
+    try:
+        again = CommandService(site=site(), store=store, clock_ns=lambda: NOW_NS)
+        await again.load()
+        assert (await again.handle("create", create(10, mid=mid))).code == 400
+        assert (await again.handle("create", create(9, mid=mid))).code == 200
+        assert [s.ele_meter_id for s in again.strategies] == [9]
     finally:
         await store.close()
