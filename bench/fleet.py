@@ -32,7 +32,6 @@ import re
 import resource
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from gridguard.mqtt.lite import LiteClient
 from gridguard.protocol.codec import json_bytes
 from gridguard.sim.fleet_site import shape_for
 from gridguard.testing.examples import CREATE_DATA
-from gridguard.testing.mosquitto import MosquittoProcess
+from gridguard.testing.mosquitto import MosquittoProcess, count_messages
 from gridguard.testing.proc import cpu_s, rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,35 +70,6 @@ class Row:
     got_per_s: float
     cpu_pct: float
     broker_cpu_pct: float
-
-
-def count_messages(port: int, topic: str, window_s: float) -> int:
-    """Messages on ``topic`` that mosquitto_sub receives in ``window_s``."""
-    sub = subprocess.Popen(
-        ["mosquitto_sub", "-p", str(port), "-t", topic, "-W", str(int(window_s) + 2)],
-        stdout=subprocess.PIPE,
-    )
-    assert sub.stdout is not None
-    counted = [0]
-    stop_at = [float("inf")]
-    started = threading.Event()
-
-    def read() -> None:
-        assert sub.stdout is not None
-        for _ in sub.stdout:
-            if not started.is_set():
-                started.set()
-                stop_at[0] = time.monotonic() + window_s
-            if time.monotonic() >= stop_at[0]:
-                break
-            counted[0] += 1
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(window_s + 5)
-    sub.kill()
-    sub.wait()
-    return counted[0]
 
 
 async def create_on_every(port: int, prefix: str, count: int) -> float:

@@ -65,7 +65,7 @@ from gridguard.protocol import codec
 from gridguard.sim.fleet_site import shape_for
 from gridguard.store.scratch import create_scratch_database, drop_scratch_database
 from gridguard.testing.examples import CREATE_DATA
-from gridguard.testing.mosquitto import MosquittoProcess, free_port
+from gridguard.testing.mosquitto import MosquittoProcess, count_messages, free_port
 from gridguard.testing.proc import cpu_s, rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,23 +259,6 @@ def poll_sqlite(path: str, stored: Stored, stop: threading.Event) -> None:
             stop.wait(POLL_S)
 
 
-def count_delivered(port: int, topic: str, window_s: float) -> int:
-    """Messages on ``topic`` that ``mosquitto_sub`` receives in ``window_s``."""
-    sub = subprocess.Popen(
-        ["mosquitto_sub", "-p", str(port), "-t", topic, "-W", str(int(window_s) + 1)],
-        stdout=subprocess.PIPE,
-    )
-    assert sub.stdout is not None
-    deadline, counted = time.monotonic() + window_s, 0
-    for _ in sub.stdout:
-        if time.monotonic() >= deadline:
-            break
-        counted += 1
-    sub.kill()
-    sub.wait()
-    return counted
-
-
 @dataclass(frozen=True, slots=True)
 class IngestRow:
     count: int
@@ -319,7 +302,7 @@ async def ingest(
             await asyncio.sleep(1.0)  # the poller has its starting id
             started, cpu0 = time.time(), cpu_s(platform.pid)
             delivered = await asyncio.to_thread(
-                count_delivered, broker.port, f"{prefix}/+/{STATUS}", args.window_s
+                count_messages, broker.port, f"{prefix}/+/{STATUS}", args.window_s
             )
             ended, cpu1 = time.time(), cpu_s(platform.pid)
             await asyncio.sleep(3.0)  # what was sent in the window has been stored by now

@@ -195,23 +195,22 @@ async def login(
             utc(at)
             for at in (
                 await conn.execute(
-                    sa.select(login_failures.c.at)
-                    .where(login_failures.c.key_hash == key, login_failures.c.at > since)
-                    .order_by(login_failures.c.at)
+                    sa.select(login_failures.c.at).where(
+                        login_failures.c.key_hash == key, login_failures.c.at > since
+                    )
                 )
             ).scalars()
         ]
-    wait_s = limiter.retry_after_s(failures_at, now)
-    if wait_s > 0:
-        raise TooManyAttemptsError(
-            f"too many failed logins: try again in {wait_s:.0f} s", retry_after_s=wait_s
-        )
-    async with db.read() as conn:
         row = (
             await conn.execute(
                 sa.select(users.c.id, users.c.password_hash).where(users.c.name == name)
             )
         ).first()
+    wait_s = limiter.retry_after_s(failures_at, now)
+    if wait_s > 0:
+        raise TooManyAttemptsError(
+            f"too many failed logins: try again in {wait_s:.0f} s", retry_after_s=wait_s
+        )
     stored = row.password_hash if row else None
     if not await asyncio.to_thread(verify_password, password, stored) or row is None:
         async with db.write() as conn:
@@ -222,6 +221,7 @@ async def login(
             )
             await conn.execute(sa.insert(login_failures).values(key_hash=key, at=now))
         raise UnauthorizedError("wrong user name or password")
-    async with db.write() as conn:
-        await conn.execute(sa.delete(login_failures).where(login_failures.c.key_hash == key))
+    if failures_at:  # a success clears the count (older rows go with the next failure)
+        async with db.write() as conn:
+            await conn.execute(sa.delete(login_failures).where(login_failures.c.key_hash == key))
     return await create_token(db, user_id=row.id, name="login", now=now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -92,3 +93,31 @@ class MosquittoProcess:
         """Stop and delete the folder (persistence, logs)."""
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def count_messages(port: int, topic: str, window_s: float) -> int:
+    """Messages on ``topic`` that ``mosquitto_sub`` receives in ``window_s`` from the first one
+    (a C subscriber: a Python one would cost the benches as much CPU as what they measure)."""
+    argv = ["mosquitto_sub", "-p", str(port), "-t", topic, "-W", str(int(window_s) + 2)]
+    sub = subprocess.Popen(argv, stdout=subprocess.PIPE)  # noqa: S603 - fixed arguments
+    assert sub.stdout is not None
+    counted = [0]
+    stop_at = [float("inf")]
+    started = threading.Event()
+
+    def read() -> None:
+        assert sub.stdout is not None
+        for _ in sub.stdout:
+            if not started.is_set():
+                started.set()
+                stop_at[0] = time.monotonic() + window_s
+            if time.monotonic() >= stop_at[0]:
+                break
+            counted[0] += 1
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(window_s + 5)
+    sub.kill()
+    sub.wait()
+    return counted[0]
