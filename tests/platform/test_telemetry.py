@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from gridguard.clock import FakeClock
-from gridguard.platform.database import Database
+from gridguard.platform.database import Database, JsonText, utc
 from gridguard.platform.schema import devices, telemetry_minutes, telemetry_samples
 from gridguard.platform.telemetry_store import CONTEXT_TTL_S, TelemetryWriter, month_peaks
 from gridguard.protocol.topics import TopicScheme, build_topic
@@ -61,6 +61,37 @@ async def test_one_flush_writes_a_whole_batch(db_url: str) -> None:
         await writer.flush()
         (peak,) = await month_peaks(db, uid="gg-t1", month="2026-06")
         assert peak.peak_kw == pytest.approx((sum(120 + 10 * i for i in range(14)) + 500) / 15)
+    finally:
+        await db.close()
+
+
+async def test_a_status_is_stored_as_the_text_it_came_in(db_url: str) -> None:
+    """A JsonText status: the device row holds its very text (not re-encoded), reads back as
+    the document, and its samples are taken from the document; the first registration's
+    created_at stays when the row is upserted again."""
+    db = Database(db_url)
+    await db.open()
+    try:
+        clock = FakeClock(T0)
+        writer = TelemetryWriter(db, clock)
+        report = status(0, 0, 10.0)
+        text = json.dumps(report, indent=1, ensure_ascii=False)
+        writer.add("gg-j", SCHEME, {"last_status": JsonText(report, text)})
+        await writer.flush()
+        clock.advance(60)
+        writer.add("gg-j", SCHEME, {"last_status": JsonText(report, text)})
+        await writer.flush()
+        async with db.read() as conn:
+            raw = await conn.scalar(
+                sa.text("SELECT CAST(last_status AS TEXT) FROM devices WHERE uid = 'gg-j'")
+            )
+            row = (await conn.execute(sa.select(*devices.c))).one()
+            samples = await conn.scalar(sa.select(sa.func.count()).select_from(telemetry_samples))
+        assert raw == text
+        assert row.last_status == report
+        assert utc(row.created_at) == T0
+        assert utc(row.last_seen_at) == T0 + timedelta(seconds=60)
+        assert samples == 2
     finally:
         await db.close()
 

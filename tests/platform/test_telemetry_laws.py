@@ -22,6 +22,8 @@ def test_samples_of_takes_each_meter_and_the_reported_time() -> None:
             {"meter_id": 9, "grid_power_kw": 12.5, "demand_kw": 3.0, "failsafe": True},
             {"meter_id": 10, "grid_power_kw": None, "demand_kw": 0},
             {"meter_id": "x"},
+            {"meter_id": 2**31, "grid_power_kw": 1.0},  # no INTEGER column holds it
+            {"meter_id": True, "grid_power_kw": 1.0},
         ],
     }
     samples = law.samples_of("d1", doc, T0)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gridguard.platform import desired as desired_set
-from gridguard.platform.database import Database, aware, execute_many
+from gridguard.platform.database import Database, StoredJson, aware, execute_many
 from gridguard.platform.errors import ConflictError, NotFoundError
 from gridguard.platform.models import (
     DeviceCreate,
@@ -185,11 +185,6 @@ async def list_devices(
     return Page(items=items[offset : offset + limit], total=len(items), offset=offset, limit=limit)
 
 
-def _insert_ignoring(db: Database) -> Any:
-    dialect = sqlite if db.is_sqlite else postgresql
-    return dialect.insert(devices).on_conflict_do_nothing(index_elements=["uid"])
-
-
 def record_seen_many(
     db: Database,
     conn: Connection,
@@ -197,31 +192,34 @@ def record_seen_many(
     *,
     now: datetime,
 ) -> None:
-    """Messages from these devices: each registered if new, marked seen, its values stored; in
-    a few statements (executemany): the inserts at once, then one UPDATE per set of columns."""
+    """Messages from these devices: each registered if new, marked seen, its values stored; one
+    upsert (executemany) per set of columns, in uid order (lock order: see telemetry_store).
+    A :class:`~gridguard.platform.database.JsonText` value is stored as its text."""
     if not reports:
         return
-    execute_many(
-        conn,
-        _insert_ignoring(db),
-        [
-            {"uid": uid, "created_at": now, **_scheme_values(s)}
-            for uid, (s, _) in sorted(reports.items())  # lock order: see telemetry_store
-        ],
-    )
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    schemes: dict[TopicScheme, dict[str, Any]] = {}
     for uid, (scheme, values) in sorted(reports.items()):
-        row = {"last_seen_at": now, **_scheme_values(scheme), **values}
-        groups.setdefault(tuple(row), []).append(
-            {"p_uid": uid, **{f"p_{k}": v for k, v in row.items()}}
+        if scheme not in schemes:
+            schemes[scheme] = {f"p_{k}": v for k, v in _scheme_values(scheme).items()}
+        row = {"p_uid": uid, "p_created_at": now, "p_last_seen_at": now, **schemes[scheme]}
+        for key, value in values.items():
+            row[f"p_{key}"] = value
+        groups.setdefault(tuple(row), []).append(row)
+    for keys, rows in groups.items():
+        columns = [key.removeprefix("p_") for key in keys]
+        insert = (sqlite if db.is_sqlite else postgresql).insert(devices)
+        binds = {c: sa.bindparam(f"p_{c}", type_=_bind_type(c)) for c in columns}
+        upsert = insert.values(binds).on_conflict_do_update(
+            index_elements=["uid"],
+            set_={c: insert.excluded[c] for c in columns if c not in {"uid", "created_at"}},
         )
-    for columns, rows in groups.items():
-        update = (
-            sa.update(devices)
-            .where(devices.c.uid == sa.bindparam("p_uid"))
-            .values({c: sa.bindparam(f"p_{c}", type_=devices.c[c].type) for c in columns})
-        )
-        execute_many(conn, update, rows)
+        execute_many(conn, upsert, rows)
+
+
+def _bind_type(column: str) -> Any:
+    kind = devices.c[column].type
+    return StoredJson() if isinstance(kind, sa.JSON) else kind
 
 
 def store_desired(

@@ -6,8 +6,11 @@ import functools
 import logging
 from typing import Any
 
+import orjson
+
 from gridguard.clock import Clock
 from gridguard.platform.commands import Commander
+from gridguard.platform.database import JsonText
 from gridguard.platform.settings import Settings
 from gridguard.platform.telemetry_store import TelemetryWriter
 from gridguard.protocol import codec
@@ -47,6 +50,22 @@ def _topic(text: str) -> Topic | None:
         return None
 
 
+def _status_json(payload: bytes) -> tuple[Any, str | None]:
+    """The status document and its text when strict JSON (stored as it came).
+
+    orjson parses the volume (~4x faster than the standard library: parsing was a fifth of the
+    platform's CPU per status message); what it refuses (trailing commas, NaN, integers over
+    64 bits, lone surrogates, bad UTF-8) goes to the codec's lenient parser, which accepts or
+    refuses it as every other message and says why."""
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return codec.loads_lenient_text(payload)
+    text = payload.decode("utf-8")  # orjson accepted it: valid UTF-8
+    codec.check_depth(text)
+    return document, text
+
+
 class Ingest:
     """Routes one received message to its handler; bad input is logged, never raised."""
 
@@ -80,10 +99,11 @@ class Ingest:
         await self._seen(topic, {"last_list": data, "last_list_at": self._clock.now()})
 
     async def _status(self, topic: Topic, payload: bytes) -> None:
-        document = codec.loads_lenient(payload)
+        document, text = _status_json(payload)
         if not isinstance(document, dict):
             raise ProtocolError("status/post: must be a JSON object")
-        await self._seen(topic, {"last_status": document, "last_status_at": self._clock.now()})
+        stored = document if text is None else JsonText(document, text)
+        await self._seen(topic, {"last_status": stored, "last_status_at": self._clock.now()})
 
     async def _seen(self, topic: Topic, values: dict[str, Any]) -> None:
         self._writer.add(topic.device, topic.scheme, values)

@@ -46,13 +46,22 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+METER_ID_RANGE = range(-(2**31), 2**31)
+"""What the samples' INTEGER column holds on every database: a meter id outside it is an
+unreadable meter, skipped (it would fail the whole flush, every device's reports with it)."""
+
+
+def _meter_id_ok(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value in METER_ID_RANGE
+
+
 def samples_of(device_uid: str, document: Mapping[str, Any], received_at: datetime) -> list[Sample]:
     """One sample per meter of a status/post document (unreadable meters are skipped)."""
     at = _moment(document.get("at"), received_at)
     meters = document.get("meters")
     out: list[Sample] = []
     for meter in meters if isinstance(meters, list) else []:
-        if not isinstance(meter, dict) or not isinstance(meter.get("meter_id"), int):
+        if not isinstance(meter, dict) or not _meter_id_ok(meter.get("meter_id")):
             continue
         out.append(
             Sample(

@@ -75,6 +75,10 @@ def _reject_constant(name: str) -> Any:
     raise _NotANumberError(name)
 
 
+_STRICT = json.JSONDecoder(parse_constant=_reject_constant)
+"""One decoder for every payload (``json.loads`` with an argument builds a new one per call)."""
+
+
 def _blank_strings(text: str) -> str:
     """``text`` with every string literal's inside blanked (same length: positions kept)."""
     return _STRING_RE.sub(lambda m: '"' + " " * (len(m.group()) - 2) + '"', text)
@@ -83,6 +87,11 @@ def _blank_strings(text: str) -> str:
 def _line_column(text: str, index: int) -> tuple[int, int]:
     line = text.count("\n", 0, index) + 1
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def check_depth(text: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH (JsonSyntaxError), before a parser sees it."""
+    _check_depth(text)
 
 
 def _check_depth(text: str) -> None:
@@ -113,13 +122,19 @@ def _not_a_number(text: str, name: str) -> JsonSyntaxError:
 
 def loads_lenient(payload: bytes) -> Any:
     """Parse JSON allowing trailing commas (D4); raise JsonSyntaxError with line and column."""
+    return loads_lenient_text(payload)[0]
+
+
+def loads_lenient_text(payload: bytes) -> tuple[Any, str | None]:
+    """:func:`loads_lenient`, and the payload's text when it was strict JSON (None when it
+    needed the trailing commas blanked), for a caller that stores the text as it came."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JsonSyntaxError(f"payload is not UTF-8 text (byte {exc.start})") from None
     _check_depth(text)
     try:
-        return json.loads(text, parse_constant=_reject_constant)  # fast path: strict JSON
+        return _STRICT.decode(text), text  # fast path: strict JSON
     except json.JSONDecodeError:
         pass
     except _NotANumberError as exc:
@@ -127,7 +142,7 @@ def loads_lenient(payload: bytes) -> Any:
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise JsonSyntaxError(f"invalid JSON: {exc}") from None
     try:
-        return json.loads(_blank_trailing_commas(text), parse_constant=_reject_constant)
+        return _STRICT.decode(_blank_trailing_commas(text)), None
     except json.JSONDecodeError as exc:
         raise JsonSyntaxError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
