@@ -108,12 +108,17 @@ BucketKey = tuple[str, int, datetime]
 def minute_buckets(samples: Iterable[Sample]) -> dict[BucketKey, Bucket]:
     """Samples with a grid reading, grouped by (device, meter, minute)."""
     out: dict[BucketKey, Bucket] = {}
+    last_at: datetime | None = None
+    minute = datetime.min
     for s in samples:
         if s.grid_power_kw is None:
             continue
-        key = (s.device_uid, s.meter_id, minute_of(s.at))
+        if s.at is not last_at:  # a report's meters share its time: one minute_of for them
+            last_at, minute = s.at, minute_of(s.at)
+        key = (s.device_uid, s.meter_id, minute)
         one = Bucket(s.grid_power_kw, 1, s.grid_power_kw, s.grid_power_kw)
-        out[key] = out[key].merged(one) if key in out else one
+        found = out.get(key)
+        out[key] = one if found is None else found.merged(one)
     return out
 
 
