@@ -109,7 +109,7 @@ def minute_buckets(samples: Iterable[Sample]) -> dict[BucketKey, Bucket]:
     """Samples with a grid reading, grouped by (device, meter, minute)."""
     out: dict[BucketKey, Bucket] = {}
     last_at: datetime | None = None
-    minute = datetime.min
+    minute = datetime.min.replace(tzinfo=UTC)  # replaced at the first sample
     for s in samples:
         if s.grid_power_kw is None:
             continue
