@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,13 @@ from gridguard.control.dispatch.latency import MeterAlignment
 from gridguard.control.dispatch.merit import plan_dispatch
 from gridguard.control.dispatch.owed import Owed, owed_after, owed_now
 from gridguard.control.dispatch.piles import charger_commands
-from gridguard.control.dispatch.rest import Rest, resting, resting_kwh
+from gridguard.control.dispatch.rest import (
+    Rest,
+    provisional_kwh,
+    pv_morning,
+    resting,
+    resting_kwh,
+)
 from gridguard.control.dispatch.split import (
     class_spans,
     energy_limited,
@@ -33,7 +40,7 @@ from gridguard.control.laws.failsafe import failsafe_command
 from gridguard.control.laws.overdemand import meter_target_kw, over_demand_ceiling_kw
 from gridguard.control.laws.phase import phase_floor_kw
 from gridguard.control.params import ControlTuning, MeterGoals
-from gridguard.control.planner import LoadPlanner, battery_budget
+from gridguard.control.planner import LoadPlanner, battery_budget, reserve_kwh
 from gridguard.control.view import Command, MeterRatings, MeterView, hold_command
 from gridguard.site.config import ControlConfig
 
@@ -83,6 +90,8 @@ class MeterController:
             identify=tuning.align_meter and tuning.identify_meter_delay,
         )
         self._reserve_kwh: float | None = None
+        self._persisted_kwh = 0.0  # the reserve on persistence, while nothing is learned
+        self.zone = zone
         self.rest = Rest(None, "")
         self.narrator = Narrator()
         self._floor_source: str | None = None
@@ -132,7 +141,9 @@ class MeterController:
             view = energy_limited(
                 view, self.ratings, self.config.period_s + self.tuning.actuator_lag_s
             )
-        self.rest = self._rest(view, goals, grid_kw, bounds, over_demand=target is not None)
+        self.rest = self._rest(
+            view, goals, grid_kw, bounds, epoch_s=epoch_s, over_demand=target is not None
+        )
         spans = class_spans(
             view, self.ratings, goals, self.alpha, self.ramp_kw, owed=owed, rest_kw=self.rest.kw
         )
@@ -179,11 +190,15 @@ class MeterController:
         if shave > billed and not self.planner.learned() and self._holds(view, billed - buffer_kw):
             shave = billed  # on persistence alone, never lift while the energy to hold is there
         if stepped:
+            battery = battery_budget(view.storage, self.ratings.storage)
             self._reserve_kwh = self.planner.reserve_kwh(
-                epoch_s,
-                level_kw=shave - buffer_kw,
-                battery=battery_budget(view.storage, self.ratings.storage),
+                epoch_s, level_kw=shave - buffer_kw, battery=battery
             )
+            if self._reserve_kwh is None:
+                loads, hours = self.planner.forecast(epoch_s)
+                self._persisted_kwh = reserve_kwh(
+                    loads, hours, level_kw=shave - buffer_kw, battery=battery
+                )
         return shave, recharge
 
     def _holds(self, view: MeterView, level_kw: float) -> bool:
@@ -244,6 +259,7 @@ class MeterController:
         grid_kw: float,
         bounds: Bounds,
         *,
+        epoch_s: float,
         over_demand: bool,
     ) -> Rest:
         """The energy policy (``rest.py``); off: the plain rule."""
@@ -253,14 +269,26 @@ class MeterController:
         usable = sum(
             r.capacity_kwh * (r.soc_max_pct - r.soc_min_pct) / 100.0 for r in self.ratings.storage
         )
+        guarding = over_demand and goals.storage_hi
         target_kwh = resting_kwh(
             full_kwh=usable,
             reserve_kwh=self._reserve_kwh if self.tuning.planner_enabled else None,
             surplus_kwh=self.planner.surplus_kwh(
                 charge_kw=budget.charge_kw, efficiency_one_way=budget.efficiency_one_way
             ),
-            over_demand=over_demand and goals.storage_hi,
+            over_demand=guarding,
         )
+        if target_kwh is None and guarding and self.tuning.planner_enabled:
+            pv_kw = sum(r.power_kw for r in view.pv if r.online)
+            rated_kw = sum(r.rated_kw for r in view.pv if r.online)
+            hour = 0.0
+            if pv_kw > 0.0:  # the clock matters only while the sun is up
+                local = datetime.fromtimestamp(epoch_s, self.zone)
+                hour = local.hour + local.minute / 60.0
+            morning = pv_morning(pv_kw=pv_kw, rated_kw=rated_kw, local_hour=hour)
+            target_kwh = provisional_kwh(
+                full_kwh=usable, persisted_kwh=self._persisted_kwh, morning=morning
+            )
         return resting(
             storage_kw=sum(r.power_kw for r in view.storage if r.online),
             grid_kw=grid_kw,
