@@ -26,6 +26,7 @@ from gridguard.control.dispatch.rest import (
     pv_morning,
     resting,
     resting_kwh,
+    surplus_room_kwh,
 )
 from gridguard.control.dispatch.split import (
     class_spans,
@@ -92,6 +93,8 @@ class MeterController:
         self._reserve_kwh: float | None = None
         self._persisted_kwh = 0.0  # the reserve on persistence, while nothing is learned
         self.zone = zone
+        self._least_load: tuple[int, float] = (-1, math.inf)  # (local day, least site load)
+        self._offset: tuple[int, float] = (-1, 0.0)  # (UTC hour, the zone's offset in s)
         self.rest = Rest(None, "")
         self.narrator = Narrator()
         self._floor_source: str | None = None
@@ -265,6 +268,7 @@ class MeterController:
         """The energy policy (``rest.py``); off: the plain rule."""
         if not self.tuning.energy_policy or not goals.storage_on:
             return Rest(None, "plain rule")
+        least_load_kw = self._least_load_kw(view, grid_kw, epoch_s)
         budget = battery_budget(view.storage, self.ratings.storage)
         usable = sum(
             r.capacity_kwh * (r.soc_max_pct - r.soc_min_pct) / 100.0 for r in self.ratings.storage
@@ -281,13 +285,13 @@ class MeterController:
         if target_kwh is None and guarding and self.tuning.planner_enabled:
             pv_kw = sum(r.power_kw for r in view.pv if r.online)
             rated_kw = sum(r.rated_kw for r in view.pv if r.online)
-            hour = 0.0
-            if pv_kw > 0.0:  # the clock matters only while the sun is up
-                local = datetime.fromtimestamp(epoch_s, self.zone)
-                hour = local.hour + local.minute / 60.0
+            hour = ((epoch_s + self._utc_offset_s(epoch_s)) % 86400.0) / 3600.0  # local
             morning = pv_morning(pv_kw=pv_kw, rated_kw=rated_kw, local_hour=hour)
             target_kwh = provisional_kwh(
-                full_kwh=usable, persisted_kwh=self._persisted_kwh, morning=morning
+                full_kwh=usable,
+                persisted_kwh=self._persisted_kwh,
+                room_kwh=surplus_room_kwh(pv_rated_kw=rated_kw, least_load_kw=least_load_kw),
+                morning=morning,
             )
         return resting(
             storage_kw=sum(r.power_kw for r in view.storage if r.online),
@@ -300,6 +304,27 @@ class MeterController:
             pv_curtailed=goals.pv_lo
             and any(r.online and r.limit_kw < r.rated_kw - 0.5 for r in view.pv),
         )
+
+    def _least_load_kw(self, view: MeterView, grid_kw: float, epoch_s: float) -> float:
+        """The least site load (grid + storage + PV output) seen since local midnight."""
+        load_kw = (
+            grid_kw
+            + sum(r.power_kw for r in view.storage if r.online)
+            + sum(r.power_kw for r in view.pv if r.online)
+        )
+        day = int((epoch_s + self._utc_offset_s(epoch_s)) // 86400.0)
+        seen_day, least = self._least_load
+        least = min(load_kw, least) if seen_day == day else load_kw
+        self._least_load = (day, least)
+        return least
+
+    def _utc_offset_s(self, epoch_s: float) -> float:
+        """The zone's UTC offset, looked up once per hour."""
+        hour = int(epoch_s // 3600.0)
+        if self._offset[0] != hour:
+            offset = datetime.fromtimestamp(epoch_s, self.zone).utcoffset()
+            self._offset = (hour, offset.total_seconds() if offset is not None else 0.0)
+        return self._offset[1]
 
     def _surplus_kw(self, view: MeterView, grid_kw: float, floor_kw: float) -> float:
         """PV the site could not use now: while the floor binds, what storage absorbs plus
