@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,14 @@ from gridguard.control.dispatch.latency import MeterAlignment
 from gridguard.control.dispatch.merit import plan_dispatch
 from gridguard.control.dispatch.owed import Owed, owed_after, owed_now
 from gridguard.control.dispatch.piles import charger_commands
-from gridguard.control.dispatch.rest import Rest, resting, resting_kwh
+from gridguard.control.dispatch.rest import (
+    Rest,
+    provisional_kwh,
+    pv_morning,
+    resting,
+    resting_kwh,
+    surplus_room_kwh,
+)
 from gridguard.control.dispatch.split import (
     class_spans,
     energy_limited,
@@ -33,7 +41,7 @@ from gridguard.control.laws.failsafe import failsafe_command
 from gridguard.control.laws.overdemand import meter_target_kw, over_demand_ceiling_kw
 from gridguard.control.laws.phase import phase_floor_kw
 from gridguard.control.params import ControlTuning, MeterGoals
-from gridguard.control.planner import LoadPlanner, battery_budget
+from gridguard.control.planner import LoadPlanner, battery_budget, reserve_kwh
 from gridguard.control.view import Command, MeterRatings, MeterView, hold_command
 from gridguard.site.config import ControlConfig
 
@@ -83,6 +91,10 @@ class MeterController:
             identify=tuning.align_meter and tuning.identify_meter_delay,
         )
         self._reserve_kwh: float | None = None
+        self._persisted_kwh = 0.0  # the reserve on persistence, while nothing is learned
+        self.zone = zone
+        self._least_load: tuple[int, float] = (-1, math.inf)  # (local day, least site load)
+        self._offset: tuple[int, float] = (-1, 0.0)  # (UTC hour, the zone's offset in s)
         self.rest = Rest(None, "")
         self.narrator = Narrator()
         self._floor_source: str | None = None
@@ -132,7 +144,9 @@ class MeterController:
             view = energy_limited(
                 view, self.ratings, self.config.period_s + self.tuning.actuator_lag_s
             )
-        self.rest = self._rest(view, goals, grid_kw, bounds, over_demand=target is not None)
+        self.rest = self._rest(
+            view, goals, grid_kw, bounds, epoch_s=epoch_s, over_demand=target is not None
+        )
         spans = class_spans(
             view, self.ratings, goals, self.alpha, self.ramp_kw, owed=owed, rest_kw=self.rest.kw
         )
@@ -179,11 +193,15 @@ class MeterController:
         if shave > billed and not self.planner.learned() and self._holds(view, billed - buffer_kw):
             shave = billed  # on persistence alone, never lift while the energy to hold is there
         if stepped:
+            battery = battery_budget(view.storage, self.ratings.storage)
             self._reserve_kwh = self.planner.reserve_kwh(
-                epoch_s,
-                level_kw=shave - buffer_kw,
-                battery=battery_budget(view.storage, self.ratings.storage),
+                epoch_s, level_kw=shave - buffer_kw, battery=battery
             )
+            if self._reserve_kwh is None:
+                loads, hours = self.planner.forecast(epoch_s)
+                self._persisted_kwh = reserve_kwh(
+                    loads, hours, level_kw=shave - buffer_kw, battery=battery
+                )
         return shave, recharge
 
     def _holds(self, view: MeterView, level_kw: float) -> bool:
@@ -244,23 +262,37 @@ class MeterController:
         grid_kw: float,
         bounds: Bounds,
         *,
+        epoch_s: float,
         over_demand: bool,
     ) -> Rest:
         """The energy policy (``rest.py``); off: the plain rule."""
         if not self.tuning.energy_policy or not goals.storage_on:
             return Rest(None, "plain rule")
+        least_load_kw = self._least_load_kw(view, grid_kw, epoch_s)
         budget = battery_budget(view.storage, self.ratings.storage)
         usable = sum(
             r.capacity_kwh * (r.soc_max_pct - r.soc_min_pct) / 100.0 for r in self.ratings.storage
         )
+        guarding = over_demand and goals.storage_hi
         target_kwh = resting_kwh(
             full_kwh=usable,
             reserve_kwh=self._reserve_kwh if self.tuning.planner_enabled else None,
             surplus_kwh=self.planner.surplus_kwh(
                 charge_kw=budget.charge_kw, efficiency_one_way=budget.efficiency_one_way
             ),
-            over_demand=over_demand and goals.storage_hi,
+            over_demand=guarding,
         )
+        if target_kwh is None and guarding and self.tuning.planner_enabled:
+            pv_kw = sum(r.power_kw for r in view.pv if r.online)
+            rated_kw = sum(r.rated_kw for r in view.pv if r.online)
+            hour = ((epoch_s + self._utc_offset_s(epoch_s)) % 86400.0) / 3600.0  # local
+            morning = pv_morning(pv_kw=pv_kw, rated_kw=rated_kw, local_hour=hour)
+            target_kwh = provisional_kwh(
+                full_kwh=usable,
+                persisted_kwh=self._persisted_kwh,
+                room_kwh=surplus_room_kwh(pv_rated_kw=rated_kw, least_load_kw=least_load_kw),
+                morning=morning,
+            )
         return resting(
             storage_kw=sum(r.power_kw for r in view.storage if r.online),
             grid_kw=grid_kw,
@@ -272,6 +304,27 @@ class MeterController:
             pv_curtailed=goals.pv_lo
             and any(r.online and r.limit_kw < r.rated_kw - 0.5 for r in view.pv),
         )
+
+    def _least_load_kw(self, view: MeterView, grid_kw: float, epoch_s: float) -> float:
+        """The least site load (grid + storage + PV output) seen since local midnight."""
+        load_kw = (
+            grid_kw
+            + sum(r.power_kw for r in view.storage if r.online)
+            + sum(r.power_kw for r in view.pv if r.online)
+        )
+        day = int((epoch_s + self._utc_offset_s(epoch_s)) // 86400.0)
+        seen_day, least = self._least_load
+        least = min(load_kw, least) if seen_day == day else load_kw
+        self._least_load = (day, least)
+        return least
+
+    def _utc_offset_s(self, epoch_s: float) -> float:
+        """The zone's UTC offset, looked up once per hour."""
+        hour = int(epoch_s // 3600.0)
+        if self._offset[0] != hour:
+            offset = datetime.fromtimestamp(epoch_s, self.zone).utcoffset()
+            self._offset = (hour, offset.total_seconds() if offset is not None else 0.0)
+        return self._offset[1]
 
     def _surplus_kw(self, view: MeterView, grid_kw: float, floor_kw: float) -> float:
         """PV the site could not use now: while the floor binds, what storage absorbs plus

@@ -13,8 +13,17 @@ a margin for forecast errors). Then:
   the mode, through the anti-backflow floor. While PV is curtailed it holds instead: releasing
   the curtailment serves the load first.
 
-While the forecast is not learned (the first day of each kind) the reserve is unknown and the
-battery rests full, as before. With anti-backflow only there is no reserve to keep.
+While the forecast is not learned (the first day of each kind, and every real site's first
+days) there is no surplus forecast and no learned reserve, so the policy works from what the
+day shows (``provisional_kwh``): while the PV is up and still in the morning half of its daily
+course (``pv_morning``), the surplus of the day is still to come, and the battery rests at full
+less the room that surplus could need (``surplus_room_kwh``: the PV's rating above the least
+site load seen today, for two hours), but never below a provisional reserve: what holding the
+guarded level would need if the present net load persisted (the planner's persistence
+forecast), with the same margins, and never below ``MIN_RESERVE_SHARE`` of the window. Above
+it, it serves the site's load, which makes room for the surplus. Outside the PV's morning
+(night, afternoon, evening) it rests full, as before: the evening peak and the next morning are
+what the energy is kept for. With anti-backflow only there is no reserve to keep.
 """
 
 from __future__ import annotations
@@ -49,6 +58,43 @@ def resting(
         return Rest(0.0, "hold" if not pv_curtailed else "PV curtailed: release it first")
     target = (floor_kw if math.isfinite(floor_kw) else 0.0) + buffer_kw
     return Rest(max(0.0, storage_kw + grid_kw - target), "serve the site's load")
+
+
+PV_MORNING_END_H = 12.0
+"""Local hour at which the PV's morning ends (local noon; solar noon is 12:00-13:30 local in
+most zones, summer time included): from then on the battery rests full again, refilling from
+the grid where the window allows, so the afternoon's peak finds it full whatever the PV does."""
+SUN_UP_SHARE = 0.05
+"""PV output, as a share of its rating, above which the sun counts as up."""
+MIN_RESERVE_SHARE = 0.25
+"""Least share of the SOC window a provisional reserve keeps for demand protection."""
+SURPLUS_H = 2.0
+"""Hours of the PV's possible surplus (rating less the least load) the room is made for."""
+
+
+def pv_morning(*, pv_kw: float, rated_kw: float, local_hour: float) -> bool:
+    """The PV is up and in the morning half of its daily course: its surplus is still to come."""
+    return rated_kw > 0.0 and pv_kw >= SUN_UP_SHARE * rated_kw and local_hour < PV_MORNING_END_H
+
+
+def surplus_room_kwh(*, pv_rated_kw: float, least_load_kw: float) -> float:
+    """Room the PV surplus could need without a forecast: what the PV at its rating could give
+    above the least site load seen today, for ``SURPLUS_H`` (a PV smaller than the site's load
+    has no surplus to make room for)."""
+    return max(0.0, pv_rated_kw - least_load_kw) * SURPLUS_H
+
+
+def provisional_kwh(
+    *, full_kwh: float, persisted_kwh: float, room_kwh: float, morning: bool
+) -> float | None:
+    """The energy to rest at without a learned forecast: during the PV's morning, full less the
+    room the possible surplus needs, but never below the reserve the present net load would
+    need if it persisted (25 % margin + 5 % of the window), nor ``MIN_RESERVE_SHARE`` of the
+    window; None (full) otherwise."""
+    if not morning:
+        return None
+    keep = max(MIN_RESERVE_SHARE * full_kwh, 1.25 * persisted_kwh + 0.05 * full_kwh)
+    return min(full_kwh, max(keep, full_kwh - room_kwh))
 
 
 def resting_kwh(
