@@ -34,13 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gridguard.clock import Clock
 from gridguard.platform import desired as desired_set
 from gridguard.platform.database import Database, aware
-from gridguard.platform.devices import device_row_in, scheme_of, store_desired
+from gridguard.platform.devices import scheme_of, store_desired
 from gridguard.platform.errors import (
     BrokerUnavailableError,
     CommandFailedError,
     CommandRejectedError,
     CommandTimedOutError,
     InvalidRequestError,
+    NotFoundError,
 )
 from gridguard.platform.models import CommandPublic, Page
 from gridguard.platform.paging import fetch_page
@@ -50,7 +51,7 @@ from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import COMMAND_MODELS, RESULT_MODELS, Result, message_type
 from gridguard.protocol.timefmt import format_datetime, now_ms
-from gridguard.protocol.topics import build_topic
+from gridguard.protocol.topics import TopicScheme, build_topic
 
 log = logging.getLogger("gridguard.platform.commands")
 OTHERS_PERIOD_S = 0.5
@@ -96,6 +97,30 @@ class _Waiting:
 
     out: Outgoing
     future: asyncio.Future[Result]
+
+
+# The round trip's statements, built once (building a statement costs more CPU than SQLAlchemy's
+# compiled-statement cache saves on it); each is executed with its parameters.
+_SCHEME_OF = sa.select(
+    devices.c.scheme, devices.c.product_key, devices.c.tenant, devices.c.prefix
+).where(devices.c.uid == sa.bindparam("p_uid"))
+_SETS_OF = sa.select(devices.c.last_list, devices.c.desired).where(
+    devices.c.uid == sa.bindparam("p_uid")
+)
+_INSERT = sa.insert(commands)
+_ANSWER = (
+    sa.update(commands)
+    .where(commands.c.mid == sa.bindparam("p_mid"), commands.c.answered_at.is_(None))
+    .values(
+        state=sa.bindparam("p_state"),
+        code=sa.bindparam("p_code"),
+        msg=sa.bindparam("p_msg"),
+        data=sa.bindparam("p_data", type_=commands.c.data.type),
+        answered_at=sa.bindparam("p_answered_at", type_=commands.c.answered_at.type),
+        latency_ms=sa.bindparam("p_latency_ms"),
+        late=commands.c.state == "timed_out",
+    )
+)
 
 
 def build_command(op: str, *, mid: str, device_uid: str, data: Any) -> BaseModel:
@@ -181,7 +206,15 @@ class Commander:
         now = self._clock.now()
 
         def work(conn: Connection) -> Outgoing:
-            scheme = scheme_of(device_row_in(conn, uid=device_uid))
+            device = conn.execute(_SCHEME_OF, {"p_uid": device_uid}).first()
+            if device is None:
+                raise NotFoundError(f"device {device_uid!r} not found")
+            scheme = TopicScheme(
+                device.scheme,
+                product_key=device.product_key,
+                tenant=device.tenant,
+                prefix=device.prefix,
+            )
             command = build_command(op, mid=mid, device_uid=device_uid, data=data)
             out = Outgoing(
                 mid=mid,
@@ -195,18 +228,19 @@ class Commander:
                 sent_at=now,
             )
             conn.execute(
-                sa.insert(commands).values(
-                    mid=out.mid,
-                    device_uid=out.device_uid,
-                    op=out.op,
-                    purpose=out.purpose,
-                    request=out.request,
-                    user_name=actor.name,
-                    token_id=actor.token_id,
-                    state="pending",
-                    sent_at=now,
-                    last_sent_at=now,
-                )
+                _INSERT,
+                {
+                    "mid": out.mid,
+                    "device_uid": out.device_uid,
+                    "op": out.op,
+                    "purpose": out.purpose,
+                    "request": out.request,
+                    "user_name": actor.name,
+                    "token_id": actor.token_id,
+                    "state": "pending",
+                    "sent_at": now,
+                    "last_sent_at": now,
+                },
             )
             return out
 
@@ -378,21 +412,20 @@ def _write_answer(
     data = result.model_dump(mode="json").get("data")
     state = _STATES.get(result.code, "failed")
     updated = conn.execute(
-        sa.update(commands)
-        .where(commands.c.mid == command.mid, commands.c.answered_at.is_(None))
-        .values(
-            state=state,
-            code=result.code,
-            msg=result.msg,
-            data=data,
-            answered_at=now,
-            latency_ms=(now - sent_at).total_seconds() * 1000 if sent_at else None,
-            late=commands.c.state == "timed_out",
-        )
+        _ANSWER,
+        {
+            "p_mid": command.mid,
+            "p_state": state,
+            "p_code": result.code,
+            "p_msg": result.msg,
+            "p_data": data,
+            "p_answered_at": now,
+            "p_latency_ms": (now - sent_at).total_seconds() * 1000 if sent_at else None,
+        },
     )
     if updated.rowcount != 1:
         return None
-    _store_reported(conn, command.device_uid, result, now)
+    _store_reported(conn, command.device_uid, result, data, now)
     if result.code == 200 and command.op in desired_set.MUTATIONS:
         _advance_desired(conn, command, data, now)
     return state
@@ -401,9 +434,9 @@ def _write_answer(
 _STATES = {200: "succeeded", 400: "rejected", 500: "failed"}
 
 
-def _store_reported(conn: Connection, uid: str, result: Result, now: datetime) -> None:
-    """A sync result carries the full list, exactly like list/post (it counts as one)."""
-    data = result.model_dump(mode="json").get("data")
+def _store_reported(conn: Connection, uid: str, result: Result, data: Any, now: datetime) -> None:
+    """A sync result carries the full list, exactly like list/post (it counts as one);
+    ``data``: the result's, as JSON."""
     if result.code == 200 and result.type == message_type("sync") and isinstance(data, list):
         conn.execute(
             sa.update(devices)
@@ -414,7 +447,9 @@ def _store_reported(conn: Connection, uid: str, result: Result, now: datetime) -
 
 def _advance_desired(conn: Connection, row: Any, data: Any, now: datetime) -> None:
     """``row``: the command (its audit row, or the sender's :class:`Outgoing`)."""
-    device = device_row_in(conn, uid=row.device_uid)
+    device = conn.execute(_SETS_OF, {"p_uid": row.device_uid}).first()
+    if device is None:
+        return  # the device was deleted meanwhile: no desired set to keep
     reported = desired_set.from_reported(device.last_list or [])
     if row.purpose == "reconcile" or device.desired is None:
         base = reported
