@@ -8,7 +8,9 @@ and repeats its reply) is published again, up to ``retries`` times; then the row
 
 Every result is recorded exactly once per mid (an UPDATE guarded by ``answered_at IS NULL``).
 The instance waiting for it records it at once, from what it already knows of the command (one
-UPDATE, plus the desired set for a mutation), and then answers the HTTP call; every other
+UPDATE, plus the desired set for a mutation), and then answers the HTTP call; results that
+arrive while earlier ones are being written are written together, in arrival order, in one
+transaction (a SAVEPOINT each), off the receiving lane; every other
 instance receives the result too and queues it: :meth:`Commander.record_others` records, every
 ``OTHERS_PERIOD_S``, those still unanswered (the sender died, the sweeper re-sent it, or the
 answer came after its request gave up: a late one).
@@ -158,6 +160,9 @@ class Commander:
         self.retries = retries
         self._pending: dict[str, _Waiting] = {}
         self._others: list[tuple[str, str, Result]] = []
+        self._own: list[tuple[_Waiting, Result]] = []
+        self._recording: set[str] = set()
+        self._recorder: asyncio.Task[None] | None = None
         self.on_failure: list[StateHook] = []
 
     async def send(
@@ -274,23 +279,36 @@ class Commander:
         if waiting is None or (waiting.out.device_uid, waiting.out.op) != (device_uid, op):
             self._others.append((op, device_uid, result))
             return
-        if waiting.future.done():
+        if waiting.future.done() or result.reply in self._recording:
             return  # a repeated reply (the EMS answers a re-sent mid again)
-        state = await self._record_own(waiting.out, result)
-        if state is not None and state != "succeeded":
-            await self._announce(device_uid, result.reply, state, result.msg)
-        if not waiting.future.done():
-            waiting.future.set_result(result)
+        self._recording.add(result.reply)
+        self._own.append((waiting, result))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_own(), name="platform-own-results")
 
-    async def _record_own(self, out: Outgoing, result: Result) -> str | None:
-        """The result of a command this instance sent: no need to read the row back, the
-        sender knows it."""
-        now = self._clock.now()
-        return await self._db.run_write(
-            functools.partial(
-                _write_answer, command=out, result=result, sent_at=out.sent_at, now=now
-            )
-        )
+    async def _record_own(self) -> None:
+        """The results of commands this instance sent, in arrival order, each queued while
+        the previous ones were being written going into one transaction (each in a SAVEPOINT:
+        one failing is not recorded, the others are); no need to read a row back, the sender
+        knows it. The receiving lane is not held up meanwhile. A result whose write failed
+        answers nobody: the request's retry gets the EMS's repeated reply."""
+        while self._own:
+            batch = list(self._own)
+            self._own.clear()
+            now = self._clock.now()
+            try:
+                outcomes = await self._db.run_write(functools.partial(_write_answers, batch, now))
+            except Exception:
+                log.exception("recording %d result(s) failed", len(batch))
+                outcomes = [(False, None)] * len(batch)
+            for (waiting, result), (written, state) in zip(batch, outcomes, strict=True):
+                self._recording.discard(result.reply)
+                if not written:
+                    continue
+                if state is not None and state != "succeeded":
+                    await self._announce(waiting.out.device_uid, result.reply, state, result.msg)
+                if not waiting.future.done():
+                    waiting.future.set_result(result)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Every ``OTHERS_PERIOD_S``: record the results nobody here was waiting for."""
@@ -401,6 +419,28 @@ def _record(
     if row is None:
         return None  # not ours, or already recorded (a repeated reply)
     return _write_answer(conn, command=row, result=result, sent_at=aware(row.sent_at), now=now)
+
+
+def _write_answers(
+    batch: list[tuple[_Waiting, Result]], now: datetime, conn: Connection
+) -> list[tuple[bool, str | None]]:
+    """:func:`_write_answer` for each, in order, each in a SAVEPOINT of its own: (written,
+    the new state); one that raises is rolled back alone (written False)."""
+    outcomes: list[tuple[bool, str | None]] = []
+    for waiting, result in batch:
+        savepoint = conn.begin_nested()
+        try:
+            state = _write_answer(
+                conn, command=waiting.out, result=result, sent_at=waiting.out.sent_at, now=now
+            )
+        except Exception:
+            savepoint.rollback()
+            log.exception("recording the result of %s failed", result.reply)
+            outcomes.append((False, None))
+        else:
+            savepoint.commit()
+            outcomes.append((True, state))
+    return outcomes
 
 
 def _write_answer(

@@ -83,15 +83,18 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
-def _explicit_transactions(engine: Engine) -> None:
-    """SQLAlchemy's recipe for SAVEPOINT on pysqlite: the driver's own implicit BEGIN off,
-    BEGIN emitted when SQLAlchemy begins (else the first RELEASE would commit)."""
+def _immediate_transactions(engine: Engine) -> None:
+    """SQLAlchemy's recipe for SAVEPOINT on pysqlite (the driver's own implicit BEGIN off,
+    BEGIN emitted when SQLAlchemy begins, else the first RELEASE would commit), with BEGIN
+    IMMEDIATE: the write lock is taken (or waited for, ``busy_timeout``) at the start, so a
+    transaction that reads before it writes never finds its snapshot stale at its first write
+    (SQLITE_BUSY_SNAPSHOT, "database is locked" at once, whatever the timeout)."""
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
 
     def on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     sa.event.listen(engine, "connect", on_connect)
     sa.event.listen(engine, "begin", on_begin)
@@ -112,6 +115,7 @@ class Database:
         self._busy_timeout_ms = busy_timeout_ms
         self._engine: AsyncEngine | None = None
         self._sync: Engine | None = None
+        self._sync_writes: Engine | None = None
         self._write_lock: asyncio.Lock | None = None
         self._queue: deque[_Queued] = deque()
         self._drainer: asyncio.Task[None] | None = None
@@ -143,16 +147,21 @@ class Database:
         if self.is_sqlite:
             self._sync = sa.create_engine(self.url.set(drivername="sqlite"))
             sa.event.listen(self._sync, "connect", _sqlite_pragmas(self._busy_timeout_ms))
-            _explicit_transactions(self._sync)
+            self._sync_writes = sa.create_engine(self.url.set(drivername="sqlite"))
+            sa.event.listen(
+                self._sync_writes, "connect", _sqlite_pragmas(self._busy_timeout_ms)
+            )
+            _immediate_transactions(self._sync_writes)
 
     async def close(self) -> None:
         if self._drainer is not None:
             with contextlib.suppress(Exception):
                 await self._drainer
             self._drainer = None
-        if self._sync is not None:
-            self._sync.dispose()
-            self._sync = None
+        for sync in (self._sync, self._sync_writes):
+            if sync is not None:
+                sync.dispose()
+        self._sync = self._sync_writes = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -191,12 +200,12 @@ class Database:
         """Run the queued writes, up to :data:`GROUP_MAX` per transaction, until none is left;
         each caller gets its own outcome once the group has committed."""
         assert self._write_lock is not None
-        assert self._sync is not None
+        assert self._sync_writes is not None
         while self._queue:
             group = [self._queue.popleft() for _ in range(min(GROUP_MAX, len(self._queue)))]
             try:
                 async with self._write_lock:
-                    await asyncio.to_thread(_in_group, self._sync, group)
+                    await asyncio.to_thread(_in_group, self._sync_writes, group)
             except Exception as exc:  # noqa: BLE001 - the shared COMMIT failed: none is stored
                 for queued in group:
                     if not queued.future.done():
