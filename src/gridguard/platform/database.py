@@ -148,9 +148,7 @@ class Database:
             self._sync = sa.create_engine(self.url.set(drivername="sqlite"))
             sa.event.listen(self._sync, "connect", _sqlite_pragmas(self._busy_timeout_ms))
             self._sync_writes = sa.create_engine(self.url.set(drivername="sqlite"))
-            sa.event.listen(
-                self._sync_writes, "connect", _sqlite_pragmas(self._busy_timeout_ms)
-            )
+            sa.event.listen(self._sync_writes, "connect", _sqlite_pragmas(self._busy_timeout_ms))
             _immediate_transactions(self._sync_writes)
 
     async def close(self) -> None:
