@@ -21,7 +21,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
@@ -239,8 +239,8 @@ class LiteClient(asyncio.Protocol):
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # a stream transport (uvloop's is one without subclassing asyncio.Transport)
+        self._transport = cast("asyncio.Transport", transport)
         self._last_in = time.monotonic()
 
     def data_received(self, data: bytes) -> None:

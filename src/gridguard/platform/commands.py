@@ -8,7 +8,9 @@ and repeats its reply) is published again, up to ``retries`` times; then the row
 
 Every result is recorded exactly once per mid (an UPDATE guarded by ``answered_at IS NULL``).
 The instance waiting for it records it at once, from what it already knows of the command (one
-UPDATE, plus the desired set for a mutation), and then answers the HTTP call; every other
+UPDATE, plus the desired set for a mutation), and then answers the HTTP call; results that
+arrive while earlier ones are being written are written together, in arrival order, in one
+transaction (a SAVEPOINT each), off the receiving lane; every other
 instance receives the result too and queues it: :meth:`Commander.record_others` records, every
 ``OTHERS_PERIOD_S``, those still unanswered (the sender died, the sweeper re-sent it, or the
 answer came after its request gave up: a late one).
@@ -34,13 +36,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gridguard.clock import Clock
 from gridguard.platform import desired as desired_set
 from gridguard.platform.database import Database, aware
-from gridguard.platform.devices import device_row_in, scheme_of, store_desired
+from gridguard.platform.devices import scheme_of, store_desired
 from gridguard.platform.errors import (
     BrokerUnavailableError,
     CommandFailedError,
     CommandRejectedError,
     CommandTimedOutError,
     InvalidRequestError,
+    NotFoundError,
 )
 from gridguard.platform.models import CommandPublic, Page
 from gridguard.platform.paging import fetch_page
@@ -50,7 +53,7 @@ from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import COMMAND_MODELS, RESULT_MODELS, Result, message_type
 from gridguard.protocol.timefmt import format_datetime, now_ms
-from gridguard.protocol.topics import build_topic
+from gridguard.protocol.topics import TopicScheme, build_topic
 
 log = logging.getLogger("gridguard.platform.commands")
 OTHERS_PERIOD_S = 0.5
@@ -98,6 +101,30 @@ class _Waiting:
     future: asyncio.Future[Result]
 
 
+# The round trip's statements, built once (building a statement costs more CPU than SQLAlchemy's
+# compiled-statement cache saves on it); each is executed with its parameters.
+_SCHEME_OF = sa.select(
+    devices.c.scheme, devices.c.product_key, devices.c.tenant, devices.c.prefix
+).where(devices.c.uid == sa.bindparam("p_uid"))
+_SETS_OF = sa.select(devices.c.last_list, devices.c.desired).where(
+    devices.c.uid == sa.bindparam("p_uid")
+)
+_INSERT = sa.insert(commands)
+_ANSWER = (
+    sa.update(commands)
+    .where(commands.c.mid == sa.bindparam("p_mid"), commands.c.answered_at.is_(None))
+    .values(
+        state=sa.bindparam("p_state"),
+        code=sa.bindparam("p_code"),
+        msg=sa.bindparam("p_msg"),
+        data=sa.bindparam("p_data", type_=commands.c.data.type),
+        answered_at=sa.bindparam("p_answered_at", type_=commands.c.answered_at.type),
+        latency_ms=sa.bindparam("p_latency_ms"),
+        late=commands.c.state == "timed_out",
+    )
+)
+
+
 def build_command(op: str, *, mid: str, device_uid: str, data: Any) -> BaseModel:
     """The protocol's own command model, validated (InvalidRequestError names field and rule)."""
     envelope: dict[str, Any] = {
@@ -133,6 +160,9 @@ class Commander:
         self.retries = retries
         self._pending: dict[str, _Waiting] = {}
         self._others: list[tuple[str, str, Result]] = []
+        self._own: list[tuple[_Waiting, Result]] = []
+        self._recording: set[str] = set()
+        self._recorder: asyncio.Task[None] | None = None
         self.on_failure: list[StateHook] = []
 
     async def send(
@@ -181,7 +211,15 @@ class Commander:
         now = self._clock.now()
 
         def work(conn: Connection) -> Outgoing:
-            scheme = scheme_of(device_row_in(conn, uid=device_uid))
+            device = conn.execute(_SCHEME_OF, {"p_uid": device_uid}).first()
+            if device is None:
+                raise NotFoundError(f"device {device_uid!r} not found")
+            scheme = TopicScheme(
+                device.scheme,
+                product_key=device.product_key,
+                tenant=device.tenant,
+                prefix=device.prefix,
+            )
             command = build_command(op, mid=mid, device_uid=device_uid, data=data)
             out = Outgoing(
                 mid=mid,
@@ -195,18 +233,19 @@ class Commander:
                 sent_at=now,
             )
             conn.execute(
-                sa.insert(commands).values(
-                    mid=out.mid,
-                    device_uid=out.device_uid,
-                    op=out.op,
-                    purpose=out.purpose,
-                    request=out.request,
-                    user_name=actor.name,
-                    token_id=actor.token_id,
-                    state="pending",
-                    sent_at=now,
-                    last_sent_at=now,
-                )
+                _INSERT,
+                {
+                    "mid": out.mid,
+                    "device_uid": out.device_uid,
+                    "op": out.op,
+                    "purpose": out.purpose,
+                    "request": out.request,
+                    "user_name": actor.name,
+                    "token_id": actor.token_id,
+                    "state": "pending",
+                    "sent_at": now,
+                    "last_sent_at": now,
+                },
             )
             return out
 
@@ -240,23 +279,36 @@ class Commander:
         if waiting is None or (waiting.out.device_uid, waiting.out.op) != (device_uid, op):
             self._others.append((op, device_uid, result))
             return
-        if waiting.future.done():
+        if waiting.future.done() or result.reply in self._recording:
             return  # a repeated reply (the EMS answers a re-sent mid again)
-        state = await self._record_own(waiting.out, result)
-        if state is not None and state != "succeeded":
-            await self._announce(device_uid, result.reply, state, result.msg)
-        if not waiting.future.done():
-            waiting.future.set_result(result)
+        self._recording.add(result.reply)
+        self._own.append((waiting, result))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_own(), name="platform-own-results")
 
-    async def _record_own(self, out: Outgoing, result: Result) -> str | None:
-        """The result of a command this instance sent: no need to read the row back, the
-        sender knows it."""
-        now = self._clock.now()
-        return await self._db.run_write(
-            functools.partial(
-                _write_answer, command=out, result=result, sent_at=out.sent_at, now=now
-            )
-        )
+    async def _record_own(self) -> None:
+        """The results of commands this instance sent, in arrival order, each queued while
+        the previous ones were being written going into one transaction (each in a SAVEPOINT:
+        one failing is not recorded, the others are); no need to read a row back, the sender
+        knows it. The receiving lane is not held up meanwhile. A result whose write failed
+        answers nobody: the request's retry gets the EMS's repeated reply."""
+        while self._own:
+            batch = list(self._own)
+            self._own.clear()
+            now = self._clock.now()
+            try:
+                outcomes = await self._db.run_write(functools.partial(_write_answers, batch, now))
+            except Exception:
+                log.exception("recording %d result(s) failed", len(batch))
+                outcomes = [(False, None)] * len(batch)
+            for (waiting, result), (written, state) in zip(batch, outcomes, strict=True):
+                self._recording.discard(result.reply)
+                if not written:
+                    continue
+                if state is not None and state != "succeeded":
+                    await self._announce(waiting.out.device_uid, result.reply, state, result.msg)
+                if not waiting.future.done():
+                    waiting.future.set_result(result)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Every ``OTHERS_PERIOD_S``: record the results nobody here was waiting for."""
@@ -369,6 +421,28 @@ def _record(
     return _write_answer(conn, command=row, result=result, sent_at=aware(row.sent_at), now=now)
 
 
+def _write_answers(
+    batch: list[tuple[_Waiting, Result]], now: datetime, conn: Connection
+) -> list[tuple[bool, str | None]]:
+    """:func:`_write_answer` for each, in order, each in a SAVEPOINT of its own: (written,
+    the new state); one that raises is rolled back alone (written False)."""
+    outcomes: list[tuple[bool, str | None]] = []
+    for waiting, result in batch:
+        savepoint = conn.begin_nested()
+        try:
+            state = _write_answer(
+                conn, command=waiting.out, result=result, sent_at=waiting.out.sent_at, now=now
+            )
+        except Exception:
+            savepoint.rollback()
+            log.exception("recording the result of %s failed", result.reply)
+            outcomes.append((False, None))
+        else:
+            savepoint.commit()
+            outcomes.append((True, state))
+    return outcomes
+
+
 def _write_answer(
     conn: Connection, *, command: Any, result: Result, sent_at: datetime | None, now: datetime
 ) -> str | None:
@@ -378,21 +452,20 @@ def _write_answer(
     data = result.model_dump(mode="json").get("data")
     state = _STATES.get(result.code, "failed")
     updated = conn.execute(
-        sa.update(commands)
-        .where(commands.c.mid == command.mid, commands.c.answered_at.is_(None))
-        .values(
-            state=state,
-            code=result.code,
-            msg=result.msg,
-            data=data,
-            answered_at=now,
-            latency_ms=(now - sent_at).total_seconds() * 1000 if sent_at else None,
-            late=commands.c.state == "timed_out",
-        )
+        _ANSWER,
+        {
+            "p_mid": command.mid,
+            "p_state": state,
+            "p_code": result.code,
+            "p_msg": result.msg,
+            "p_data": data,
+            "p_answered_at": now,
+            "p_latency_ms": (now - sent_at).total_seconds() * 1000 if sent_at else None,
+        },
     )
     if updated.rowcount != 1:
         return None
-    _store_reported(conn, command.device_uid, result, now)
+    _store_reported(conn, command.device_uid, result, data, now)
     if result.code == 200 and command.op in desired_set.MUTATIONS:
         _advance_desired(conn, command, data, now)
     return state
@@ -401,9 +474,9 @@ def _write_answer(
 _STATES = {200: "succeeded", 400: "rejected", 500: "failed"}
 
 
-def _store_reported(conn: Connection, uid: str, result: Result, now: datetime) -> None:
-    """A sync result carries the full list, exactly like list/post (it counts as one)."""
-    data = result.model_dump(mode="json").get("data")
+def _store_reported(conn: Connection, uid: str, result: Result, data: Any, now: datetime) -> None:
+    """A sync result carries the full list, exactly like list/post (it counts as one);
+    ``data``: the result's, as JSON."""
     if result.code == 200 and result.type == message_type("sync") and isinstance(data, list):
         conn.execute(
             sa.update(devices)
@@ -414,7 +487,9 @@ def _store_reported(conn: Connection, uid: str, result: Result, now: datetime) -
 
 def _advance_desired(conn: Connection, row: Any, data: Any, now: datetime) -> None:
     """``row``: the command (its audit row, or the sender's :class:`Outgoing`)."""
-    device = device_row_in(conn, uid=row.device_uid)
+    device = conn.execute(_SETS_OF, {"p_uid": row.device_uid}).first()
+    if device is None:
+        return  # the device was deleted meanwhile: no desired set to keep
     reported = desired_set.from_reported(device.last_list or [])
     if row.purpose == "reconcile" or device.desired is None:
         base = reported

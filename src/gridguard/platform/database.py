@@ -10,17 +10,25 @@ SQLite that function runs in a worker thread on a synchronous engine, once: aios
 thread and back for every cursor, execute, fetch and commit (some 28 hops for one command,
 each a GIL hand-over that costs 50-100 us of CPU on a busy 2-core box and more in waiting). On
 PostgreSQL it runs through the async connection's ``run_sync`` (asyncpg, no thread).
+
+On SQLite the writes queued while one commit is under way go together (group commit): one
+thread hop, one transaction, one ``COMMIT`` (one fsync under ``synchronous=FULL``) for all of
+them, each in a SAVEPOINT of its own, so each still succeeds or fails alone exactly as in a
+transaction of its own; every caller is answered only after that COMMIT. At 100 commands a
+second this is what keeps the round trip short: two commits per command one after the other
+queued behind each other's fsync.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from alembic import command
@@ -33,6 +41,8 @@ from gridguard.store.urls import async_url, display_url, sqlite_file
 DEFAULT_DB_URL = "sqlite:///gridguard-platform/platform.db"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 T = TypeVar("T")
+GROUP_MAX = 64
+"""At most this many queued writes share one SQLite transaction (one COMMIT)."""
 
 
 class DatabaseError(RuntimeError):
@@ -73,6 +83,30 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
+def _immediate_transactions(engine: Engine) -> None:
+    """SQLAlchemy's recipe for SAVEPOINT on pysqlite (the driver's own implicit BEGIN off,
+    BEGIN emitted when SQLAlchemy begins, else the first RELEASE would commit), with BEGIN
+    IMMEDIATE: the write lock is taken (or waited for, ``busy_timeout``) at the start, so a
+    transaction that reads before it writes never finds its snapshot stale at its first write
+    (SQLITE_BUSY_SNAPSHOT, "database is locked" at once, whatever the timeout)."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    def on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    sa.event.listen(engine, "connect", on_connect)
+    sa.event.listen(engine, "begin", on_begin)
+
+
+@dataclass(slots=True)
+class _Queued:
+    work: Callable[[Connection], Any]
+    future: asyncio.Future[Any]
+    outcome: tuple[bool, Any] = (False, None)
+
+
 class Database:
     """One engine, reads concurrent, writes through :meth:`write` (serialized on SQLite)."""
 
@@ -81,7 +115,10 @@ class Database:
         self._busy_timeout_ms = busy_timeout_ms
         self._engine: AsyncEngine | None = None
         self._sync: Engine | None = None
+        self._sync_writes: Engine | None = None
         self._write_lock: asyncio.Lock | None = None
+        self._queue: deque[_Queued] = deque()
+        self._drainer: asyncio.Task[None] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -110,11 +147,19 @@ class Database:
         if self.is_sqlite:
             self._sync = sa.create_engine(self.url.set(drivername="sqlite"))
             sa.event.listen(self._sync, "connect", _sqlite_pragmas(self._busy_timeout_ms))
+            self._sync_writes = sa.create_engine(self.url.set(drivername="sqlite"))
+            sa.event.listen(self._sync_writes, "connect", _sqlite_pragmas(self._busy_timeout_ms))
+            _immediate_transactions(self._sync_writes)
 
     async def close(self) -> None:
-        if self._sync is not None:
-            self._sync.dispose()
-            self._sync = None
+        if self._drainer is not None:
+            with contextlib.suppress(Exception):
+                await self._drainer
+            self._drainer = None
+        for sync in (self._sync, self._sync_writes):
+            if sync is not None:
+                sync.dispose()
+        self._sync = self._sync_writes = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -143,10 +188,39 @@ class Database:
         if self._sync is None:
             async with engine.begin() as conn:
                 return await conn.run_sync(work)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(work, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="platform-db-writes")
+        return await future
+
+    async def _drain(self) -> None:
+        """Run the queued writes, up to :data:`GROUP_MAX` per transaction, until none is left;
+        each caller gets its own outcome once the group has committed."""
         assert self._write_lock is not None
-        sync = self._sync
-        async with self._write_lock:
-            return await asyncio.to_thread(_in_transaction, sync, work)
+        assert self._sync_writes is not None
+        while self._queue:
+            group = [self._queue.popleft() for _ in range(min(GROUP_MAX, len(self._queue)))]
+            try:
+                async with self._write_lock:
+                    await asyncio.to_thread(_in_group, self._sync_writes, group)
+            except Exception as exc:  # noqa: BLE001 - the shared COMMIT failed: none is stored
+                for queued in group:
+                    if not queued.future.done():
+                        queued.future.set_exception(exc)
+                continue
+            except BaseException:
+                for queued in group:
+                    queued.future.cancel()
+                raise
+            for queued in group:
+                if queued.future.done():
+                    continue  # its caller was cancelled; the write is committed regardless
+                ok, value = queued.outcome
+                if ok:
+                    queued.future.set_result(value)
+                else:
+                    queued.future.set_exception(cast("BaseException", value))
 
     async def run_read(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` on a connection of its own (no transaction kept)."""
@@ -185,9 +259,30 @@ class StoredJson(sa.TypeDecorator[Any]):
         return process
 
 
-def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+def _in_group(engine: Engine, group: list[_Queued]) -> None:
+    """Each work in a SAVEPOINT of its own (rolled back alone if it raises), one COMMIT for
+    all; a lone work needs no SAVEPOINT."""
+    if len(group) == 1:
+        queued = group[0]
+        try:
+            with engine.begin() as conn:
+                value = queued.work(conn)
+        except Exception as exc:  # noqa: BLE001 - handed to its caller
+            queued.outcome = (False, exc)
+        else:
+            queued.outcome = (True, value)
+        return
     with engine.begin() as conn:
-        return work(conn)
+        for queued in group:
+            savepoint = conn.begin_nested()
+            try:
+                value = queued.work(conn)
+            except Exception as exc:  # noqa: BLE001 - handed to its caller
+                savepoint.rollback()
+                queued.outcome = (False, exc)
+            else:
+                savepoint.commit()
+                queued.outcome = (True, value)
 
 
 def _on_connection(engine: Engine, work: Callable[[Connection], T]) -> T:

@@ -159,17 +159,20 @@ async def revoke_token(
     return _token(row)
 
 
+_BY_TOKEN = (
+    sa.select(users.c.id, users.c.name, users.c.role, tokens.c.id.label("token_id"))
+    .select_from(tokens.join(users, tokens.c.user_id == users.c.id))
+    .where(tokens.c.token_hash == sa.bindparam("p_hash"), tokens.c.revoked_at.is_(None))
+)
+"""Built once: it runs on every request."""
+
+
 async def authenticate(db: Database, *, token: str) -> Principal:
     """The caller behind ``token``: one indexed lookup of its SHA-256 on every request, so a
     revocation made through any instance stops the token at once (a cache of checked tokens
     was tried and dropped: another instance would have honoured a revoked token for its TTL)."""
     digest = token_hash(token)
-    query = (
-        sa.select(users.c.id, users.c.name, users.c.role, tokens.c.id.label("token_id"))
-        .select_from(tokens.join(users, tokens.c.user_id == users.c.id))
-        .where(tokens.c.token_hash == digest, tokens.c.revoked_at.is_(None))
-    )
-    row = await db.run_read(lambda conn: conn.execute(query).first())
+    row = await db.run_read(lambda conn: conn.execute(_BY_TOKEN, {"p_hash": digest}).first())
     if row is None:
         raise UnauthorizedError("missing, unknown or revoked token")
     return Principal(user_id=row.id, name=row.name, role=Role(row.role), token_id=row.token_id)
