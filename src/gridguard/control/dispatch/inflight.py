@@ -12,8 +12,9 @@ is taken on the view *as it will be* when its own setpoint acts (:func:`ahead`):
 output moved toward each setpoint in flight with the actuator lag (within its BMS limits),
 each PV or pile limit the last one written, an output above a lowered limit falling toward
 it, a PV output rising toward a raised limit (or one it is still catching up with, within a
-ramp) at its worst case (the floor's side: the sun may give less), and the meter's total and phases shifted by what the devices' net
-output is predicted to do meanwhile (the load is taken to hold; devices are three-phase).
+ramp) at its worst case (the floor's side: the sun may give less), and the meter's total
+and phases shifted by what the devices' net output is predicted to do meanwhile (the load
+is taken to hold; devices are three-phase).
 With ``k = 0`` the view is returned unchanged.
 
 ``k`` is the configured ``command_delay_s`` unless the devices' own responses prove another
