@@ -111,3 +111,10 @@ def test_meter_delay_beyond_two_periods_is_refused() -> None:
     assert ControlConfig(period_s=1.0, meter_delay_s=2.0).meter_delay_s == 2.0
     with pytest.raises(ValueError, match=r"meter_delay_s 2.5 must be at most 2 x period_s"):
         ControlConfig(period_s=1.0, meter_delay_s=2.5)
+
+
+def test_command_delay_beyond_two_periods_is_refused() -> None:
+    """The view ahead of setpoints in flight reaches two cycles: a later one is refused."""
+    assert ControlConfig(period_s=1.0, command_delay_s=2.0).command_delay_s == 2.0
+    with pytest.raises(ValueError, match=r"command_delay_s 2.5 must be at most 2 x period_s"):
+        ControlConfig(period_s=1.0, command_delay_s=2.5)

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridguard.control.demand import DemandMeter
+from gridguard.control.dispatch.inflight import CommandDelay, ahead
 from gridguard.control.dispatch.latency import MeterAlignment
 from gridguard.control.dispatch.merit import plan_dispatch
 from gridguard.control.dispatch.owed import Owed, owed_after, owed_now
@@ -43,6 +44,7 @@ from gridguard.control.laws.phase import phase_floor_kw
 from gridguard.control.params import ControlTuning, MeterGoals
 from gridguard.control.planner import LoadPlanner, battery_budget, reserve_kwh
 from gridguard.control.view import Command, MeterRatings, MeterView, hold_command
+from gridguard.devices.protocols import MeterReading
 from gridguard.site.config import ControlConfig
 
 HOLD_H = 2.0
@@ -90,6 +92,10 @@ class MeterController:
             delay=round(tuning.meter_delay_s / config.period_s) if tuning.align_meter else 0,
             identify=tuning.align_meter and tuning.identify_meter_delay,
         )
+        self.commands = CommandDelay(
+            delay=round(tuning.command_delay_s / config.period_s) if tuning.align_commands else 0,
+            identify=tuning.align_commands and tuning.identify_command_delay,
+        )
         self._reserve_kwh: float | None = None
         self._persisted_kwh = 0.0  # the reserve on persistence, while nothing is learned
         self.zone = zone
@@ -102,29 +108,42 @@ class MeterController:
         self.failsafe = False
 
     def decide(self, view: MeterView, goals: MeterGoals, mono_s: float, epoch_s: float) -> Decision:
-        """One cycle: account the sample, then bounds -> dispatch -> clamped setpoints."""
+        """One cycle: account the sample, then bounds -> dispatch -> clamped setpoints.
+
+        With a valid meter the view is first moved to *now* (a late meter, ``latency.py``)
+        and then to when this cycle's setpoints act (setpoints still in flight,
+        ``inflight.py``); the demand meter counts the meter's own reading."""
+        raw = view.meter
+        self.commands.observe(view)
+        if raw.valid:
+            view = ahead(self._aligned(view), self.commands.in_flight(), self.alpha, self.ramp_kw)
         if self.alpha >= 1.0:  # no lag: an output follows its limit within the cycle
-            return self._decide(view, goals, mono_s, epoch_s, None)
-        owed = owed_now(self._owed, view, self.alpha)
-        decision = self._decide(view, goals, mono_s, epoch_s, owed)
-        self._owed = owed_after(owed, view, decision.command)
+            decision = self._decide(view, raw, goals, mono_s=mono_s, epoch_s=epoch_s, owed=None)
+        else:
+            owed = owed_now(self._owed, view, self.alpha)
+            decision = self._decide(view, raw, goals, mono_s=mono_s, epoch_s=epoch_s, owed=owed)
+            self._owed = owed_after(owed, view, decision.command)
+        self.commands.wrote(decision.command)
         return decision
 
     def _decide(
-        self, view: MeterView, goals: MeterGoals, mono_s: float, epoch_s: float, owed: Owed | None
+        self,
+        view: MeterView,
+        raw: MeterReading,
+        goals: MeterGoals,
+        *,
+        mono_s: float,
+        epoch_s: float,
+        owed: Owed | None,
     ) -> Decision:
         dt_s = self.config.period_s if self._last_s is None else min(mono_s - self._last_s, 60.0)
         self._last_s = mono_s
         if self._last_valid_s is None:
             self._last_valid_s = mono_s  # the timeout counts from start-up
-        reading = view.meter
-        if reading.valid:
+        if raw.valid:
             self._last_valid_s = mono_s
-        grid_kw = reading.grid_power_kw if reading.valid else None
-        stepped = self.demand.add(grid_kw, dt_s, epoch_s)
-        if grid_kw is not None:
-            view = self._aligned(view)
-            grid_kw = view.meter.grid_power_kw
+        stepped = self.demand.add(raw.grid_power_kw if raw.valid else None, dt_s, epoch_s)
+        grid_kw = view.meter.grid_power_kw if raw.valid else None
         self.failsafe = mono_s - self._last_valid_s >= self.config.meter_timeout_s
         if self.failsafe:
             command = failsafe_command(
@@ -141,9 +160,11 @@ class MeterController:
             grid_kw + storage_kw, epoch_s, self._surplus_kw(view, grid_kw, bounds.floor_kw)
         )
         if self.tuning.energy_room:
-            view = energy_limited(
-                view, self.ratings, self.config.period_s + self.tuning.actuator_lag_s
-            )
+            # the room spread over the time a setpoint takes to act and settle: a period, the
+            # setpoints still in flight and the lag (inflight.py, energy room ruling)
+            period_s = self.config.period_s
+            horizon_s = period_s * (1 + self.commands.delay) + self.tuning.actuator_lag_s
+            view = energy_limited(view, self.ratings, horizon_s)
         self.rest = self._rest(
             view, goals, grid_kw, bounds, epoch_s=epoch_s, over_demand=target is not None
         )

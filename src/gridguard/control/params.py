@@ -51,6 +51,13 @@ class ControlTuning:
     """Time-align the meter with the devices' readings at the delay in force (latency.py)."""
     identify_meter_delay: bool = True
     """Let consistent, significant evidence from the readings replace ``meter_delay_s``."""
+    command_delay_s: float = 0.0
+    """How late a written setpoint acts (whole periods): the delay in force unless the
+    devices' responses prove another, and the one taken back when that proof fades."""
+    align_commands: bool = True
+    """Decide on the view as it will be when this cycle's setpoints act (inflight.py)."""
+    identify_command_delay: bool = True
+    """Let consistent, significant evidence from storage responses replace ``command_delay_s``."""
     noise_buffer: bool = True
     """Widen the floors' buffer to 5 sigma of the meter noise measured online."""
     energy_room: bool = True

@@ -93,6 +93,8 @@ def build_controller(
         actuator_lag_s=site.control.actuator_lag_s,
         meter_delay_s=site.control.meter_delay_s,
         identify_meter_delay=site.control.identify_meter_delay,
+        command_delay_s=site.control.command_delay_s,
+        identify_command_delay=site.control.identify_command_delay,
     )
     engine = ControlEngine(
         site, devices, SystemClock(), StoreStateAdapter(store), log_event, tuning=tuning

@@ -36,7 +36,9 @@ class ProportionalController:
         self.inner = MeterController(
             ratings=ratings,
             config=config.model_copy(update={"relax_kw_per_s": 1e9}),
-            tuning=ControlTuning(actuator_lag_s=0.0, planner_enabled=False),
+            # what it writes is 20 % of the inner decision, not the decision: the inner
+            # controller's record of its writes is no evidence of a setpoint delay
+            tuning=ControlTuning(actuator_lag_s=0.0, planner_enabled=False, align_commands=False),
             zone=zone,
         )
         self.gain = gain

@@ -4,6 +4,10 @@ Backflow is counted against the total baseline X (when anti-backflow is on) and 
 per-phase condition Y (when single-phase anti-backflow is on), all seconds and those outside
 the settle window (2 cycles + the actuator lag + the meter and command delays after a
 disturbance: a step of the uncontrolled net load bigger than ``step_kw`` within one second).
+A phase has its own window besides: a step of that phase's uncontrolled load (its load less a
+third of the PV available plus a third of the vehicles) bigger than ``step_kw`` disturbs it
+even when the other phases take the step back and the total does not move (a single-phase
+welder switching while another phase's load drops: no controller sees it coming).
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ class Score:
     soc_at_peak_pct: float | None = None
     _last_exo: float = 0.0
     _disturbed_at: float = -1e9
+    _last_phase_exo: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    _phase_disturbed_at: list[float] = field(default_factory=lambda: [-1e9, -1e9, -1e9])
     _peak_kw: float = 0.0
     samples: list[tuple[float, ...]] = field(default_factory=list)
     record: bool = False
@@ -108,11 +114,18 @@ class Score:
             self.after_s += outside
         y = self.floors.phase_kw
         if y is not None:
+            shared = (sum(i.charger_demand_kw) - avail) / 3.0
+            last, since = self._last_phase_exo, self._phase_disturbed_at
             for k in range(3):
+                exo_k = i.load_phase_kw[k] + shared
+                if abs(exo_k - last[k]) > self.step_kw:
+                    since[k] = t
+                last[k] = exo_k
                 if phases[k] < y:
-                    self._below(y - phases[k], outside)
+                    out_k = outside and t > since[k] + self.settle_s
+                    self._below(y - phases[k], out_k)
                     self.phase_s[k] += 1
-                    self.phase_after_s[k] += outside
+                    self.phase_after_s[k] += out_k
         self.meter.add(grid, 1.0, self.epoch_s + t)
         self._account(i, s, d, t=t, grid=grid, avail=avail)
 

@@ -158,6 +158,18 @@ class ControlConfig(_Strict):
         description="let consistent evidence from the readings replace meter_delay_s "
         "(and fall back to it when the evidence fades)",
     )
+    command_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=60,
+        description="how late a written setpoint acts (a gateway forwarding writes a cycle "
+        "later); rounded to whole periods, at most 2 x period_s",
+    )
+    identify_command_delay: bool = Field(
+        default=True,
+        description="let consistent evidence from the devices' responses replace "
+        "command_delay_s (and fall back to it when the evidence fades)",
+    )
     mode: Literal["enforce", "observe"] = Field(
         default="enforce",
         description="observe: run the whole loop and report the setpoints, write nothing",
@@ -175,6 +187,12 @@ class ControlConfig(_Strict):
             raise ValueError(
                 f"meter_delay_s {self.meter_delay_s:g} must be at most 2 x period_s "
                 f"({2.0 * self.period_s:g} s): a meter later than two cycles cannot be aligned"
+            )
+        if self.command_delay_s > 2.0 * self.period_s + 1e-9:
+            raise ValueError(
+                f"command_delay_s {self.command_delay_s:g} must be at most 2 x period_s "
+                f"({2.0 * self.period_s:g} s): setpoints later than two cycles cannot be "
+                "compensated"
             )
         return self
 
