@@ -97,6 +97,7 @@ def _two_days(t: int) -> PlantInputs:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)  # two 39-hour runs at 1 s: ~60 s idle, ~115 s on a loaded 2-core box
 def test_peak_the_battery_cannot_cover_excess_is_the_physical_minimum() -> None:
     """D17: day 2's peak (552 kW for 4 h) exceeds the battery; demand levels at the minimum.
 
