@@ -218,6 +218,10 @@ def test_bench_control_from_the_wheel_finds_its_scenarios(wheel: Path, outside: 
     assert all(Path(p).is_file() and ROOT not in Path(p).parents for p in listed)
     day = next(p for p in listed if Path(p).stem == "unbalanced_day")
     table = json.loads(
-        _run(bin_dir / "gridguard", "bench", "control", "--scenario", day, "--json", cwd=outside)
+        _run(
+            bin_dir / "gridguard",
+            *("bench", "control", "--scenario", day, "--variant", "scenario", "--json"),
+            cwd=outside,
+        )
     )
     assert set(table) == {"unbalanced_day"}
