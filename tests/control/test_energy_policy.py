@@ -81,7 +81,10 @@ def test_surplus_room(rated_kw: float, least_kw: float, expected: float) -> None
 
 def planned() -> MeterController:
     return MeterController(
-        ratings=ratings(1), config=ControlConfig(), tuning=ControlTuning(), zone=ZONE
+        ratings=ratings(1),
+        config=ControlConfig(),
+        tuning=ControlTuning(rest_without_forecast=True),
+        zone=ZONE,
     )
 
 
@@ -171,7 +174,9 @@ def test_a_full_battery_makes_room_in_the_pv_morning_without_a_forecast() -> Non
     """Energy policy, no learned forecast: a full battery serves the site's load while import
     is well below T and the PV is in its morning, so the lunch surplus is stored, not curtailed.
     Resting full (the policy off, as before the rule) curtails most of the 62.5 kWh surplus."""
-    curtailed, peak = _run(ControlTuning(), _morning_then_lunch, 2700, GUARDED)
+    curtailed, peak = _run(
+        ControlTuning(rest_without_forecast=True), _morning_then_lunch, 2700, GUARDED
+    )
     before, _ = _run(ControlTuning(energy_policy=False), _morning_then_lunch, 2700, GUARDED)
     assert before > 50.0  # the test can fail: resting full wastes the surplus
     assert curtailed < 5.0
@@ -192,8 +197,22 @@ def test_from_noon_the_battery_refills_for_the_afternoon(monkeypatch: pytest.Mon
     excess). Kept at the provisional reserve until 13:00 (the cut-off before this rule), it
     misses the refill, cannot cover 2 h of the excess (``HOLD_H``), and the level is lifted."""
     seconds = 3 * 3600
-    _, peak = _run(ControlTuning(), _lunch_then_hump, seconds, GUARDED, start_h=11.0, soc_pct=40.0)
+    _, peak = _run(
+        ControlTuning(rest_without_forecast=True),
+        _lunch_then_hump,
+        seconds,
+        GUARDED,
+        start_h=11.0,
+        soc_pct=40.0,
+    )
     monkeypatch.setattr("gridguard.control.dispatch.rest.PV_MORNING_END_H", 13.0)
-    _, late = _run(ControlTuning(), _lunch_then_hump, seconds, GUARDED, start_h=11.0, soc_pct=40.0)
+    _, late = _run(
+        ControlTuning(rest_without_forecast=True),
+        _lunch_then_hump,
+        seconds,
+        GUARDED,
+        start_h=11.0,
+        soc_pct=40.0,
+    )
     assert late > 410.0  # the test can fail: a battery still at its reserve at 13:00
     assert peak <= 400.0

@@ -303,7 +303,12 @@ class MeterController:
             ),
             over_demand=guarding,
         )
-        if target_kwh is None and guarding and self.tuning.planner_enabled:
+        if (
+            target_kwh is None
+            and guarding
+            and self.tuning.planner_enabled
+            and self.tuning.rest_without_forecast
+        ):
             pv_kw = sum(r.power_kw for r in view.pv if r.online)
             rated_kw = sum(r.rated_kw for r in view.pv if r.online)
             hour = ((epoch_s + self._utc_offset_s(epoch_s)) % 86400.0) / 3600.0  # local

@@ -66,6 +66,11 @@ class ControlTuning:
     """Refill only as fast as the 15-min windows still holding a past excess allow."""
     energy_policy: bool = True
     """Rest at a reserve from the forecast and serve the site's load above it (rest.py)."""
+    rest_without_forecast: bool = False
+    """Before the forecast is learned, rest below full during the PV's morning (rest.py's
+    ``provisional_kwh``). Off by default: on the measured broken-cloud day it cut curtailment
+    1,072 -> 698 kWh but left a phase below its floor outside the settle window for 84-121 s
+    with a 3 s lag or a lag told wrong (6 s with it off); see docs/control.md."""
 
 
 @dataclass(frozen=True, slots=True)
