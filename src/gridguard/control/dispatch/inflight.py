@@ -42,15 +42,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 
+from gridguard.control.dispatch.latency import held, verdict
 from gridguard.control.view import Command, MeterView
 from gridguard.devices.protocols import ChargerReading, PvReading, StorageReading
 
 MAX_DELAY = 2  # cycles: the candidates are 0..MAX_DELAY
 MIN_MOVE_KW = 1.0  # candidates' setpoints closer than this say nothing about the delay
-WINDOW = 8  # informative cycles the candidates are compared over
-HOLD = 4  # a verdict must hold this many informative cycles in a row to be taken
-SWITCH_RATIO = 0.5  # a candidate must leave less than this of the configured one's residual
-FADE_RATIO = 1.0  # and, in force, stays while it leaves less at all
+WINDOW = 8  # informative cycles the candidates are compared over (the switch and fade
+# margins and the hold are the meter-delay identifier's: latency.verdict, latency.held)
 _TINY = 1e-9
 EPS_KW = 0.5  # an output this close to its limit is held by it (as in split.py)
 
@@ -270,17 +269,7 @@ class CommandDelay:
         return [sum(fits[kind, k].residual() for kind in range(3)) for k in range(MAX_DELAY + 1)]
 
     def _verdict(self) -> int:
-        sums = self.residuals()
-        base = sums[self.configured]
-        best = min(range(len(sums)), key=sums.__getitem__)
-        if sums[best] < SWITCH_RATIO * base:
-            return best
-        if self.delay != self.configured and sums[self.delay] < FADE_RATIO * base:
-            return self.delay
-        return self.configured
+        return verdict(self.residuals(), configured=self.configured, in_force=self.delay)
 
     def _judge(self) -> None:
-        verdict = self._verdict()
-        self._streak = self._streak + 1 if verdict != self.delay else 0
-        if self._streak >= HOLD:
-            self.delay, self._streak = verdict, 0
+        self.delay, self._streak = held(self._verdict(), self.delay, self._streak)

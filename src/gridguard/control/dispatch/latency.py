@@ -52,6 +52,29 @@ HOLD = 4  # and a verdict must hold for this many informative cycles in a row to
 _ABS_TO_SIGMA = math.sqrt(math.pi) / 2.0  # mean |a - b| = 2 sigma / sqrt(pi) for a, b ~ N(0, s)
 
 
+def verdict(scores: list[float], *, configured: int, in_force: int) -> int:
+    """The candidate delay a window of evidence speaks for: the best-scoring one (lowest:
+    what it leaves unexplained) if it scores under ``SWITCH_RATIO`` of the configured delay,
+    else the delay in force while it still scores under ``FADE_RATIO`` of the configured one,
+    else the configured delay. Shared by the meter-delay and command-delay identifiers."""
+    base = scores[configured]
+    best = min(range(len(scores)), key=scores.__getitem__)
+    if scores[best] < SWITCH_RATIO * base:
+        return best
+    if in_force != configured and scores[in_force] < FADE_RATIO * base:
+        return in_force
+    return configured
+
+
+def held(proposed: int, in_force: int, streak: int) -> tuple[int, int]:
+    """(delay in force, streak) after one more verdict: a different delay is taken once it has
+    been proposed ``HOLD`` informative cycles in a row."""
+    streak = streak + 1 if proposed != in_force else 0
+    if streak >= HOLD:
+        return proposed, 0
+    return in_force, streak
+
+
 @dataclass
 class MeterNoise:
     """The meter's noise (sigma of its total, kW) from the steps of the load estimate."""
@@ -135,23 +158,12 @@ class MeterAlignment:
         return self._net[-1 - d] - self._net[-2 - d]
 
     def _verdict(self) -> int:
-        """The delay the window speaks for: the smoothest candidate if it is clearly smoother
-        than the configured delay (the one in force keeps a looser margin), else the configured
-        delay."""
+        """The delay the window speaks for (the smoothest candidate, see :func:`verdict`)."""
         sums = [sum(column) for column in zip(*self._steps, strict=True)]
-        base = sums[self.configured]
-        best = min(range(len(sums)), key=sums.__getitem__)
-        if sums[best] < SWITCH_RATIO * base:
-            return best
-        if self.delay != self.configured and sums[self.delay] < FADE_RATIO * base:
-            return self.delay
-        return self.configured
+        return verdict(sums, configured=self.configured, in_force=self.delay)
 
     def _judge(self) -> None:
-        verdict = self._verdict()
-        self._streak = self._streak + 1 if verdict != self.delay else 0
-        if self._streak >= HOLD:
-            self.delay, self._streak = verdict, 0
+        self.delay, self._streak = held(self._verdict(), self.delay, self._streak)
 
     def correction_kw(self) -> float:
         """What to add to the meter's total to get the grid of now (0 when it is on time)."""
