@@ -218,7 +218,7 @@ class MeterController:
             self._reserve_kwh = self.planner.reserve_kwh(
                 epoch_s, level_kw=shave - buffer_kw, battery=battery
             )
-            if self._reserve_kwh is None:
+            if self._reserve_kwh is None and self.tuning.rest_without_forecast:
                 loads, hours = self.planner.forecast(epoch_s)
                 self._persisted_kwh = reserve_kwh(
                     loads, hours, level_kw=shave - buffer_kw, battery=battery
@@ -289,7 +289,12 @@ class MeterController:
         """The energy policy (``rest.py``); off: the plain rule."""
         if not self.tuning.energy_policy or not goals.storage_on:
             return Rest(None, "plain rule")
-        least_load_kw = self._least_load_kw(view, grid_kw, epoch_s)
+        # the day's least load, observed every cycle, only where the policy that uses it runs
+        least_load_kw = (
+            self._least_load_kw(view, grid_kw, epoch_s)
+            if self.tuning.rest_without_forecast
+            else math.inf
+        )
         budget = battery_budget(view.storage, self.ratings.storage)
         usable = sum(
             r.capacity_kwh * (r.soc_max_pct - r.soc_min_pct) / 100.0 for r in self.ratings.storage
