@@ -403,6 +403,23 @@ def platform_run(
     offline_after: Annotated[
         float, typer.Option(help="Report intervals of silence before a device is offline")
     ] = 3.0,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            help="This instance's MQTT client id; give each instance its own, kept across "
+            "restarts, to resume its broker session (default: a fresh one per start)"
+        ),
+    ] = None,
+    mqtt_version: Annotated[
+        str, typer.Option(help="auto (MQTT 5, else 3.1.1), 5 or 3.1.1")
+    ] = "auto",
+    session_expiry_s: Annotated[
+        int,
+        typer.Option(
+            help="MQTT 5: seconds the broker keeps a gone instance's session; reports are "
+            "acknowledged once stored (0: clean sessions, acknowledged on receipt)"
+        ),
+    ] = 300,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
     """Run the platform: REST API, device registry and command round trip."""
@@ -426,11 +443,21 @@ def platform_run(
             command_timeout_s=command_timeout_s,
             command_retries=command_retries,
             offline_after_intervals=offline_after,
+            client_id=client_id,
+            mqtt_version=_mqtt_version(mqtt_version),
+            session_expiry_s=session_expiry_s,
         )
         serve(settings)
     except (ValueError, StartError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+
+
+def _mqtt_version(text: str) -> int | None:
+    versions = {"auto": None, "5": 5, "3.1.1": 4}
+    if text not in versions:
+        raise ValueError(f"--mqtt-version {text!r}: auto, 5 or 3.1.1")
+    return versions[text]
 
 
 def _read_password(password_stdin: bool) -> str:

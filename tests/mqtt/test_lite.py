@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,16 +62,6 @@ def test_packets_split_and_joined_across_reads() -> None:
     client.data_received(packet + publish_packet("c", b"", qos=0, retain=False, packet_id=0))
     assert received == [("a/b", b"x" * 300), ("a/b", b"x" * 300), ("c", b"")]
     assert transport.written == [b"\x40\x02\x00\x07"] * 2  # PUBACK for packet id 7, twice
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[MosquittoProcess]:
-    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
-        pytest.skip("the mosquitto binary is not installed")
-    process = MosquittoProcess()
-    process.start()
-    yield process
-    process.remove()
 
 
 async def connected(

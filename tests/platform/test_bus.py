@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gridguard.platform.bus import STATUS_SUFFIX, Bus
+from gridguard.platform.bus import STATUS_SUFFIX, Bus, Receipt
 from gridguard.testing.wait import wait_for
 
 pytestmark = pytest.mark.unit
@@ -16,7 +16,7 @@ async def test_a_slow_result_does_not_hold_up_status_reports() -> None:
     handled: list[str] = []
     release = asyncio.Event()
 
-    async def handler(topic: str, _payload: bytes) -> None:
+    async def handler(topic: str, _payload: bytes, _receipt: Receipt) -> None:
         if topic == "p/d/streaming_overdemand/create/result":
             await release.wait()  # a commit that takes its time
         if topic.endswith("boom/result"):
@@ -32,7 +32,7 @@ async def test_a_slow_result_does_not_hold_up_status_reports() -> None:
             "p/d/streaming_overdemand/list/post",
             *(f"p/d{i}/streaming_overdemand{STATUS_SUFFIX}" for i in range(3)),
         ]:
-            bus._received(None, topic, b"{}")  # type: ignore[arg-type]
+            bus._received(None, topic, b"{}")
         await wait_for(lambda: len(handled) == 3, 5.0, "the status reports")
         assert handled == [f"p/d{i}/streaming_overdemand/status/post" for i in range(3)]
         release.set()

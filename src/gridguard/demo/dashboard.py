@@ -54,6 +54,7 @@ def platform_settings(
         port=http_port,
         prefixes=prefixes,
         share_group=None,
+        mqtt_version=4,  # the embedded amqtt speaks MQTT 3.1.1 only
         samples_retention_days=SAMPLES_RETENTION_DAYS,
     )
 

@@ -465,7 +465,8 @@ class EdgeAgent:
             payload = agent
         else:  # the controller's snapshot with the agent's part added (one JSON object)
             payload = self._controller.status_json()[:-1] + b"," + agent[1:]
-        await client.publish(self.topic("status", "post"), payload, qos=0, retain=False)
+        qos = self._site.mqtt.status_qos
+        await client.publish(self.topic("status", "post"), payload, qos=qos, retain=False)
 
     async def _publish_safely(self, publish: Callable[[], Awaitable[None]]) -> None:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from gridguard.clock import Clock
+from gridguard.platform.bus import Receipt
 from gridguard.platform.commands import Commander
 from gridguard.platform.database import JsonText
 from gridguard.platform.settings import Settings
@@ -74,7 +75,9 @@ class Ingest:
         self._writer = writer
         self._clock = clock
 
-    async def handle(self, topic_text: str, payload: bytes) -> None:
+    async def handle(self, topic_text: str, payload: bytes, receipt: Receipt | None = None) -> None:
+        """Route one message. A report taken into the telemetry batch takes over ``receipt``:
+        it is acknowledged once the batch is stored; anything else when this returns."""
         if not payload:
             return  # a cleared retained message
         topic = _topic(topic_text)
@@ -87,23 +90,27 @@ class Ingest:
                     op=topic.op, device_uid=topic.device, payload=payload
                 )
             elif topic.op == "list":
-                await self._list(topic, payload)
+                await self._list(topic, payload, receipt)
             elif topic.op == "status":
-                await self._status(topic, payload)
+                await self._status(topic, payload, receipt)
         except ProtocolError as exc:
             log.warning("refused %s: %s", topic_text, exc)
 
-    async def _list(self, topic: Topic, payload: bytes) -> None:
+    async def _list(self, topic: Topic, payload: bytes, receipt: Receipt | None) -> None:
         report = codec.parse_model(ListPost, payload)
         data = report.model_dump(mode="json")["data"]
-        await self._seen(topic, {"last_list": data, "last_list_at": self._clock.now()})
+        values = {"last_list": data, "last_list_at": self._clock.now()}
+        await self._seen(topic, values, receipt)
 
-    async def _status(self, topic: Topic, payload: bytes) -> None:
+    async def _status(self, topic: Topic, payload: bytes, receipt: Receipt | None) -> None:
         document, text = _status_json(payload)
         if not isinstance(document, dict):
             raise ProtocolError("status/post: must be a JSON object")
         stored = document if text is None else JsonText(document, text)
-        await self._seen(topic, {"last_status": stored, "last_status_at": self._clock.now()})
+        values = {"last_status": stored, "last_status_at": self._clock.now()}
+        await self._seen(topic, values, receipt)
 
-    async def _seen(self, topic: Topic, values: dict[str, Any]) -> None:
-        self._writer.add(topic.device, topic.scheme, values)
+    async def _seen(self, topic: Topic, values: dict[str, Any], receipt: Receipt | None) -> None:
+        self._writer.add(
+            topic.device, topic.scheme, values, receipt=receipt.defer() if receipt else None
+        )

@@ -17,7 +17,7 @@ from gridguard.mqtt.session import NODELAY_OPTION
 from gridguard.platform.alarm_service import AlarmService
 from gridguard.platform.api.deps import Services
 from gridguard.platform.api.main import create_app
-from gridguard.platform.bus import Bus
+from gridguard.platform.bus import Bus, Receipt
 from gridguard.platform.commands import Commander
 from gridguard.platform.database import Database
 from gridguard.platform.ingest import Ingest, subscriptions
@@ -105,15 +105,17 @@ async def run_platform(
     try:
         ingest: Ingest | None = None
 
-        async def handle(topic: str, payload: bytes) -> None:
+        async def handle(topic: str, payload: bytes, receipt: Receipt) -> None:
             if ingest is not None:
-                await ingest.handle(topic, payload)
+                await ingest.handle(topic, payload, receipt)
 
         bus = Bus(
             settings.mqtt_url,
             subscriptions(settings),
             handle,
             client_id=settings.client_id,
+            mqtt_version=settings.mqtt_version,
+            session_expiry_s=settings.session_expiry_s,
         )
         commander = Commander(
             db=db,
@@ -141,7 +143,8 @@ async def run_platform(
             group.create_task(_serve(server, sock, stop), name="platform-http")
             group.create_task(_sweep(services, alarms, stop), name="platform-sweeper")
             group.create_task(commander.run(stop), name="platform-others-results")
-            group.create_task(writer.run(stop), name="platform-telemetry")
+            # until the bus has ended its session: what it received while stopping is stored
+            group.create_task(writer.run(bus.drained), name="platform-telemetry")
             group.create_task(alarms.send_webhooks(stop), name="platform-webhooks")
             group.create_task(_mark_ready(server, bus, running), name="platform-ready")
     finally:

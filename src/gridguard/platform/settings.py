@@ -29,6 +29,15 @@ class Settings:
     login_attempts: int = 5
     login_window_s: float = 60.0
     client_id: str | None = None
+    """The instance's MQTT client id (a fresh one per start when None). Given, a restarted
+    instance resumes the session it had on the broker and gets what came while it was away."""
+    mqtt_version: int | None = None
+    """5, 4 (MQTT 3.1.1) or None: MQTT 5, and 3.1.1 if the broker does not speak 5."""
+    session_expiry_s: int = 300
+    """MQTT 5: how long the broker keeps an instance's session (and what it receives) when the
+    instance is gone and nobody takes the session over; reports are acknowledged only once
+    stored. 0: clean sessions, acknowledged on receipt (a killed instance loses what it had
+    not stored)."""
     share_group: str | None = "gridguard-platform"
     """status/post arrives through ``$share/{share_group}/…``: each report reaches one instance.
     None: a plain subscription (one instance only; for a broker without shared subscriptions)."""
@@ -45,6 +54,10 @@ class Settings:
             raise ValueError("offline_after_intervals must be > 0")
         if self.share_group is not None and not _is_topic_level(self.share_group):
             raise ValueError(f"share_group {self.share_group!r}: one topic level, no wildcards")
+        if self.mqtt_version not in {None, 4, 5}:
+            raise ValueError(f"mqtt_version {self.mqtt_version}: 5, 4 (3.1.1) or automatic")
+        if not 0 <= self.session_expiry_s <= 0xFFFFFFFF:
+            raise ValueError(f"session_expiry_s must be 0..4294967295, got {self.session_expiry_s}")
         if not self.prefixes:
             raise ValueError("prefixes: subscribe to at least one topic prefix")
         for prefix in self.prefixes:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from gridguard.clock import Clock
 from gridguard.platform import telemetry as law
+from gridguard.platform.bus import Receipt, acknowledge
 from gridguard.platform.database import Database, JsonText, execute_many, utc
 from gridguard.platform.devices import record_seen_many
 from gridguard.platform.schema import demand_peaks, devices, telemetry_minutes, telemetry_samples
@@ -39,9 +40,14 @@ writer goes on."""
 class _Batch:
     seen: dict[str, tuple[TopicScheme, dict[str, Any]]] = field(default_factory=dict)
     samples: list[law.Sample] = field(default_factory=list)
+    maybe_stored: list[law.Sample] = field(default_factory=list)
+    """Samples of reports the broker sent again (an instance may have stored them and died
+    before acknowledging): written only where no sample of the same key is stored."""
+    receipts: list[Receipt] = field(default_factory=list)
+    """Acknowledged once the batch is stored."""
 
     def __bool__(self) -> bool:
-        return bool(self.seen or self.samples)
+        return bool(self.seen or self.samples or self.maybe_stored or self.receipts)
 
 
 FlushHook = Callable[[list[law.Sample], datetime], Any]
@@ -64,17 +70,32 @@ class TelemetryWriter:
         self._contexts: dict[str, _Context] = {}
         self.after_flush: list[Callable[[list[law.Sample], datetime], Any]] = []
 
-    def add(self, uid: str, scheme: TopicScheme, values: dict[str, Any]) -> None:
+    def add(
+        self,
+        uid: str,
+        scheme: TopicScheme,
+        values: dict[str, Any],
+        *,
+        receipt: Receipt | None = None,
+    ) -> None:
         """A report from ``uid``: the device row takes ``values`` at the next flush (a
-        :class:`JsonText` status is stored as its text)."""
+        :class:`JsonText` status is stored as its text); ``receipt`` is acknowledged once
+        that flush is stored."""
         now = self._clock.now()
-        _scheme, earlier = self._batch.seen.get(uid, (scheme, {}))
-        self._batch.seen[uid] = (scheme, {**earlier, **values})
+        batch = self._batch
+        _scheme, earlier = batch.seen.get(uid, (scheme, {}))
+        batch.seen[uid] = (scheme, {**earlier, **values})
         document = values.get("last_status")
         if isinstance(document, JsonText):
             document = document.value
         if isinstance(document, dict):
-            self._batch.samples += law.samples_of(uid, document, now)
+            samples = law.samples_of(uid, document, now)
+            if receipt is not None and receipt.dup:
+                batch.maybe_stored += samples
+            else:
+                batch.samples += samples
+        if receipt is not None:
+            batch.receipts.append(receipt)
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -100,25 +121,32 @@ class TelemetryWriter:
             return
         now = self._clock.now()
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> list[law.Sample]:
             record_seen_many(self._db, conn, batch.seen, now=now)
-            if batch.samples:
-                self._write_samples(conn, batch.samples)
+            samples = batch.samples + _not_stored(conn, batch.maybe_stored)
+            if samples:
+                self._write_samples(conn, samples)
+            return samples
 
+        samples: list[law.Sample] = []
         for attempt in range(1, FLUSH_ATTEMPTS + 1):
             try:
-                await self._db.run_write(work)
+                samples = await self._db.run_write(work)
                 break
             except sa.exc.DBAPIError as exc:  # e.g. a deadlock another instance won
                 self._peaks.clear()  # what it noted of the rolled-back peaks is not stored
                 if attempt == FLUSH_ATTEMPTS:
                     reason = exc.orig  # the driver's: SQLAlchemy's text would repeat every row
                     log.error("telemetry flush of %d reports dropped: %s", len(batch.seen), reason)  # noqa: TRY400
+                    # acknowledged all the same: a batch the database refuses three times
+                    # would be refused again, and sent again it would stall every later report
+                    acknowledge(batch.receipts)
                     return
                 log.warning("telemetry flush failed (attempt %d), again: %s", attempt, exc.orig)
+        acknowledge(batch.receipts)  # stored: the broker may forget them
         self.flushes += 1
         for hook in self.after_flush:
-            await hook(batch.samples, now)
+            await hook(samples, now)
 
     def _write_samples(self, conn: Connection, samples: list[law.Sample]) -> None:
         execute_many(
@@ -257,6 +285,30 @@ CHUNK = 500
 
 def _chunks(items: list[str]) -> list[list[str]]:
     return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def _not_stored(conn: Connection, samples: list[law.Sample]) -> list[law.Sample]:
+    """The samples of ``samples`` with no stored sample of the same (device, meter, at): a
+    report sent again after the instance that stored it died before acknowledging it is not
+    counted twice (by the samples' index, one query per chunk of devices)."""
+    if not samples:
+        return []
+    t = telemetry_samples.c
+    stored: set[tuple[str, int, datetime]] = set()
+    for chunk in _chunks(sorted({s.device_uid for s in samples})):
+        ats = {s.at for s in samples if s.device_uid in chunk}
+        rows = conn.execute(
+            sa.select(t.device_uid, t.meter_id, t.at).where(
+                t.device_uid.in_(chunk), t.at >= min(ats), t.at <= max(ats)
+            )
+        )
+        stored |= {(r.device_uid, r.meter_id, utc(r.at)) for r in rows}
+    fresh: dict[tuple[str, int, datetime], law.Sample] = {}
+    for s in samples:
+        key = (s.device_uid, s.meter_id, utc(s.at))
+        if key not in stored:
+            fresh.setdefault(key, s)  # sent again twice within one batch: once
+    return list(fresh.values())
 
 
 def _bucket_row(key: law.BucketKey, bucket: law.Bucket) -> dict[str, Any]:

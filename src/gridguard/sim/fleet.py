@@ -62,12 +62,16 @@ class FleetConfig:
     """Period of the statistics line; None: no periodic line (the demo prints its own)."""
     first: int = 0
     """Number of the first device (several fleets on one broker use disjoint ranges)."""
+    status_qos: int = 1
+    """QoS of status/post (1, as the edge agent: a platform instance that dies loses none)."""
 
     def __post_init__(self) -> None:
         if self.count < 1:
             raise ValueError(f"count {self.count}: must be at least 1")
         if self.status_interval_s <= 0:
             raise ValueError(f"status_interval_s {self.status_interval_s}: must be > 0")
+        if self.status_qos not in {0, 1}:
+            raise ValueError(f"status_qos {self.status_qos}: 0 or 1")
         if self.stats_interval_s is not None and self.stats_interval_s <= 0:
             raise ValueError(f"stats_interval_s {self.stats_interval_s}: must be > 0 (or None)")
         TopicScheme("custom", prefix=self.prefix)  # refuses a bad prefix with its reason
@@ -282,7 +286,8 @@ class Fleet:
                 client = self._clients.get(uid)
                 if client is not None and client.connected:
                     payload = self.devices[uid].status_post(now_ns, interval_s)
-                    client.publish(self.topic(uid, "status", "post"), payload)
+                    topic = self.topic(uid, "status", "post")
+                    client.publish(topic, payload, qos=self.config.status_qos)
                     self.stats.statuses += 1
 
     async def _stats_printer(self, stop: asyncio.Event) -> None:

@@ -62,6 +62,11 @@ class MqttConfig(_Strict):
     retain_list: bool = Field(default=True, description="publish list/post retained (D5)")
     status_enabled: bool = Field(default=True, description="extension status topic")
     status_interval_s: float = Field(default=5.0, gt=0)
+    status_qos: Literal[0, 1] = Field(
+        default=1,
+        description="QoS of the status topic: 1 lets a platform that acknowledges after storing "
+        "lose nothing when one of its instances dies; 0 for an uplink that cannot carry the acks",
+    )
     max_payload_bytes: int = Field(default=256 * 1024, gt=0, description="D6")
     puback_timeout_s: float = Field(
         default=30.0,
