@@ -539,6 +539,17 @@ async def stored_keys(db: Database) -> set[tuple[str, datetime]]:
 CATCH_UP_STALL_S = 15.0
 
 
+def keep_logs(**children: Child) -> None:
+    """With ``GRIDGUARD_BENCH_LOGS=folder``: each child's whole output into ``folder/name.log``
+    (the table keeps only the survivor's last warnings)."""
+    folder = os.environ.get("GRIDGUARD_BENCH_LOGS")
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for name, child in children.items():
+        (Path(folder) / f"{name}.log").write_text("\n".join(child.lines), encoding="utf-8")
+
+
 async def caught_up(
     db: Database, delivered: set[tuple[str, datetime]]
 ) -> tuple[set[tuple[str, datetime]], float]:
@@ -625,6 +636,7 @@ async def kill_one(args: argparse.Namespace, broker: MosquittoProcess, folder: P
             doomed.child.stop()
             survivor.child.stop()
             await db.close()
+            keep_logs(doomed=doomed.child, survivor=survivor.child)
     clean = killed_at - KILL_MARGIN_S  # what the doomed instance still buffered is the kill's
     before = {k for k, seen in reference.seen.items() if window_start <= seen < clean}
     after = {k for k, seen in reference.seen.items() if clean <= seen < window_end}

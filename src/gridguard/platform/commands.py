@@ -424,10 +424,14 @@ def _record(
 def _write_answers(
     batch: list[tuple[_Waiting, Result]], now: datetime, conn: Connection
 ) -> list[tuple[bool, str | None]]:
-    """:func:`_write_answer` for each, in order, each in a SAVEPOINT of its own: (written,
-    the new state); one that raises is rolled back alone (written False)."""
-    outcomes: list[tuple[bool, str | None]] = []
-    for waiting, result in batch:
+    """:func:`_write_answer` for each, each in a SAVEPOINT of its own: (written, the new
+    state) in the batch's order; one that raises is rolled back alone (written False)."""
+    outcomes: list[tuple[bool, str | None]] = [(False, None)] * len(batch)
+    # rows in device order (the lock order of the telemetry flush, which writes the same
+    # device rows): in arrival order, two devices' results could deadlock against a flush
+    order = sorted(range(len(batch)), key=lambda i: batch[i][0].out.device_uid)
+    for index in order:
+        waiting, result = batch[index]
         savepoint = conn.begin_nested()
         try:
             state = _write_answer(
@@ -436,10 +440,9 @@ def _write_answers(
         except Exception:
             savepoint.rollback()
             log.exception("recording the result of %s failed", result.reply)
-            outcomes.append((False, None))
         else:
             savepoint.commit()
-            outcomes.append((True, state))
+            outcomes[index] = (True, state)
     return outcomes
 
 

@@ -206,6 +206,16 @@ def record_seen_many(
         for key, value in values.items():
             row[f"p_{key}"] = value
         groups.setdefault(tuple(row), []).append(row)
+    if len(groups) > 1 and not db.is_sqlite:
+        # one upsert per column set, each in uid order, is not one order over the batch: lock
+        # the batch's existing rows in uid order first, or two transactions writing the same
+        # devices (another instance's flush, a result recorded here) deadlock on PostgreSQL
+        conn.execute(
+            sa.select(devices.c.uid)
+            .where(devices.c.uid.in_(sorted(reports)))
+            .order_by(devices.c.uid)
+            .with_for_update()
+        )
     for keys, rows in groups.items():
         columns = [key.removeprefix("p_") for key in keys]
         insert = (sqlite if db.is_sqlite else postgresql).insert(devices)
