@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from gridguard.platform.bus import STATUS_SUFFIX, Bus, Receipt
+from gridguard.platform.settings import Settings
 from gridguard.testing.wait import wait_for
 
 pytestmark = pytest.mark.unit
@@ -45,3 +46,39 @@ async def test_a_slow_result_does_not_hold_up_status_reports() -> None:
         for lane in lanes:
             lane.cancel()
         await asyncio.gather(*lanes, return_exceptions=True)
+
+
+async def test_only_a_dead_instance_of_the_same_deployment_is_taken_over() -> None:
+    """A will on the deployment's own gone topic starts a takeover (once); one of a platform
+    serving other topics, our own, and a cleared one do not."""
+
+    async def handler(_topic: str, _payload: bytes, _receipt: Receipt) -> None:
+        return None
+
+    ours = ["p/+/streaming_overdemand/+/result"]
+    bus = Bus("mqtt://127.0.0.1:1", ours, handler, client_id="me", session_expiry_s=60)
+    other = Bus("mqtt://127.0.0.1:1", ["q/+/streaming_overdemand/+/result"], handler)
+    taken: list[str] = []
+
+    async def adopt(dead: str) -> None:
+        taken.append(dead)
+
+    bus._adopt = adopt  # type: ignore[method-assign]
+    for owner, payload in [
+        (other, b"x"),  # another deployment's instance
+        (bus, b""),  # a cleared will
+        (bus, b"me"),  # our own (left by our previous run)
+        (bus, b"x"),
+        (bus, b"x"),  # the same will twice while it is taken over
+    ]:
+        client_id = "me" if payload == b"me" else "x"
+        bus._received(None, owner._gone_of(client_id), payload)
+    await wait_for(lambda: taken == ["x"], 5.0, "one takeover")
+    assert bus._gone_of("x") != other._gone_of("x")
+
+
+def test_a_client_id_that_cannot_name_a_topic_is_refused() -> None:
+    with pytest.raises(ValueError, match="client_id 'a/b'"):
+        Settings(client_id="a/b")
+    with pytest.raises(ValueError, match="mqtt_version 3"):
+        Settings(mqtt_version=3)

@@ -10,7 +10,10 @@ message only once it is stored (status reports: after the telemetry flush commit
 list/post: after their handler ran), so whatever it had received but not stored when it was
 killed stays in its session, with whatever the broker routes to it meanwhile (a ``$share``
 member that is away keeps getting its share). Its will, retained, on
-``gridguard/platform/{client id}/gone``, tells the other instances at once: one of them
+``gridguard/platform/{deployment}/{client id}/gone`` tells the other instances at once (the
+deployment is a digest of the subscriptions: platforms serving other prefixes or another share
+group on the same broker never take each other's sessions, whose reports belong in another
+database): one of them
 *adopts* the session (connects under the dead instance's client id, takes everything the broker
 kept for it through the same lanes, stores it, acknowledges it, then unsubscribes and ends the
 session). A report the dead instance had stored but not acknowledged comes again marked as a
@@ -31,11 +34,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hashlib
 import logging
 import random
 import ssl
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +56,6 @@ from gridguard.mqtt.session import parse_mqtt_url
 log = logging.getLogger("gridguard.platform.bus")
 
 STATUS_SUFFIX = "/status/post"
-GONE_FILTER = "gridguard/platform/+/gone"
 RECEIVE_MAXIMUM = 65_535
 """Messages the broker may have in flight to an instance before it queues (MQTT 5; 3.1.1
 brokers allow 20, which would cap a store-then-acknowledge stream at 20 per flush)."""
@@ -67,9 +70,14 @@ store makes progress; after this long without any, it leaves the session to the 
 announces it gone, so another instance takes it over) instead of ending it."""
 
 
-def gone_topic(client_id: str) -> str:
+def deployment_of(topics: Sequence[str]) -> str:
+    """Instances with the same subscriptions are one deployment (one database)."""
+    return hashlib.sha256("\n".join(sorted(topics)).encode()).hexdigest()[:12]
+
+
+def gone_topic(deployment: str, client_id: str) -> str:
     """Where an instance's will says it died (retained), and is cleared when it is back."""
-    return f"gridguard/platform/{client_id}/gone"
+    return f"gridguard/platform/{deployment}/{client_id}/gone"
 
 
 @dataclass(slots=True)
@@ -149,6 +157,9 @@ class Bus:
         ``session_expiry_s`` > 0 on MQTT 5: store-then-acknowledge sessions (module doc)."""
         self._address = parse_mqtt_url(url)
         self._topics = topics
+        self._deployment = deployment_of(topics)
+        self._gone_filter = gone_topic(self._deployment, "+")
+        self._gone_prefix = self._gone_filter.removesuffix("+/gone")
         self._client_id = client_id or f"gridguard-platform-{uuid.uuid4().hex[:12]}"
         self._version = mqtt_version or MQTT_5
         self._fixed_version = mqtt_version is not None
@@ -169,6 +180,9 @@ class Bus:
     def client_id(self) -> str:
         return self._client_id
 
+    def _gone_of(self, client_id: str) -> str:
+        return gone_topic(self._deployment, client_id)
+
     @property
     def lossless(self) -> bool:
         """Store-then-acknowledge on a session the broker keeps (MQTT 5 and an expiry)."""
@@ -186,15 +200,14 @@ class Bus:
 
     def _received(self, client: LiteClient | None, topic: str, payload: bytes) -> None:
         receipt = Receipt(client, client.packet_id, client.dup) if client else Receipt(None)
-        if topic.endswith("/gone") and topic.startswith("gridguard/platform/"):
-            self._gone(topic, payload)
+        if topic.startswith(self._gone_prefix) and topic.endswith("/gone"):
+            self._gone(topic.removeprefix(self._gone_prefix).removesuffix("/gone"), payload)
             acknowledge((receipt,))
             return
         lane = self._status if topic.endswith(STATUS_SUFFIX) else self._control
         lane.put(topic, payload, receipt)
 
-    def _gone(self, topic: str, payload: bytes) -> None:
-        dead = topic.split("/")[2]
+    def _gone(self, dead: str, payload: bytes) -> None:
         if not payload or dead == self._client_id or dead in self._adopting:
             return  # cleared, ours (a leftover of our own previous run), or being adopted
         if not self.lossless:
@@ -269,7 +282,9 @@ class Bus:
                 "clean_start": False,
                 "session_expiry_s": self._session_expiry_s,
                 "receive_maximum": RECEIVE_MAXIMUM,
-                "will": Publication(gone_topic(client_id), client_id.encode(), qos=1, retain=True),
+                "will": Publication(
+                    self._gone_of(client_id), client_id.encode(), qos=1, retain=True
+                ),
             }
         return options
 
@@ -291,7 +306,7 @@ class Bus:
             timeout_s=PROBE_TIMEOUT_S if probing else 10.0,
             subscriptions=[(t, 1) for t in self._topics],
             # back: clear a will a previous run of ours left (nobody adopts a live session)
-            announce=[Publication(gone_topic(self._client_id), b"", qos=1, retain=True)]
+            announce=[Publication(self._gone_of(self._client_id), b"", qos=1, retain=True)]
             if lossless
             else (),
             **self._connect_options(self._client_id),
@@ -321,7 +336,7 @@ class Bus:
         """Subscribe to the instances' wills; a broker whose ACL refuses that leaves this
         instance without adoption (said once), not without a connection."""
         try:
-            await client.subscribe([(GONE_FILTER, 1)])
+            await client.subscribe([(self._gone_filter, 1)])
         except (LiteMqttError, TimeoutError) as exc:
             log.warning("no adoption of dead instances' sessions: %s", exc)
 
@@ -330,7 +345,7 @@ class Bus:
         True when it all was (the session may be ended), False when the store stalled."""
         loop = asyncio.get_running_loop()
         try:
-            await client.unsubscribe([*self._topics, GONE_FILTER])
+            await client.unsubscribe([*self._topics, self._gone_filter])
         except (LiteMqttError, TimeoutError) as exc:
             log.warning("%s session %s: unsubscribe failed: %s", why, client.client_id, exc)
             return False
@@ -354,7 +369,7 @@ class Bus:
         """Disconnect keeping the session (what it holds stays with the broker) and say it is
         gone, so another instance, or this one later, takes it over."""
         with contextlib.suppress(LiteMqttError):
-            client.publish(gone_topic(owner), owner.encode(), qos=1, retain=True)
+            client.publish(self._gone_of(owner), owner.encode(), qos=1, retain=True)
         client.close()
 
     async def _adopt(self, dead: str) -> None:
@@ -373,7 +388,7 @@ class Bus:
                     return
                 self.adopted.append(dead)
             if client.connected:
-                client.publish(gone_topic(dead), b"", qos=1, retain=True)
+                client.publish(self._gone_of(dead), b"", qos=1, retain=True)
                 client.close(session_expiry_s=0)
         except LiteMqttError as exc:  # e.g. the instance came back and took its session
             log.warning("taking over %s ended: %s", dead, exc)

@@ -45,6 +45,14 @@ class Settings:
     samples_retention_days: float = 7.0
     minutes_retention_days: float = 400.0
 
+    def _check_mqtt(self) -> None:
+        if self.client_id is not None and not _is_topic_level(self.client_id):
+            raise ValueError(f"client_id {self.client_id!r}: no '/', '+' or '#' (it names a topic)")
+        if self.mqtt_version not in {None, 4, 5}:
+            raise ValueError(f"mqtt_version {self.mqtt_version}: 5, 4 (3.1.1) or automatic")
+        if not 0 <= self.session_expiry_s <= 0xFFFFFFFF:
+            raise ValueError(f"session_expiry_s must be 0..4294967295, got {self.session_expiry_s}")
+
     def __post_init__(self) -> None:
         if self.command_timeout_s <= 0:
             raise ValueError(f"command_timeout_s must be > 0, got {self.command_timeout_s}")
@@ -54,10 +62,7 @@ class Settings:
             raise ValueError("offline_after_intervals must be > 0")
         if self.share_group is not None and not _is_topic_level(self.share_group):
             raise ValueError(f"share_group {self.share_group!r}: one topic level, no wildcards")
-        if self.mqtt_version not in {None, 4, 5}:
-            raise ValueError(f"mqtt_version {self.mqtt_version}: 5, 4 (3.1.1) or automatic")
-        if not 0 <= self.session_expiry_s <= 0xFFFFFFFF:
-            raise ValueError(f"session_expiry_s must be 0..4294967295, got {self.session_expiry_s}")
+        self._check_mqtt()
         if not self.prefixes:
             raise ValueError("prefixes: subscribe to at least one topic prefix")
         for prefix in self.prefixes:
