@@ -293,6 +293,9 @@ def sim_fleet(
     connectors: Annotated[
         int, typer.Option("--connectors", min=1, help="Connections opened at once")
     ] = 64,
+    status_qos: Annotated[
+        int, typer.Option("--status-qos", min=0, max=1, help="QoS of status/post (as the agent: 1)")
+    ] = 1,
 ) -> None:
     """N simulated EMS in one process, each serving the strategy protocol over MQTT."""
     import asyncio  # noqa: PLC0415
@@ -310,6 +313,7 @@ def sim_fleet(
             status_interval_s=status_interval_s,
             stats_interval_s=stats_interval_s,
             connectors=connectors,
+            status_qos=status_qos,
         )
     except (ValueError, ProtocolError) as exc:
         typer.echo(f"error: {exc}", err=True)
