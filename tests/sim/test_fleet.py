@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import aiomqtt
 import pytest
@@ -20,7 +18,7 @@ from gridguard.protocol.models import ListPost
 from gridguard.protocol.topics import TopicScheme
 from gridguard.sim.fleet import Fleet, FleetConfig, uid_of
 from gridguard.testing.examples import CREATE_DATA
-from gridguard.testing.mosquitto import MosquittoProcess
+from gridguard.testing.mosquitto import MosquittoProcess, private_broker
 from gridguard.vocab import DeviceClass
 
 pytestmark = pytest.mark.integration
@@ -33,12 +31,8 @@ ENVELOPE = ("type", "device_uid", "timestamp")
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[MosquittoProcess]:
-    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
-        pytest.skip("the mosquitto binary is not installed")
-    process = MosquittoProcess()
-    process.start()
-    yield process
-    process.remove()
+    with private_broker() as process:
+        yield process
 
 
 @pytest.fixture

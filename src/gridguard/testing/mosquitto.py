@@ -6,11 +6,13 @@ Mosquitto drops to its own user, so the persistence folder is made world-writabl
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from gridguard.ports import free_port, port_open
@@ -121,3 +123,19 @@ def count_messages(port: int, topic: str, window_s: float) -> int:
     sub.kill()
     sub.wait()
     return counted[0]
+
+
+@contextlib.contextmanager
+def private_broker() -> Iterator[MosquittoProcess]:
+    """A Mosquitto of its own on a free port for the block; skips the test when the
+    ``mosquitto`` binary is not installed."""
+    if mosquitto_binary() is None:
+        import pytest  # noqa: PLC0415 - only a test asks for a private broker
+
+        pytest.skip("the mosquitto binary is not installed")
+    process = MosquittoProcess()
+    process.start()
+    try:
+        yield process
+    finally:
+        process.remove()
