@@ -392,6 +392,9 @@ class Bus:
                 client.close(session_expiry_s=0)
         except LiteMqttError as exc:  # e.g. the instance came back and took its session
             log.warning("taking over %s ended: %s", dead, exc)
+        except asyncio.CancelledError:  # stopping: dropped, so the delayed will hands it on
+            client.abort()
+            raise
         finally:
             self._adopting.pop(dead, None)
             if client.closed is not None and client.closed.done() and not client.closed.cancelled():
