@@ -222,11 +222,22 @@ def _bind_type(column: str) -> Any:
     return StoredJson() if isinstance(kind, sa.JSON) else kind
 
 
+_STORE_DESIRED = (
+    sa.update(devices)
+    .where(devices.c.uid == sa.bindparam("p_uid"))
+    .values(
+        desired=sa.bindparam("p_desired", type_=devices.c.desired.type),
+        desired_at=sa.bindparam("p_desired_at", type_=devices.c.desired_at.type),
+        desired_by=sa.bindparam("p_desired_by"),
+    )
+)
+"""Built once: it runs for every successful command (building it was ~5 % of a command's CPU)."""
+
+
 def store_desired(
     conn: Connection, *, uid: str, documents: list[dict[str, Any]], by: str, now: datetime
 ) -> None:
     conn.execute(
-        sa.update(devices)
-        .where(devices.c.uid == uid)
-        .values(desired=documents, desired_at=now, desired_by=by)
+        _STORE_DESIRED,
+        {"p_uid": uid, "p_desired": documents, "p_desired_at": now, "p_desired_by": by},
     )
