@@ -98,6 +98,30 @@ def _immediate_transactions(engine: Engine) -> None:
 
     sa.event.listen(engine, "connect", on_connect)
     sa.event.listen(engine, "begin", on_begin)
+    _plain_savepoints(engine.dialect)
+
+
+def _plain_savepoints(dialect: sa.Dialect) -> None:
+    """SAVEPOINT, RELEASE and ROLLBACK TO as plain SQL on this engine's dialect: SQLAlchemy
+    compiles a new statement object for each (no statement cache for them), 53 us a
+    SAVEPOINT/RELEASE pair against 12 us, and a command's two writes each take one in a group
+    commit (the result's answer a second)."""
+
+    def do_savepoint(connection: Connection, name: str) -> None:
+        connection.exec_driver_sql(f"SAVEPOINT {name}")
+
+    def do_release_savepoint(connection: Connection, name: str) -> None:
+        connection.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+
+    def do_rollback_to_savepoint(connection: Connection, name: str) -> None:
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+
+    # an instance's own attributes: this engine's dialect only, not the class
+    vars(dialect).update(
+        do_savepoint=do_savepoint,
+        do_release_savepoint=do_release_savepoint,
+        do_rollback_to_savepoint=do_rollback_to_savepoint,
+    )
 
 
 @dataclass(slots=True)
