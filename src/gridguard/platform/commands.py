@@ -106,9 +106,8 @@ class _Waiting:
 _SCHEME_OF = sa.select(
     devices.c.scheme, devices.c.product_key, devices.c.tenant, devices.c.prefix
 ).where(devices.c.uid == sa.bindparam("p_uid"))
-_SETS_OF = sa.select(devices.c.last_list, devices.c.desired).where(
-    devices.c.uid == sa.bindparam("p_uid")
-)
+_DESIRED_OF = sa.select(devices.c.desired).where(devices.c.uid == sa.bindparam("p_uid"))
+_REPORTED_OF = sa.select(devices.c.last_list).where(devices.c.uid == sa.bindparam("p_uid"))
 _INSERT = sa.insert(commands)
 _ANSWER = (
     sa.update(commands)
@@ -503,12 +502,14 @@ def _store_reported(conn: Connection, uid: str, result: Result, data: Any, now: 
 
 def _advance_desired(conn: Connection, row: Any, data: Any, now: datetime) -> None:
     """``row``: the command (its audit row, or the sender's :class:`Outgoing`)."""
-    device = conn.execute(_SETS_OF, {"p_uid": row.device_uid}).first()
+    device = conn.execute(_DESIRED_OF, {"p_uid": row.device_uid}).first()
     if device is None:
         return  # the device was deleted meanwhile: no desired set to keep
-    reported = desired_set.from_reported(device.last_list or [])
     if row.purpose == "reconcile" or device.desired is None:
-        base = reported
+        # the reported set only when it is the base: reading and parsing the whole list/post
+        # for every command was most of this function
+        reported = conn.execute(_REPORTED_OF, {"p_uid": row.device_uid}).scalar()
+        base = desired_set.from_reported(reported or [])
     else:
         base = desired_set.from_documents(device.desired)
     try:
