@@ -48,7 +48,7 @@ from gridguard.platform.errors import (
 from gridguard.platform.models import CommandPublic, Page
 from gridguard.platform.paging import fetch_page
 from gridguard.platform.schema import commands, devices
-from gridguard.platform.users import Principal
+from gridguard.platform.users import Principal, TokenCheck
 from gridguard.protocol import codec
 from gridguard.protocol.errors import ProtocolError
 from gridguard.protocol.models import COMMAND_MODELS, RESULT_MODELS, Result, message_type
@@ -106,9 +106,8 @@ class _Waiting:
 _SCHEME_OF = sa.select(
     devices.c.scheme, devices.c.product_key, devices.c.tenant, devices.c.prefix
 ).where(devices.c.uid == sa.bindparam("p_uid"))
-_SETS_OF = sa.select(devices.c.last_list, devices.c.desired).where(
-    devices.c.uid == sa.bindparam("p_uid")
-)
+_DESIRED_OF = sa.select(devices.c.desired).where(devices.c.uid == sa.bindparam("p_uid"))
+_REPORTED_OF = sa.select(devices.c.last_list).where(devices.c.uid == sa.bindparam("p_uid"))
 _INSERT = sa.insert(commands)
 _ANSWER = (
     sa.update(commands)
@@ -166,9 +165,17 @@ class Commander:
         self.on_failure: list[StateHook] = []
 
     async def send(
-        self, *, device_uid: str, op: str, data: Any, actor: Actor, purpose: str = "operator"
+        self,
+        *,
+        device_uid: str,
+        op: str,
+        data: Any,
+        actor: Actor | TokenCheck,
+        purpose: str = "operator",
     ) -> Result:
-        """Round trip; returns the 200 result or raises a CommandError subclass."""
+        """Round trip; returns the 200 result or raises a CommandError subclass. ``actor``: who
+        sends it, or the token to check first, in the insert transaction (UnauthorizedError /
+        ForbiddenError, nothing written)."""
         mid = str(uuid.uuid4())
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         outgoing = await self._insert(
@@ -203,14 +210,22 @@ class Commander:
         )
 
     async def _insert(
-        self, *, mid: str, device_uid: str, op: str, data: Any, actor: Actor, purpose: str
+        self,
+        *,
+        mid: str,
+        device_uid: str,
+        op: str,
+        data: Any,
+        actor: Actor | TokenCheck,
+        purpose: str,
     ) -> Outgoing:
         """The command, validated, and its ``pending`` row committed (one transaction: the
-        device looked up, the row written); nothing is written for an unknown device or a bad
-        body."""
+        token checked if it is one, the device looked up, the row written); nothing is written
+        for a refused token, an unknown device or a bad body."""
         now = self._clock.now()
 
         def work(conn: Connection) -> Outgoing:
+            who = actor if isinstance(actor, Actor) else Actor.of(actor.principal_in(conn))
             device = conn.execute(_SCHEME_OF, {"p_uid": device_uid}).first()
             if device is None:
                 raise NotFoundError(f"device {device_uid!r} not found")
@@ -229,7 +244,7 @@ class Commander:
                 topic=build_topic(scheme, device_uid, op, "command"),
                 payload=codec.encode(command),
                 request=command.model_dump(mode="json", exclude_none=True).get("data"),
-                user_name=actor.name,
+                user_name=who.name,
                 sent_at=now,
             )
             conn.execute(
@@ -240,8 +255,8 @@ class Commander:
                     "op": out.op,
                     "purpose": out.purpose,
                     "request": out.request,
-                    "user_name": actor.name,
-                    "token_id": actor.token_id,
+                    "user_name": who.name,
+                    "token_id": who.token_id,
                     "state": "pending",
                     "sent_at": now,
                     "last_sent_at": now,
@@ -490,12 +505,14 @@ def _store_reported(conn: Connection, uid: str, result: Result, data: Any, now: 
 
 def _advance_desired(conn: Connection, row: Any, data: Any, now: datetime) -> None:
     """``row``: the command (its audit row, or the sender's :class:`Outgoing`)."""
-    device = conn.execute(_SETS_OF, {"p_uid": row.device_uid}).first()
+    device = conn.execute(_DESIRED_OF, {"p_uid": row.device_uid}).first()
     if device is None:
         return  # the device was deleted meanwhile: no desired set to keep
-    reported = desired_set.from_reported(device.last_list or [])
     if row.purpose == "reconcile" or device.desired is None:
-        base = reported
+        # the reported set only when it is the base: reading and parsing the whole list/post
+        # for every command was most of this function
+        reported = conn.execute(_REPORTED_OF, {"p_uid": row.device_uid}).scalar()
+        base = desired_set.from_reported(reported or [])
     else:
         base = desired_set.from_documents(device.desired)
     try:

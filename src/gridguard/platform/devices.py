@@ -7,6 +7,7 @@ Online means a message (list/post, status/post or a result) arrived within
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -217,14 +218,20 @@ def record_seen_many(
             .with_for_update()
         )
     for keys, rows in groups.items():
-        columns = [key.removeprefix("p_") for key in keys]
-        insert = (sqlite if db.is_sqlite else postgresql).insert(devices)
-        binds = {c: sa.bindparam(f"p_{c}", type_=_bind_type(c)) for c in columns}
-        upsert = insert.values(binds).on_conflict_do_update(
-            index_elements=["uid"],
-            set_={c: insert.excluded[c] for c in columns if c not in {"uid", "created_at"}},
-        )
-        execute_many(conn, upsert, rows)
+        columns = tuple(key.removeprefix("p_") for key in keys)
+        execute_many(conn, _upsert(db.is_sqlite, columns), rows)
+
+
+@functools.cache
+def _upsert(is_sqlite: bool, columns: tuple[str, ...]) -> Any:
+    """The upsert of these columns, built once per set of columns (building it, ``excluded``
+    above all, was a third of the devices' part of a telemetry flush)."""
+    insert = (sqlite if is_sqlite else postgresql).insert(devices)
+    binds = {c: sa.bindparam(f"p_{c}", type_=_bind_type(c)) for c in columns}
+    return insert.values(binds).on_conflict_do_update(
+        index_elements=["uid"],
+        set_={c: insert.excluded[c] for c in columns if c not in {"uid", "created_at"}},
+    )
 
 
 def _bind_type(column: str) -> Any:
@@ -232,11 +239,22 @@ def _bind_type(column: str) -> Any:
     return StoredJson() if isinstance(kind, sa.JSON) else kind
 
 
+_STORE_DESIRED = (
+    sa.update(devices)
+    .where(devices.c.uid == sa.bindparam("p_uid"))
+    .values(
+        desired=sa.bindparam("p_desired", type_=devices.c.desired.type),
+        desired_at=sa.bindparam("p_desired_at", type_=devices.c.desired_at.type),
+        desired_by=sa.bindparam("p_desired_by"),
+    )
+)
+"""Built once: it runs for every successful command (building it was ~5 % of a command's CPU)."""
+
+
 def store_desired(
     conn: Connection, *, uid: str, documents: list[dict[str, Any]], by: str, now: datetime
 ) -> None:
     conn.execute(
-        sa.update(devices)
-        .where(devices.c.uid == uid)
-        .values(desired=documents, desired_at=now, desired_by=by)
+        _STORE_DESIRED,
+        {"p_uid": uid, "p_desired": documents, "p_desired_at": now, "p_desired_by": by},
     )

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from gridguard.platform.database import Database, aware, utc
 from gridguard.platform.errors import (
     ConflictError,
+    ForbiddenError,
     NotFoundError,
     TooManyAttemptsError,
     UnauthorizedError,
@@ -167,15 +169,47 @@ _BY_TOKEN = (
 """Built once: it runs on every request."""
 
 
-async def authenticate(db: Database, *, token: str) -> Principal:
-    """The caller behind ``token``: one indexed lookup of its SHA-256 on every request, so a
-    revocation made through any instance stops the token at once (a cache of checked tokens
-    was tried and dropped: another instance would have honoured a revoked token for its TTL)."""
-    digest = token_hash(token)
-    row = await db.run_read(lambda conn: conn.execute(_BY_TOKEN, {"p_hash": digest}).first())
-    if row is None:
-        raise UnauthorizedError("missing, unknown or revoked token")
-    return Principal(user_id=row.id, name=row.name, role=Role(row.role), token_id=row.token_id)
+def check_role(principal: Principal, needed: Role) -> Principal:
+    if not principal.role.allows(needed):
+        raise ForbiddenError(f"role {principal.role.value} may not do this: needs {needed.value}")
+    return principal
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCheck:
+    """A bearer token not looked up yet and the role it needs: :meth:`principal_in` checks it
+    inside a transaction of the caller's (a command's insert: one transaction, one thread hop
+    on SQLite, instead of a read of its own first)."""
+
+    digest: str
+    role: Role
+
+    @classmethod
+    def of(cls, token: str, role: Role) -> TokenCheck:
+        return cls(token_hash(token), role)
+
+    def principal_in(self, conn: Connection) -> Principal:
+        """The caller, or UnauthorizedError / ForbiddenError (exactly as :func:`authenticate`
+        and a role check would)."""
+        row = conn.execute(_BY_TOKEN, {"p_hash": self.digest}).first()
+        if row is None:
+            raise UnauthorizedError("missing, unknown or revoked token")
+        principal = Principal(
+            user_id=row.id, name=row.name, role=Role(row.role), token_id=row.token_id
+        )
+        return check_role(principal, self.role)
+
+    async def principal(self, db: Database) -> Principal:
+        """:meth:`principal_in` on a read connection of its own."""
+        return await db.run_read(self.principal_in)
+
+
+async def authenticate(db: Database, *, token: str, role: Role = Role.VIEWER) -> Principal:
+    """The caller behind ``token``, with at least ``role``: one indexed lookup of its SHA-256
+    on every request, so a revocation made through any instance stops the token at once (a
+    cache of checked tokens was tried and dropped: another instance would have honoured a
+    revoked token for its TTL)."""
+    return await TokenCheck.of(token, role).principal(db)
 
 
 async def login(

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from gridguard.platform.api.deps import Services
+from gridguard.platform.api.deps import Services, caller_first
 from gridguard.platform.api.routes import (
     alarms,
     audit,
@@ -51,8 +51,12 @@ def describe_request_errors(exc: RequestValidationError) -> str:
     return "; ".join(dict.fromkeys(parts))
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    try:
+        await caller_first(request)  # a refused token is answered first, as it always was
+    except PlatformError as refused:
+        return await _platform_error(request, refused)
     body = ErrorPublic(detail=describe_request_errors(exc))
     return JSONResponse(body.model_dump(), status_code=422)
 

@@ -150,9 +150,7 @@ async def create(request: Request, services: ServicesDep, user: Operator, uid: s
     except ValidationError as exc:
         outcome.errors = field_errors(exc.errors())
     else:
-        await _send(
-            outcome, lambda: api.create_strategy(services, user.principal, uid=uid, body=body)
-        )
+        await _send(outcome, lambda: api.send_create(services, user.principal, uid=uid, body=body))
     return await _answer(request, services, user, uid, outcome)
 
 
@@ -177,7 +175,7 @@ async def edit(
         else:
             await _send(
                 outcome,
-                lambda: api.update_strategy(
+                lambda: api.send_update(
                     services, user.principal, uid=uid, strategy_id=strategy_id, body=body
                 ),
             )
@@ -191,7 +189,7 @@ async def delete(
     outcome = Outcome(f"delete-{strategy_id}")
     await _send(
         outcome,
-        lambda: api.delete_strategy(services, user.principal, uid=uid, strategy_id=strategy_id),
+        lambda: api.send_delete(services, user.principal, uid=uid, strategy_id=strategy_id),
     )
     return await _answer(request, services, user, uid, outcome)
 
@@ -227,7 +225,7 @@ async def replace_all(
         if body:
             await _send(
                 outcome,
-                lambda: api.replace_strategies(services, user.principal, uid=uid, body=body),
+                lambda: api.send_replace(services, user.principal, uid=uid, body=body),
             )
     return await _answer(request, services, user, uid, outcome)
 
@@ -235,5 +233,5 @@ async def replace_all(
 @router.post("/devices/{uid}/reconcile")
 async def reconcile(request: Request, services: ServicesDep, user: Operator, uid: str) -> Response:
     outcome = Outcome("reconcile")
-    await _send(outcome, lambda: api.reconcile(services, user.principal, uid=uid))
+    await _send(outcome, lambda: api.send_reconcile(services, user.principal, uid=uid))
     return await _answer(request, services, user, uid, outcome)
