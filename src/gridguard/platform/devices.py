@@ -186,6 +186,10 @@ async def list_devices(
     return Page(items=items[offset : offset + limit], total=len(items), offset=offset, limit=limit)
 
 
+LOCK_CHUNK = 1000
+"""Device rows locked per statement (a bind parameter each; PostgreSQL allows 65,535)."""
+
+
 def record_seen_many(
     db: Database,
     conn: Connection,
@@ -211,12 +215,14 @@ def record_seen_many(
         # one upsert per column set, each in uid order, is not one order over the batch: lock
         # the batch's existing rows in uid order first, or two transactions writing the same
         # devices (another instance's flush, a result recorded here) deadlock on PostgreSQL
-        conn.execute(
-            sa.select(devices.c.uid)
-            .where(devices.c.uid.in_(sorted(reports)))
-            .order_by(devices.c.uid)
-            .with_for_update()
-        )
+        uids = sorted(reports)
+        for start in range(0, len(uids), LOCK_CHUNK):  # ascending, chunk after chunk
+            conn.execute(
+                sa.select(devices.c.uid)
+                .where(devices.c.uid.in_(uids[start : start + LOCK_CHUNK]))
+                .order_by(devices.c.uid)
+                .with_for_update()
+            )
     for keys, rows in groups.items():
         columns = tuple(key.removeprefix("p_") for key in keys)
         execute_many(conn, _upsert(db.is_sqlite, columns), rows)
