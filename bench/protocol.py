@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/protocol.py [--latency-n 10000] [--closed-n 4000]
                                        [--flood-n 20000] [--window 64] [--rounds 10]
-                                       [--meters N] [--chart FILE]
+                                       [--meters N] [--chart FILE] [--settle-s 1]
 
 Starts its own Mosquitto (``set_tcp_nodelay true``, ``max_queued_messages 0``) on a free
 127.0.0.1 port, then measures two servers, each in its own process with TCP_NODELAY on its
@@ -383,16 +383,18 @@ class Server:
 
             yield update
 
-    async def measure(self, sequential_n: int, closed_n: int, window: int) -> None:
-        await asyncio.sleep(SETTLE_S)
+    async def measure(
+        self, sequential_n: int, closed_n: int, window: int, settle_s: float = SETTLE_S
+    ) -> None:
+        await asyncio.sleep(settle_s)
         async with self.requests() as request:
             await sequential(request, WARM_UP, [])  # a fresh connection, idle CPUs, caches
             await sequential(request, sequential_n, self.samples.latency_ms)
             await windowed(request, closed_n, window, self.samples.closed)
 
-    def measure_flood(self, n: int) -> None:
+    def measure_flood(self, n: int, settle_s: float = SETTLE_S) -> None:
         lines = [update_payload(self.strategy_id, i) for i in range(n)]
-        time.sleep(SETTLE_S)
+        time.sleep(settle_s)
         started = time.perf_counter()
         replies = flood(self.port, self.request_topic, self.reply_topic, lines)
         self.samples.flood.add(n, time.perf_counter() - started)
@@ -460,7 +462,9 @@ def interleaved(
         order = servers if index % 2 == 0 else servers[::-1]
         for server in order:
             asyncio.run(
-                server.measure(args.latency_n // rounds, args.closed_n // rounds, args.window)
+                server.measure(
+                    args.latency_n // rounds, args.closed_n // rounds, args.window, args.settle_s
+                )
             )
         disk.measure(args.latency_n // rounds)
         if floods:
@@ -471,7 +475,7 @@ def interleaved(
 def flood_round(order: list[Server], args: argparse.Namespace) -> None:
     for server in order:
         if not server.sdk:  # the SDK's sustained rate would be the load generator's
-            server.measure_flood(args.flood_n // args.rounds)
+            server.measure_flood(args.flood_n // args.rounds, args.settle_s)
 
 
 def main() -> None:
@@ -482,6 +486,12 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64, help="closed-loop requests in flight")
     parser.add_argument("--rounds", type=int, default=10, help="alternations echo/agent")
     parser.add_argument("--chart", type=Path, help="also draw the round trips into this PNG")
+    parser.add_argument(
+        "--settle-s",
+        type=float,
+        default=SETTLE_S,
+        help="pause before each measurement (0 only for a smoke run: samples then overlap)",
+    )
     parser.add_argument(
         "--meters", type=int, default=0, help="site of N meters under control (simulated)"
     )

@@ -97,17 +97,46 @@ async def dashboard_login(web: httpx.AsyncClient, name: str, password: str) -> h
     )
 
 
-async def test_demo_runs_platform_and_fleet(tmp_path: Path) -> None:
-    """The printed login works on /api and on the dashboard's login page (a wrong password
-    does not); every fleet device and the real site are in the device list and on the fleet
-    page; Ctrl-C stops all: exit 0, the platform's and broker's ports closed."""
+async def test_a_new_start_gets_a_new_password_and_runs_platform_and_fleet(
+    tmp_path: Path,
+) -> None:
+    """Two starts in one folder (two tests once: a start costs seconds).
+
+    Without a fleet (--fleet 0) the real site is listed alone. The next start's login is new,
+    the previous one stops working; with its fleet, the printed login works on /api and on
+    the dashboard's login page (a wrong password does not); every fleet device and the real
+    site are in the device list and on the fleet page; a taken --platform-port is one line;
+    Ctrl-C stops all: exit 0, the platform's and broker's ports closed."""
+    old = await the_site_alone_without_a_fleet(tmp_path)
+    await a_new_login_the_fleet_and_a_clean_stop(tmp_path, old)
+
+
+async def the_site_alone_without_a_fleet(tmp_path: Path) -> tuple[str, str]:
+    """The first start's checks; its printed login."""
+    first = await start(tmp_path, "--fleet", "0")
+    try:
+        old = first.login
+        async with httpx.AsyncClient(base_url=first.url, timeout=10) as api:
+            token = await api_token(api, *old)
+            assert await wait_listed(api, token, {SITE_UID}, timeout_s=30) == {SITE_UID}
+    finally:
+        output = await stop(first)
+    assert first.process.returncode == 0, output
+    assert "fleet simulator" not in output
+    return old
+
+
+async def a_new_login_the_fleet_and_a_clean_stop(tmp_path: Path, old: tuple[str, str]) -> None:
     demo = await start(tmp_path)
     ports: list[int] = []
     try:
         url, (name, password) = demo.url, demo.login
+        assert password != old[1]
         ports = [demo.http_port, demo.port]
         expected = {SITE_UID} | {f"sim-{n:05d}" for n in range(FLEET)}
         async with httpx.AsyncClient(base_url=url, timeout=10) as api:
+            refused = await api.post("/api/auth/login", json={"name": old[0], "password": old[1]})
+            assert refused.status_code == 401
             wrong = await api.post("/api/auth/login", json={"name": name, "password": "x" * 16})
             assert wrong.status_code == 401
             token = await api_token(api, name, password)
@@ -124,6 +153,7 @@ async def test_demo_runs_platform_and_fleet(tmp_path: Path) -> None:
             site = await web.get(f"/devices/{SITE_UID}")
             assert site.status_code == 200
             assert SITE_UID in site.text
+        await a_taken_platform_port_is_one_line(tmp_path, demo.http_port)
     finally:
         output = await stop(demo)
     assert demo.process.returncode == 0, output
@@ -133,37 +163,18 @@ async def test_demo_runs_platform_and_fleet(tmp_path: Path) -> None:
     assert not any(port_open(p) for p in ports), output
 
 
-async def test_a_new_start_gets_a_new_password(tmp_path: Path) -> None:
-    """The demo login of the previous start stops working; the new one works; without a
-    fleet (--fleet 0) the real site is listed alone. A taken --platform-port is one line."""
-    first = await start(tmp_path, "--fleet", "0")
-    old = first.login
-    output = await stop(first)
-    assert first.process.returncode == 0, output
-    assert "fleet simulator" not in output
-    second = await start(tmp_path, "--fleet", "0")
-    try:
-        new = second.login
-        assert new[1] != old[1]
-        async with httpx.AsyncClient(base_url=second.url, timeout=10) as api:
-            refused = await api.post("/api/auth/login", json={"name": old[0], "password": old[1]})
-            assert refused.status_code == 401
-            token = await api_token(api, *new)
-            assert await wait_listed(api, token, {SITE_UID}, timeout_s=30) == {SITE_UID}
-        taken = second.http_port
-        result = subprocess.run(
-            [sys.executable, "-m", "gridguard", "demo", "--platform-port", str(taken)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert f"port {taken} is taken" in result.stderr
-    finally:
-        output = await stop(second)
-    assert second.process.returncode == 0, output
+async def a_taken_platform_port_is_one_line(tmp_path: Path, taken: int) -> None:
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gridguard", "demo", "--platform-port", str(taken)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"port {taken} is taken" in result.stderr
 
 
 async def test_ctrl_c_while_starting_stops_cleanly(tmp_path: Path) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.platform.conftest import missing_service
@@ -28,8 +30,8 @@ SCREENSHOTS = os.environ.get("GRIDGUARD_SCREENSHOTS")
 """A folder (e.g. ``docs``) to write the dashboard's screenshots to; unset: none are kept."""
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
     if not CHROMIUM.exists():
         missing_service("no /usr/bin/chromium (apt-get install chromium)")
     async with async_playwright() as driver:
@@ -40,6 +42,30 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A chromium of the test's own."""
+    async with chromium() as launched:
+        yield launched
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_chromium() -> AsyncIterator[Browser]:
+    async with chromium() as launched:
+        yield launched
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def shared_browser(module_chromium: Browser) -> AsyncIterator[Browser]:
+    """The module's chromium, for a module whose tests run on its loop
+    (``pytest.mark.asyncio(loop_scope="module")``): starting Playwright and a chromium for
+    every test cost 1.5-2 s each. What a test opened (contexts: cookies, pages, their live
+    streams) is closed after it, so each test still starts from a browser without state."""
+    yield module_chromium
+    for context in module_chromium.contexts:
+        await context.close()
 
 
 async def new_page(browser: Browser, *, width: int = 1280, height: int = 900) -> Page:

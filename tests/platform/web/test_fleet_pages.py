@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from gridguard.platform.run import Running, run_platform
@@ -24,7 +25,7 @@ from tests.platform.web.conftest import log_in, new_page, screenshot, serious_vi
 from tests.platform.web.rig import PASSWORD
 from tests.platform.web.seed import FEATURED, ZONE, seed_fleet
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 FLEET = 10_000
 
 
@@ -58,9 +59,10 @@ def fleet_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def seeded(fleet_db: str) -> AsyncIterator[Seeded]:
-    """A platform on the seeded database; its broker subscription sees nothing of ours."""
+    """A platform on the seeded database for the module's tests, which only read (each logs in
+    on a browser context of its own); its broker subscription sees nothing of ours."""
     settings = Settings(db_url=fleet_db, port=0, prefixes=("gg-seeded-none/ems",))
     stop, running = asyncio.Event(), Running()
     task = asyncio.create_task(run_platform(settings, stop, running=running))
@@ -76,9 +78,11 @@ async def timed_goto(page: Page, url: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def test_fleet_page_with_ten_thousand_devices(seeded: Seeded, browser: Browser) -> None:
+async def test_fleet_page_with_ten_thousand_devices(
+    seeded: Seeded, shared_browser: Browser
+) -> None:
     """Open alarms first, 50 a page, search and the offline filter; load time printed."""
-    page = await new_page(browser)
+    page = await new_page(shared_browser)
     await log_in(page, seeded.url, "olivia")
     loads = [await timed_goto(page, f"{seeded.url}/fleet") for _ in range(5)]
     rows = page.locator("#fleet-table tbody tr")
@@ -105,8 +109,8 @@ async def test_fleet_page_with_ten_thousand_devices(seeded: Seeded, browser: Bro
     )
 
 
-async def test_demand_page_shows_a_year_of_peaks(seeded: Seeded, browser: Browser) -> None:
-    page = await new_page(browser)
+async def test_demand_page_shows_a_year_of_peaks(seeded: Seeded, shared_browser: Browser) -> None:
+    page = await new_page(shared_browser)
     last_month = last_months(month_key(datetime.now(UTC), ZONE))[1]
     await log_in(page, seeded.url, "victor", next_path=f"/devices/{FEATURED}/demand")
     await page.goto(f"{seeded.url}/devices/{FEATURED}/demand?month={last_month}")
@@ -129,9 +133,9 @@ PAGES = (
 )
 
 
-async def test_no_serious_accessibility_violations(seeded: Seeded, browser: Browser) -> None:
+async def test_no_serious_accessibility_violations(seeded: Seeded, shared_browser: Browser) -> None:
     """axe-core on every page, for an operator (all forms shown), in English and Chinese."""
-    page = await new_page(browser)
+    page = await new_page(shared_browser)
     await page.goto(f"{seeded.url}/login")
     found = {"/login": await serious_violations(page)}
     await log_in(page, seeded.url, "olivia")
@@ -146,9 +150,11 @@ async def test_no_serious_accessibility_violations(seeded: Seeded, browser: Brow
     assert {k: v for k, v in found.items() if v} == {}
 
 
-async def test_tablet_width_keeps_everything_reachable(seeded: Seeded, browser: Browser) -> None:
+async def test_tablet_width_keeps_everything_reachable(
+    seeded: Seeded, shared_browser: Browser
+) -> None:
     """At 768 px the page does not scroll sideways (tables scroll inside their box)."""
-    page = await new_page(browser, width=768, height=1024)
+    page = await new_page(shared_browser, width=768, height=1024)
     await log_in(page, seeded.url, "olivia", next_path=f"/devices/{FEATURED}/strategies")
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0

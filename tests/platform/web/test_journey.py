@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from gridguard.platform.alarm_service import create_rule
@@ -19,11 +20,11 @@ from gridguard.platform.security import Role
 from tests.platform.web.conftest import log_in, new_page, screenshot
 from tests.platform.web.rig import Scene, Stack, stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 BASELINE_KW = 10
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def site(prefix: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """PV 340 kW over a 300 kW load: without a strategy the site exports."""
     async with stack(
@@ -94,10 +95,10 @@ async def settle_at_baseline(page: Page) -> None:
     pytest.fail(f"grid power never settled at {BASELINE_KW} kW: {await grid_kw(page)} kW")
 
 
-async def test_operator_journey(site: Stack, browser: Browser) -> None:
+async def test_operator_journey(site: Stack, shared_browser: Browser) -> None:
     """Fleet -> site -> create -> reported and at the baseline -> invalid edits inline."""
     await site.user("olivia", Role.OPERATOR)
-    page = await new_page(browser)
+    page = await new_page(shared_browser)
     await log_in(page, site.url, "olivia")
     await until_listed(page, f"{site.url}/fleet", site.uid)
     row = page.locator(f'tr[data-uid="{site.uid}"]')
@@ -154,10 +155,10 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-async def test_viewer_sees_but_cannot_change(site: Stack, browser: Browser) -> None:
+async def test_viewer_sees_but_cannot_change(site: Stack, shared_browser: Browser) -> None:
     """A viewer gets no forms, a disabled edit form, and a 403 for a hand-made POST."""
     await site.user("victor", Role.VIEWER)
-    page = await new_page(browser)
+    page = await new_page(shared_browser)
     await log_in(page, site.url, "victor", next_path=f"/devices/{site.uid}/strategies")
     await expect(page.get_by_text("Read-only: your role is viewer.")).to_be_visible()
     assert await page.locator("#create-form").count() == 0
@@ -174,11 +175,13 @@ async def test_viewer_sees_but_cannot_change(site: Stack, browser: Browser) -> N
     assert refused.status == 403
 
 
-async def test_breach_raises_an_alarm_that_is_acknowledged(site: Stack, browser: Browser) -> None:
+async def test_breach_raises_an_alarm_that_is_acknowledged(
+    site: Stack, shared_browser: Browser
+) -> None:
     """The load falls below what storage can absorb: sustained export, a backflow alarm appears
     on the open alarms page without a reload, and the operator acknowledges it."""
     await site.user("olivia", Role.OPERATOR)
-    page = await new_page(browser)
+    page = await new_page(shared_browser)
     await log_in(page, site.url, "olivia", next_path=f"/devices/{site.uid}/strategies")
     await create_strategy(page)
     await page.get_by_role("link", name="Site").click()
@@ -195,9 +198,11 @@ async def test_breach_raises_an_alarm_that_is_acknowledged(site: Stack, browser:
     await expect(alarm).to_contain_text("acknowledged by olivia")
 
 
-async def test_a_form_without_the_csrf_token_is_refused(site: Stack, browser: Browser) -> None:
+async def test_a_form_without_the_csrf_token_is_refused(
+    site: Stack, shared_browser: Browser
+) -> None:
     await site.user("olivia", Role.OPERATOR)
-    page = await new_page(browser)
+    page = await new_page(shared_browser)
     await log_in(page, site.url, "olivia")
     refused = await page.request.post(
         f"{site.url}/devices/{site.uid}/strategies/create", form={"ele_meter_id": "9"}
