@@ -66,6 +66,15 @@ class ControlTuning:
     """Refill only as fast as the 15-min windows still holding a past excess allow."""
     energy_policy: bool = True
     """Rest at a reserve from the forecast and serve the site's load above it (rest.py)."""
+    pv_climb: bool = True
+    """Count a PV output's climb still to come (the sun back after a cloud, followed with the
+    inverter's lag) as a rise pending next cycle (rise.py)."""
+    serve_unseen: bool = True
+    """Serving the load asks a further discharge rise only beyond the rises asked over the
+    last cycles that the meter may not show yet (rest.py's ``serving_kw``)."""
+    learn_lag: bool = True
+    """Pre-compensate with the lag the storage's responses show (inflight.py's
+    ``storage_gain``) when that is more than 25 % off the lag told."""
     rest_without_forecast: bool = False
     """Before the forecast is learned, rest below full during the PV's morning (rest.py's
     ``provisional_kwh``). Off by default: on the measured broken-cloud day it cut curtailment
