@@ -16,6 +16,7 @@ from gridguard.control.dispatch.rise import Climb, climbed, next_rise_kw, rises_
 from gridguard.control.dispatch.split import energy_limited
 from gridguard.control.params import ControlTuning, MeterGoals
 from gridguard.control.view import Command
+from gridguard.devices.protocols import PvReading
 from gridguard.lab.closedloop import simulate
 from gridguard.plant.model import PlantInputs, PlantParams, PlantState, StorageParams
 from gridguard.site.config import ControlConfig
@@ -65,12 +66,16 @@ def test_next_rise(
 
 
 def test_climb_is_carried_per_inverter() -> None:
-    first = climbed(Climb(), (inverter(100.0), inverter(50.0)))
+    first = climbed(Climb(), (inverter(100.0), inverter(50.0)), 0.5)
     assert first.rise_kw == (0.0, 0.0)  # no history: no rise
-    second = climbed(first, (inverter(200.0), inverter(50.0)))
+    second = climbed(first, (inverter(200.0), inverter(50.0)), 0.5)
     assert second.rise_kw == (100.0, 0.0)
     got = rises_kw(first, second, (inverter(200.0), inverter(50.0)), alpha=0.5)
     assert got == pytest.approx((50.0, 0.0))
+    silent = (PvReading(200.0, 600.0, 600.0, online=False), inverter(50.0))
+    third = climbed(second, silent, 0.5)  # gone silent mid-climb: taken to go on climbing
+    assert third.power_kw == pytest.approx((250.0, 50.0))
+    assert rises_kw(second, third, silent, alpha=0.5) == pytest.approx((25.0, 0.0))
 
 
 @pytest.mark.parametrize(

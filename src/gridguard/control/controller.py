@@ -126,7 +126,7 @@ class MeterController:
         raw = view.meter
         self.commands.observe(view)
         self.alpha = self._alpha()
-        before, self._climb = self._climb, climbed(self._climb, view.pv)
+        before, self._climb = self._climb, climbed(self._climb, view.pv, self.alpha)
         if raw.valid:
             view = ahead(self._aligned(view), self.commands.in_flight(), self.alpha, self.ramp_kw)
         # no lag: an output follows its limit within the cycle, nothing is owed

@@ -275,9 +275,10 @@ class CommandDelay:
         self._evidence += 1
         self._cycles.append(tuple(rows))
         if len(self._cycles) == WINDOW:
-            self._weigh_gain()
+            fits = self._fits()
             if self.identify:
-                self._judge()
+                self._judge(fits)
+            self._weigh_gain(fits)
 
     def _fits(self) -> dict[tuple[int, int], _Fit]:
         fits = {(kind, k): _Fit() for kind in range(3) for k in range(MAX_DELAY + 1)}
@@ -289,10 +290,10 @@ class CommandDelay:
                 f.yy += y * y
         return fits
 
-    def residuals(self) -> list[float]:
+    def residuals(self, fits: dict[tuple[int, int], _Fit] | None = None) -> list[float]:
         """What each candidate delay leaves unexplained over the window (kW^2): each device
         class gets its own best gain per candidate (the lag told may be wrong)."""
-        fits = self._fits()
+        fits = fits if fits is not None else self._fits()
         return [sum(fits[kind, k].residual() for kind in range(3)) for k in range(MAX_DELAY + 1)]
 
     def storage_gain(self) -> float | None:
@@ -303,13 +304,13 @@ class CommandDelay:
         such window; None before the first."""
         return self._gain
 
-    def _weigh_gain(self) -> None:
-        f = self._fits()[0, self.delay]
+    def _weigh_gain(self, fits: dict[tuple[int, int], _Fit]) -> None:
+        f = fits[0, self.delay]
         if f.uu >= GAIN_EVIDENCE_KW**2 and f.uy > 0.0:
             self._gain = min(1.0, f.uy / f.uu)
 
-    def _verdict(self) -> int:
-        return verdict(self.residuals(), configured=self.configured, in_force=self.delay)
+    def _verdict(self, fits: dict[tuple[int, int], _Fit] | None = None) -> int:
+        return verdict(self.residuals(fits), configured=self.configured, in_force=self.delay)
 
-    def _judge(self) -> None:
-        self.delay, self._streak = held(self._verdict(), self.delay, self._streak)
+    def _judge(self, fits: dict[tuple[int, int], _Fit] | None = None) -> None:
+        self.delay, self._streak = held(self._verdict(fits), self.delay, self._streak)

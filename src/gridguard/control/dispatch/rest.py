@@ -11,7 +11,8 @@ a margin for forecast errors). Then:
 * above it, it serves the site's own load (discharges toward the floor plus a buffer, never
   exporting), which leaves room for the PV surplus to come; surplus PV charges it whatever
   the mode, through the anti-backflow floor. While PV is curtailed it holds instead: releasing
-  the curtailment serves the load first.
+  the curtailment serves the load first. Serving takes the grid toward the floor by choice, so
+  it never counts on the meter being on time (``serving_kw``).
 
 While the forecast is not learned (the first day of each kind, and every real site's first
 days) there is no surplus forecast and no learned reserve, so the policy works from what the

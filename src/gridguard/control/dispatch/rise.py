@@ -50,14 +50,27 @@ def next_rise_kw(
     return min(room_kw, rise_kw * decay)
 
 
-def climbed(carried: Climb, pv: tuple[PvReading, ...]) -> Climb:
-    """This cycle's outputs and rises (an offline or new inverter starts with no rise)."""
+def climbed(carried: Climb, pv: tuple[PvReading, ...], alpha: float) -> Climb:
+    """This cycle's outputs and rises. A new inverter starts with no rise; one that has gone
+    silent is taken to go on climbing as it was (its rise decaying by ``1 - alpha`` a cycle
+    from its last known output): it is out of every sum, so a climb it was predicted to make
+    would otherwise be dropped at once, and the storage's charge with it (the floor's worst
+    case is that its output still rises)."""
     n = len(pv)
-    last = carried.power_kw if len(carried.power_kw) == n else tuple(r.power_kw for r in pv)
-    return Climb(
-        power_kw=tuple(r.power_kw for r in pv),
-        rise_kw=tuple(r.power_kw - p if r.online else 0.0 for r, p in zip(pv, last, strict=True)),
-    )
+    fits = len(carried.power_kw) == n and len(carried.rise_kw) == n
+    last = carried.power_kw if fits else tuple(r.power_kw for r in pv)
+    rise = carried.rise_kw if fits else (0.0,) * n
+    power: list[float] = []
+    rises: list[float] = []
+    for r, p, u in zip(pv, last, rise, strict=True):
+        if r.online:
+            power.append(r.power_kw)
+            rises.append(r.power_kw - p)
+        else:
+            step = max(0.0, u) * (1.0 - alpha)
+            power.append(p + step)
+            rises.append(step)
+    return Climb(power_kw=tuple(power), rise_kw=tuple(rises))
 
 
 def rises_kw(
@@ -68,7 +81,8 @@ def rises_kw(
     owed_kw: tuple[float, ...] | None = None,
 ) -> tuple[float, ...]:
     """Per inverter of ``pv`` (the view the decision is taken on), the rise to expect next
-    cycle; 0 for an offline one. ``owed_kw``: what our releases still owe each (owed.py)."""
+    cycle (a silent one's decaying as it was, ``climbed``). ``owed_kw``: what our releases
+    still owe each (owed.py)."""
     n = len(pv)
     prev = before.rise_kw if len(before.rise_kw) == n else (0.0,) * n
     rise = now.rise_kw if len(now.rise_kw) == n else (0.0,) * n
@@ -82,6 +96,6 @@ def rises_kw(
             ours=o > 0.0,
         )
         if r.online
-        else 0.0
+        else max(0.0, r_now) * (1.0 - alpha)
         for r, r_now, r_prev, o in zip(pv, rise, prev, owed, strict=True)
     )

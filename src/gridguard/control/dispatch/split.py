@@ -107,6 +107,8 @@ def class_spans(
         alpha,
         ramp_kw,
     )
+    # a silent inverter is out of every sum but its climb (rise.py): the floor's worst case
+    pending_v += sum(u for r, u in zip(view.pv, pv_rise, strict=True) if not r.online)
     piles = [
         (r, c, o)
         for r, c, o in zip(view.chargers, ratings.chargers, pile_owed, strict=True)
