@@ -276,9 +276,9 @@ class CommandDelay:
         self._cycles.append(tuple(rows))
         if len(self._cycles) == WINDOW:
             fits = self._fits()
+            self._weigh_gain(fits)  # at the delay in force while these cycles came in
             if self.identify:
                 self._judge(fits)
-            self._weigh_gain(fits)
 
     def _fits(self) -> dict[tuple[int, int], _Fit]:
         fits = {(kind, k): _Fit() for kind in range(3) for k in range(MAX_DELAY + 1)}
