@@ -10,6 +10,7 @@ plant model) both call it.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from gridguard.control.dispatch.merit import plan_dispatch
 from gridguard.control.dispatch.owed import Owed, owed_after, owed_now
 from gridguard.control.dispatch.piles import charger_commands
 from gridguard.control.dispatch.rest import (
+    UNSEEN_CYCLES,
     Rest,
     provisional_kwh,
     pv_morning,
@@ -29,6 +31,7 @@ from gridguard.control.dispatch.rest import (
     resting_kwh,
     surplus_room_kwh,
 )
+from gridguard.control.dispatch.rise import Climb, climbed, rises_kw
 from gridguard.control.dispatch.split import (
     class_spans,
     energy_limited,
@@ -47,6 +50,10 @@ from gridguard.control.view import Command, MeterRatings, MeterView, hold_comman
 from gridguard.devices.protocols import MeterReading
 from gridguard.site.config import ControlConfig
 
+GAIN_MISMATCH = 0.25
+"""A storage response gain this far (as a share) from the lag told replaces it."""
+MIN_GAIN = 0.05
+"""Least storage gain taken from the responses (a 20 s lag at 1 s)."""
 HOLD_H = 2.0
 """Hours of the present excess the stored energy must cover for the level to stay put."""
 
@@ -81,13 +88,16 @@ class MeterController:
         )
         self.planner = LoadPlanner(zone, tuning.profile_weight)
         lag_s = tuning.actuator_lag_s
-        self.alpha = 1.0 - math.exp(-config.period_s / lag_s) if lag_s > 0.0 else 1.0
+        self.told_alpha = 1.0 - math.exp(-config.period_s / lag_s) if lag_s > 0.0 else 1.0
+        self.alpha = self.told_alpha  # the lag told, or the one the storage's responses show
         self.ramp_kw = config.relax_kw_per_s * config.period_s
         self._last_s: float | None = None
         self._last_valid_s: float | None = None
         self._level_kw = 0.0
         self._forecast_peak_kw: float | None = None
         self._owed: Owed | None = None  # rise our releases still owe (owed.py)
+        self._climb = Climb()  # the PV outputs' last rises (rise.py)
+        self._asked: deque[float] = deque(maxlen=UNSEEN_CYCLES)  # discharge rises asked
         self.alignment = MeterAlignment(
             delay=round(tuning.meter_delay_s / config.period_s) if tuning.align_meter else 0,
             identify=tuning.align_meter and tuning.identify_meter_delay,
@@ -115,13 +125,21 @@ class MeterController:
         ``inflight.py``); the demand meter counts the meter's own reading."""
         raw = view.meter
         self.commands.observe(view)
+        self.alpha = self._alpha()
+        before, self._climb = self._climb, climbed(self._climb, view.pv, self.alpha)
         if raw.valid:
             view = ahead(self._aligned(view), self.commands.in_flight(), self.alpha, self.ramp_kw)
-        if self.alpha >= 1.0:  # no lag: an output follows its limit within the cycle
-            decision = self._decide(view, raw, goals, mono_s=mono_s, epoch_s=epoch_s, owed=None)
-        else:
-            owed = owed_now(self._owed, view, self.alpha)
-            decision = self._decide(view, raw, goals, mono_s=mono_s, epoch_s=epoch_s, owed=owed)
+        # no lag: an output follows its limit within the cycle, nothing is owed
+        owed = owed_now(self._owed, view, self.alpha) if self.alpha < 1.0 else None
+        rises = (
+            rises_kw(before, self._climb, view.pv, self.alpha, owed.pv_kw if owed else None)
+            if self.tuning.pv_climb
+            else None
+        )
+        decision = self._decide(
+            view, raw, goals, mono_s=mono_s, epoch_s=epoch_s, owed=owed, rises=rises
+        )
+        if self.alpha < 1.0:
             self._owed = owed_after(owed, view, decision.command)
         self.commands.wrote(decision.command)
         return decision
@@ -135,6 +153,7 @@ class MeterController:
         mono_s: float,
         epoch_s: float,
         owed: Owed | None,
+        rises: tuple[float, ...] | None = None,
     ) -> Decision:
         dt_s = self.config.period_s if self._last_s is None else min(mono_s - self._last_s, 60.0)
         self._last_s = mono_s
@@ -163,13 +182,22 @@ class MeterController:
             # the room spread over the time a setpoint takes to act and settle: a period, the
             # setpoints still in flight and the lag (inflight.py, energy room ruling)
             period_s = self.config.period_s
-            horizon_s = period_s * (1 + self.commands.delay) + self.tuning.actuator_lag_s
-            view = energy_limited(view, self.ratings, horizon_s)
+            horizon_s = period_s * (1 + self.commands.delay) + self.lag_s()
+            view = energy_limited(
+                view, self.ratings, horizon_s, ahead_s=period_s * self.commands.delay
+            )
         self.rest = self._rest(
             view, goals, grid_kw, bounds, epoch_s=epoch_s, over_demand=target is not None
         )
         spans = class_spans(
-            view, self.ratings, goals, self.alpha, self.ramp_kw, owed=owed, rest_kw=self.rest.kw
+            view,
+            self.ratings,
+            goals,
+            self.alpha,
+            self.ramp_kw,
+            owed=owed,
+            rest_kw=self.rest.kw,
+            pv_rise_kw=rises,
         )
         plan = plan_dispatch(
             grid_power_kw=grid_kw,
@@ -179,6 +207,7 @@ class MeterController:
             ramp_kw=self.ramp_kw,
             recharge_ceiling_kw=recharge,
         )
+        self._asked.append(max(0.0, plan.storage_next_kw - spans.storage_kw))
         command = Command(
             storage_kw=tuple(storage_commands(view, goals, plan, self.alpha)),
             pv_limit_kw=tuple(pv_commands(view, goals, plan, spans, self.ramp_kw, owed=owed)),
@@ -224,6 +253,21 @@ class MeterController:
                     loads, hours, level_kw=shave - buffer_kw, battery=battery
                 )
         return shave, recharge
+
+    def _alpha(self) -> float:
+        """The share of a step an actuator covers in one cycle: from the lag told, or from the
+        one the storage's responses show when that is more than ``GAIN_MISMATCH`` off it (the
+        lag told is one for every actuator, so it is corrected for every one)."""
+        gain = self.commands.storage_gain() if self.tuning.learn_lag else None
+        if gain is None or abs(gain / self.told_alpha - 1.0) <= GAIN_MISMATCH:
+            return self.told_alpha
+        return max(gain, MIN_GAIN)
+
+    def lag_s(self) -> float:
+        """The actuator lag in force: the one told, or the one the responses show."""
+        if self.alpha == self.told_alpha:
+            return self.tuning.actuator_lag_s
+        return -self.config.period_s / math.log(1.0 - self.alpha) if self.alpha < 1.0 else 0.0
 
     def _holds(self, view: MeterView, level_kw: float) -> bool:
         """The stored energy holds ``level_kw`` for ``HOLD_H`` at the present bin's excess."""
@@ -334,6 +378,7 @@ class MeterController:
             band_kwh=0.02 * usable,
             pv_curtailed=goals.pv_lo
             and any(r.online and r.limit_kw < r.rated_kw - 0.5 for r in view.pv),
+            unseen_kw=sum(self._asked) if self.tuning.serve_unseen else 0.0,
         )
 
     def _least_load_kw(self, view: MeterView, grid_kw: float, epoch_s: float) -> float:

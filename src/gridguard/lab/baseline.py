@@ -38,7 +38,15 @@ class ProportionalController:
             config=config.model_copy(update={"relax_kw_per_s": 1e9}),
             # what it writes is 20 % of the inner decision, not the decision: the inner
             # controller's record of its writes is no evidence of a setpoint delay
-            tuning=ControlTuning(actuator_lag_s=0.0, planner_enabled=False, align_commands=False),
+            # and it compensates nothing: no lag (told or learned), no climb still to come
+            tuning=ControlTuning(
+                actuator_lag_s=0.0,
+                planner_enabled=False,
+                align_commands=False,
+                learn_lag=False,
+                pv_climb=False,
+                serve_unseen=False,
+            ),
             zone=zone,
         )
         self.gain = gain

@@ -51,6 +51,7 @@ MIN_MOVE_KW = 1.0  # candidates' setpoints closer than this say nothing about th
 WINDOW = 8  # informative cycles the candidates are compared over (the switch and fade
 # margins and the hold are the meter-delay identifier's: latency.verdict, latency.held)
 _TINY = 1e-9
+GAIN_EVIDENCE_KW = 100.0  # root of the summed squared storage moves asked, for a gain
 EPS_KW = 0.5  # an output this close to its limit is held by it (as in split.py)
 
 _Device = StorageReading | PvReading | ChargerReading
@@ -167,6 +168,40 @@ def _inputs(
     return [min(0.0, max(v, 0.0) - before.power_kw) for v in setpoints]
 
 
+def _rows(
+    previous: MeterView, view: MeterView, acting: list[Written]
+) -> list[tuple[int, int, float, float]] | None:
+    """One step's evidence rows (device class, candidate, move asked, response); None when
+    no candidate's setpoints differ enough to tell them apart."""
+    rows: list[tuple[int, int, float, float]] = []
+    informative = False
+    pairs: list[tuple[int, list[tuple[_Device, _Device]]]] = [
+        (0, list(zip(previous.storage, view.storage, strict=False))),
+        (1, list(zip(previous.pv, view.pv, strict=False))),
+        (2, list(zip(previous.chargers, view.chargers, strict=False))),
+    ]
+    for kind, devices in pairs:
+        for i, (before, now) in enumerate(devices):
+            inputs = _inputs(kind, i, before, now, acting)
+            if inputs is None:
+                continue
+            response = now.power_kw - before.power_kw
+            if kind != 0 and not _explicable(response, inputs):
+                continue  # the sun's or the vehicle's own move: no candidate's to explain
+            if max(inputs) - min(inputs) > MIN_MOVE_KW:
+                informative = True
+            rows.extend((kind, k, u, response) for k, u in enumerate(inputs))
+    return rows if informative else None
+
+
+def _explicable(response_kw: float, inputs: list[float]) -> bool:
+    """A PV or pile output's move that some candidate's limit can explain: a fall toward a
+    limit cut below it, no deeper than the deepest cut asked. A rise (below its limit an
+    output follows its source) or a deeper fall (a cloud under the cut) is the source's, and
+    scoring it would charge every candidate for what none of them asked."""
+    return -MIN_MOVE_KW <= -response_kw <= -min(inputs) + MIN_MOVE_KW
+
+
 @dataclass
 class _Fit:
     """Least-squares sums of one candidate over the window: response = a x input."""
@@ -195,6 +230,7 @@ class CommandDelay:
     _cycles: deque[tuple[tuple[int, int, float, float], ...]] = field(default_factory=deque)
     _evidence: int = 0
     _streak: int = 0
+    _gain: float | None = None
 
     def __post_init__(self) -> None:
         self.delay = min(max(self.delay, 0), MAX_DELAY)
@@ -233,32 +269,18 @@ class CommandDelay:
         acting = [self._written[-1 - k] for k in range(MAX_DELAY + 1)]
         if all(a == acting[0] for a in acting):
             return  # every candidate's setpoints are the same: nothing to tell them apart
-        rows: list[tuple[int, int, float, float]] = []
-        informative = False
-        pairs: list[tuple[int, list[tuple[_Device, _Device]]]] = [
-            (0, list(zip(previous.storage, view.storage, strict=False))),
-            (1, list(zip(previous.pv, view.pv, strict=False))),
-            (2, list(zip(previous.chargers, view.chargers, strict=False))),
-        ]
-        for kind, devices in pairs:
-            for i, (before, now) in enumerate(devices):
-                inputs = _inputs(kind, i, before, now, acting)
-                if inputs is None:
-                    continue
-                if max(inputs) - min(inputs) > MIN_MOVE_KW:
-                    informative = True
-                response = now.power_kw - before.power_kw
-                rows.extend((kind, k, u, response) for k, u in enumerate(inputs))
-        if not informative:
+        rows = _rows(previous, view, acting)
+        if rows is None:
             return
         self._evidence += 1
         self._cycles.append(tuple(rows))
-        if self.identify and len(self._cycles) == WINDOW:
-            self._judge()
+        if len(self._cycles) == WINDOW:
+            fits = self._fits()
+            self._weigh_gain(fits)  # at the delay in force while these cycles came in
+            if self.identify:
+                self._judge(fits)
 
-    def residuals(self) -> list[float]:
-        """What each candidate delay leaves unexplained over the window (kW^2): each device
-        class gets its own best gain per candidate (the lag told may be wrong)."""
+    def _fits(self) -> dict[tuple[int, int], _Fit]:
         fits = {(kind, k): _Fit() for kind in range(3) for k in range(MAX_DELAY + 1)}
         for rows in self._cycles:
             for kind, k, u, y in rows:
@@ -266,10 +288,29 @@ class CommandDelay:
                 f.uu += u * u
                 f.uy += u * y
                 f.yy += y * y
+        return fits
+
+    def residuals(self, fits: dict[tuple[int, int], _Fit] | None = None) -> list[float]:
+        """What each candidate delay leaves unexplained over the window (kW^2): each device
+        class gets its own best gain per candidate (the lag told may be wrong)."""
+        fits = fits if fits is not None else self._fits()
         return [sum(fits[kind, k].residual() for kind in range(3)) for k in range(MAX_DELAY + 1)]
 
-    def _verdict(self) -> int:
-        return verdict(self.residuals(), configured=self.configured, in_force=self.delay)
+    def storage_gain(self) -> float | None:
+        """The storage's response per kW asked over one cycle at the delay in force (least
+        squares over the window): the lag the devices show, whatever the lag told. It is
+        taken from the last full window with storage moves of at least ``GAIN_EVIDENCE_KW``
+        in it (a battery holding a steady charge only answers noise) and kept until the next
+        such window; None before the first."""
+        return self._gain
 
-    def _judge(self) -> None:
-        self.delay, self._streak = held(self._verdict(), self.delay, self._streak)
+    def _weigh_gain(self, fits: dict[tuple[int, int], _Fit]) -> None:
+        f = fits[0, self.delay]
+        if f.uu >= GAIN_EVIDENCE_KW**2 and f.uy > 0.0:
+            self._gain = min(1.0, f.uy / f.uu)
+
+    def _verdict(self, fits: dict[tuple[int, int], _Fit] | None = None) -> int:
+        return verdict(self.residuals(fits), configured=self.configured, in_force=self.delay)
+
+    def _judge(self, fits: dict[tuple[int, int], _Fit] | None = None) -> None:
+        self.delay, self._streak = held(self._verdict(fits), self.delay, self._streak)

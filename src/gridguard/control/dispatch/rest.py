@@ -11,7 +11,8 @@ a margin for forecast errors). Then:
 * above it, it serves the site's own load (discharges toward the floor plus a buffer, never
   exporting), which leaves room for the PV surplus to come; surplus PV charges it whatever
   the mode, through the anti-backflow floor. While PV is curtailed it holds instead: releasing
-  the curtailment serves the load first.
+  the curtailment serves the load first. Serving takes the grid toward the floor by choice, so
+  it never counts on the meter being on time (``serving_kw``).
 
 While the forecast is not learned (the first day of each kind, and every real site's first
 days) there is no surplus forecast and no learned reserve, so the policy works from what the
@@ -31,6 +32,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gridguard.control.dispatch.inflight import MAX_DELAY
+
 
 @dataclass(frozen=True, slots=True)
 class Rest:
@@ -48,8 +51,14 @@ def resting(
     target_kwh: float | None,
     band_kwh: float,
     pv_curtailed: bool = False,
+    unseen_kw: float = 0.0,
 ) -> Rest:
-    """Where storage rests next: a discharge (kW, >= 0), 0, or None for full recharge."""
+    """Where storage rests next: a discharge (kW, >= 0), 0, or None for full recharge.
+
+    Serving moves the grid toward the floor by choice, so it never counts on the meter being
+    on time: ``unseen_kw`` (the discharge rises asked over the last ``UNSEEN_CYCLES``) may not
+    show on the meter yet, and a further rise is asked only for what is left beyond them
+    (``serving_kw``)."""
     if target_kwh is None:
         return Rest(None, "full: forecast not learned yet")
     if stored_kwh < target_kwh - band_kwh:
@@ -57,7 +66,25 @@ def resting(
     if stored_kwh < target_kwh + band_kwh or pv_curtailed:
         return Rest(0.0, "hold" if not pv_curtailed else "PV curtailed: release it first")
     target = (floor_kw if math.isfinite(floor_kw) else 0.0) + buffer_kw
-    return Rest(max(0.0, storage_kw + grid_kw - target), "serve the site's load")
+    return Rest(
+        serving_kw(storage_kw=storage_kw, gap_kw=grid_kw - target, unseen_kw=unseen_kw),
+        "serve the site's load",
+    )
+
+
+UNSEEN_CYCLES = MAX_DELAY
+"""Cycles a discharge rise may take to show on the meter: the longest meter or setpoint delay
+the identifiers take (``latency.py``, ``inflight.py``). Until one is identified (a battery
+idle all night gives no evidence), a move is counted twice by the feed-forward."""
+
+
+def serving_kw(*, storage_kw: float, gap_kw: float, unseen_kw: float) -> float:
+    """The discharge to serve the load at: ``gap_kw`` (import above the serving target) more
+    than now, less the rises asked lately that the meter may not show yet; never a rise below
+    the present output for that (the next cycle's meter tells), a fall at once."""
+    if gap_kw <= 0.0:
+        return max(0.0, storage_kw + gap_kw)
+    return max(0.0, storage_kw + max(0.0, gap_kw - unseen_kw))
 
 
 PV_MORNING_END_H = 12.0

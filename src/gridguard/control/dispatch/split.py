@@ -45,17 +45,24 @@ def releasable(
     return limit_kw < rated_kw - EPS_KW and (gap <= ramp_kw + EPS_KW or owed_kw >= gap - EPS_KW)
 
 
-def _pv_spans(pv: list[tuple[PvReading, float]], alpha: float, ramp_kw: float) -> tuple[float, ...]:
-    x_v = sum(r.power_kw for r, _ in pv)
+def _pv_spans(
+    pv: list[tuple[PvReading, float, float]], alpha: float, ramp_kw: float
+) -> tuple[float, ...]:
+    """Output, lowest next-cycle output, release room, and the rise pending next cycle: the
+    larger of what our releases leave (a gap within a ramp, or owed) and the climb still to
+    come (``rise.py``)."""
+    x_v = sum(r.power_kw for r, _, _ in pv)
     return (
         x_v,
         x_v * (1.0 - alpha),
         sum(
             r.rated_kw - r.limit_kw
-            for r, owed in pv
+            for r, owed, _ in pv
             if releasable(r.power_kw, r.limit_kw, r.rated_kw, ramp_kw, owed)
         ),
-        alpha * sum(gap_kw(r.power_kw, r.limit_kw, ramp_kw, owed) for r, owed in pv),
+        sum(
+            max(alpha * gap_kw(r.power_kw, r.limit_kw, ramp_kw, owed), rise) for r, owed, rise in pv
+        ),
     )
 
 
@@ -68,12 +75,15 @@ def class_spans(
     *,
     owed: Owed | None = None,
     rest_kw: float | None = None,
+    pv_rise_kw: tuple[float, ...] | None = None,
 ) -> Spans:
     """Aggregate present outputs and next-cycle reachable ranges of each class.
 
     ``rest_kw`` is where storage rests when no bound presses (the energy policy); None keeps
-    the plain rule: full recharge with over-demand on, 0 otherwise."""
+    the plain rule: full recharge with over-demand on, 0 otherwise. ``pv_rise_kw`` is each
+    inverter's climb expected next cycle (``rise.py``); None: none counted."""
     pv_owed = owed.pv_kw if owed else (0.0,) * len(view.pv)
+    pv_rise = pv_rise_kw if pv_rise_kw is not None else (0.0,) * len(view.pv)
     pile_owed = owed.charger_kw if owed else (0.0,) * len(view.chargers)
     units = [r for r in view.storage if r.online]
     x_s = sum(r.power_kw for r in units)
@@ -93,8 +103,12 @@ def class_spans(
     else:
         low = high = neutral = x_s * (1.0 - alpha)  # released to 0
     x_v, floor_v, room_v, pending_v = _pv_spans(
-        [(r, o) for r, o in zip(view.pv, pv_owed, strict=True) if r.online], alpha, ramp_kw
+        [(r, o, u) for r, o, u in zip(view.pv, pv_owed, pv_rise, strict=True) if r.online],
+        alpha,
+        ramp_kw,
     )
+    # a silent inverter is out of every sum but its climb (rise.py): the floor's worst case
+    pending_v += sum(u for r, u in zip(view.pv, pv_rise, strict=True) if not r.online)
     piles = [
         (r, c, o)
         for r, c, o in zip(view.chargers, ratings.chargers, pile_owed, strict=True)
@@ -192,19 +206,26 @@ def pv_commands(
     return out
 
 
-def energy_limited(view: MeterView, ratings: MeterRatings, horizon_s: float) -> MeterView:
+def energy_limited(
+    view: MeterView, ratings: MeterRatings, horizon_s: float, ahead_s: float = 0.0
+) -> MeterView:
     """The view with each unit's max charge (discharge) capped by the energy room (store)
     left in its SOC window spread over ``horizon_s`` (a period plus the actuator lag): a BMS
     that reports full power until the very top stops the charge within one cycle, faster
     than a lagging PV inverter can be curtailed, and the difference is exported (finding 4).
-    So the charge tapers as the room runs out, at the pace the PV can take over."""
+    So the charge tapers as the room runs out, at the pace the PV can take over. ``ahead_s``
+    is how long the setpoints in flight act before this cycle's does (``inflight.py``): the
+    present output goes on that long, and the room is what is left after it."""
     hours = horizon_s / 3600.0
+    ahead_h = ahead_s / 3600.0
     units: list[StorageReading] = []
     for r, rating in zip(view.storage, ratings.storage, strict=True):
         per_pct = rating.capacity_kwh / 100.0
         eta = math.sqrt(rating.efficiency)
-        room_kw = max(0.0, rating.soc_max_pct - r.soc_pct) * per_pct / eta / hours
-        stored_kw = max(0.0, r.soc_pct - rating.soc_min_pct) * per_pct * eta / hours
+        room_kwh = max(0.0, rating.soc_max_pct - r.soc_pct) * per_pct / eta
+        stored_kwh = max(0.0, r.soc_pct - rating.soc_min_pct) * per_pct * eta
+        room_kw = max(0.0, room_kwh - max(0.0, -r.power_kw) * ahead_h) / hours
+        stored_kw = max(0.0, stored_kwh - max(0.0, r.power_kw) * ahead_h) / hours
         units.append(
             replace(
                 r,
