@@ -357,7 +357,11 @@ class Commander:
             work = functools.partial(
                 _record, result=result, op=op, device_uid=device_uid, now=self._clock.now()
             )
-            state = await self._db.run_write(work)
+            try:
+                state = await self._db.run_write(work)
+            except sa.exc.DBAPIError as exc:  # a deadlock with the sender recording it, say
+                log.warning("recording the late result of %s failed: %s", result.reply, exc.orig)
+                continue  # still pending: the sweeper re-sends it, the EMS answers again
             if state is not None:
                 recorded += 1
                 if state != "succeeded":

@@ -41,6 +41,9 @@ def scheme_of(row: Row) -> TopicScheme:
     )
 
 
+SCHEME_COLUMNS = ("scheme", "product_key", "tenant", "prefix")
+
+
 def _scheme_values(scheme: TopicScheme) -> dict[str, str]:
     return {
         "scheme": scheme.scheme,
@@ -186,10 +189,6 @@ async def list_devices(
     return Page(items=items[offset : offset + limit], total=len(items), offset=offset, limit=limit)
 
 
-LOCK_CHUNK = 1000
-"""Device rows locked per statement (a bind parameter each; PostgreSQL allows 65,535)."""
-
-
 def record_seen_many(
     db: Database,
     conn: Connection,
@@ -212,17 +211,16 @@ def record_seen_many(
             row[f"p_{key}"] = value
         groups.setdefault(tuple(row), []).append(row)
     if len(groups) > 1 and not db.is_sqlite:
-        # one upsert per column set, each in uid order, is not one order over the batch: lock
-        # the batch's existing rows in uid order first, or two transactions writing the same
-        # devices (another instance's flush, a result recorded here) deadlock on PostgreSQL
-        uids = sorted(reports)
-        for start in range(0, len(uids), LOCK_CHUNK):  # ascending, chunk after chunk
-            conn.execute(
-                sa.select(devices.c.uid)
-                .where(devices.c.uid.in_(uids[start : start + LOCK_CHUNK]))
-                .order_by(devices.c.uid)
-                .with_for_update()
-            )
+        # one upsert per column set, each in uid order, is not one order over the batch: first
+        # every device of the batch, registered or marked seen, in uid order (that locks the
+        # existing rows and the new ones alike), or two transactions writing the same devices
+        # (another instance's flush, a result recorded here) deadlock on PostgreSQL
+        base = ("p_uid", "p_created_at", "p_last_seen_at", *(f"p_{k}" for k in SCHEME_COLUMNS))
+        rows = sorted(
+            ({k: row[k] for k in base} for group in groups.values() for row in group),
+            key=lambda row: str(row["p_uid"]),
+        )
+        execute_many(conn, _upsert(db.is_sqlite, tuple(k.removeprefix("p_") for k in base)), rows)
     for keys, rows in groups.items():
         columns = tuple(key.removeprefix("p_") for key in keys)
         execute_many(conn, _upsert(db.is_sqlite, columns), rows)

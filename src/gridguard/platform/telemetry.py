@@ -31,12 +31,15 @@ class Sample:
 
 
 def _moment(value: Any, fallback: datetime) -> datetime:
+    """The report's ``at`` in UTC (how every database stores it and compares it: SQLite keeps
+    no offset), or ``fallback`` when it is not a time that UTC can hold (``9999-12-31T23:59
+    -01:00`` is past year 9999 in UTC)."""
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+        except (ValueError, OverflowError):
             return fallback
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return fallback
 
 

@@ -32,8 +32,24 @@ log = logging.getLogger("gridguard.platform.telemetry")
 FLUSH_INTERVAL_S = 0.2
 FLUSH_ATTEMPTS = 3
 """A flush the database refused (two instances' flushes deadlocking, a lost connection) is
-tried again with the same batch; after the last attempt it is logged and dropped, and the
+tried again at once with the same batch. After the last attempt a batch refused for a reason
+that passes (the connection, a deadlock, a serialization failure) is kept for the next flush,
+unacknowledged; one refused for what it holds is logged and dropped (and acknowledged), and the
 writer goes on."""
+OUTAGE_RETRY_S = 2.0
+"""The pause between flushes while the database is away."""
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
+"""Serialization failure, deadlock, lock not available, the server shutting down or starting."""
+
+
+def _transient(exc: sa.exc.DBAPIError | OSError) -> bool:
+    """A refusal that the same batch will not meet again once the database is back."""
+    if isinstance(exc, OSError | sa.exc.OperationalError | sa.exc.InterfaceError):
+        return True
+    if exc.connection_invalidated:
+        return True
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in TRANSIENT_SQLSTATES
 
 
 @dataclass
@@ -65,6 +81,8 @@ class TelemetryWriter:
         self._batch = _Batch()
         self._wake = asyncio.Event()
         self.flushes = 0
+        self.failing = False
+        """The last flush could not reach the database; the next waits ``OUTAGE_RETRY_S``."""
         self._peaks: dict[tuple[str, int, str], tuple[float, float | None]] = {}
         """(device, meter, month) -> (a lower bound of the stored peak, the limit written)."""
         self._contexts: dict[str, _Context] = {}
@@ -111,7 +129,8 @@ class TelemetryWriter:
             # a flush of N messages taking N x c let the next batch grow by rate x N x c: at
             # 5,000/s batches of seconds, and seconds of lag, before the writer was saturated)
             elapsed_s = self._clock.monotonic_s() - started_s
-            await self._clock.sleep(max(0.0, self._interval_s - elapsed_s))
+            period_s = OUTAGE_RETRY_S if self.failing else self._interval_s
+            await self._clock.sleep(max(0.0, period_s - elapsed_s))
         await self.flush()
 
     async def flush(self) -> None:
@@ -123,7 +142,7 @@ class TelemetryWriter:
 
         def work(conn: Connection) -> list[law.Sample]:
             record_seen_many(self._db, conn, batch.seen, now=now)
-            samples = batch.samples + _not_stored(conn, batch.maybe_stored)
+            samples = batch.samples + _not_stored(conn, batch.maybe_stored, batch.samples)
             if samples:
                 self._write_samples(conn, samples)
             return samples
@@ -133,20 +152,46 @@ class TelemetryWriter:
             try:
                 samples = await self._db.run_write(work)
                 break
-            except sa.exc.DBAPIError as exc:  # e.g. a deadlock another instance won
+            except (sa.exc.DBAPIError, OSError) as exc:  # a deadlock, the database away
                 self._peaks.clear()  # what it noted of the rolled-back peaks is not stored
-                if attempt == FLUSH_ATTEMPTS:
-                    reason = exc.orig  # the driver's: SQLAlchemy's text would repeat every row
-                    log.error("telemetry flush of %d reports dropped: %s", len(batch.seen), reason)  # noqa: TRY400
-                    # acknowledged all the same: a batch the database refuses three times
-                    # would be refused again, and sent again it would stall every later report
-                    acknowledge(batch.receipts)
+                reason = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+                if attempt < FLUSH_ATTEMPTS:
+                    log.warning("telemetry flush failed (attempt %d), again: %s", attempt, reason)
+                    continue
+                if _transient(exc):  # the database is away: keep the batch, nothing acknowledged
+                    self._keep(batch)
+                    self.failing = True
+                    log.warning("telemetry flush failed, kept for the next one: %s", reason)
                     return
-                log.warning("telemetry flush failed (attempt %d), again: %s", attempt, exc.orig)
+                self._drop(batch, reason)
+                return
+            except Exception as exc:  # a report no database can take must not end the writer
+                log.exception("telemetry flush of %d reports failed", len(batch.seen))
+                self._drop(batch, exc)
+                return
+        self.failing = False
         acknowledge(batch.receipts)  # stored: the broker may forget them
         self.flushes += 1
         for hook in self.after_flush:
             await hook(samples, now)
+
+    def _keep(self, batch: _Batch) -> None:
+        """A batch the database could not take (an outage) goes before the newer reports, so
+        the next flush tries it again; its messages stay unacknowledged meanwhile (the broker's
+        receive maximum holds the rest back)."""
+        newer, self._batch = self._batch, batch
+        for uid, (scheme, values) in newer.seen.items():
+            _scheme, earlier = batch.seen.get(uid, (scheme, {}))
+            batch.seen[uid] = (scheme, {**earlier, **values})
+        batch.samples += newer.samples
+        batch.maybe_stored += newer.maybe_stored
+        batch.receipts += newer.receipts
+
+    def _drop(self, batch: _Batch, reason: object) -> None:
+        """A batch refused for what it holds: dropped, said, and acknowledged all the same
+        (sent again it would be refused again and stall every later report)."""
+        log.error("telemetry flush of %d reports dropped: %s", len(batch.seen), reason)
+        acknowledge(batch.receipts)
 
     def _write_samples(self, conn: Connection, samples: list[law.Sample]) -> None:
         execute_many(
@@ -287,26 +332,32 @@ def _chunks(items: list[str]) -> list[list[str]]:
     return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
 
 
-def _not_stored(conn: Connection, samples: list[law.Sample]) -> list[law.Sample]:
-    """The samples of ``samples`` with no stored sample of the same (device, meter, at): a
-    report sent again after the instance that stored it died before acknowledging it is not
-    counted twice (by the samples' index, one query per chunk of devices)."""
+def _not_stored(
+    conn: Connection, samples: list[law.Sample], batch: list[law.Sample]
+) -> list[law.Sample]:
+    """The samples of ``samples`` with no sample of the same (device, meter, at) stored or in
+    ``batch`` (the fresh samples of the same flush): a report sent again after the instance
+    that stored it died before acknowledging it, or after a reconnect while its first copy
+    waited for this flush, is not counted twice. Exact keys, so the samples' (device, meter,
+    at) index finds each. Runs after the flush has locked its device rows: an instance taking
+    over the same session cannot store the same samples between this look and the insert."""
     if not samples:
         return []
     t = telemetry_samples.c
-    stored: set[tuple[str, int, datetime]] = set()
-    for chunk in _chunks(sorted({s.device_uid for s in samples})):
-        ats = {s.at for s in samples if s.device_uid in chunk}
+    keys = {(s.device_uid, s.meter_id, s.at) for s in samples}
+    seen: set[tuple[str, int, datetime]] = {(s.device_uid, s.meter_id, s.at) for s in batch}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), CHUNK):
         rows = conn.execute(
             sa.select(t.device_uid, t.meter_id, t.at).where(
-                t.device_uid.in_(chunk), t.at >= min(ats), t.at <= max(ats)
+                sa.tuple_(t.device_uid, t.meter_id, t.at).in_(ordered[start : start + CHUNK])
             )
         )
-        stored |= {(r.device_uid, r.meter_id, utc(r.at)) for r in rows}
+        seen |= {(r.device_uid, r.meter_id, utc(r.at)) for r in rows}
     fresh: dict[tuple[str, int, datetime], law.Sample] = {}
     for s in samples:
-        key = (s.device_uid, s.meter_id, utc(s.at))
-        if key not in stored:
+        key = (s.device_uid, s.meter_id, s.at)
+        if key not in seen:
             fresh.setdefault(key, s)  # sent again twice within one batch: once
     return list(fresh.values())
 
