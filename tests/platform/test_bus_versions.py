@@ -19,13 +19,14 @@ from tests.platform.conftest import missing_service
 pytestmark = pytest.mark.integration
 
 
-async def _serve_one(url: str, port: int) -> tuple[Bus, list[str]]:
-    """A bus on ``url``; returns it once a message published on ``port`` reached its handler."""
+async def _serve_one(url: str, port: int) -> tuple[Bus, list[tuple[str, int, bool]]]:
+    """A bus on ``url``, once a message published on ``port`` reached its handler; with what
+    the handler saw: (topic, the bus's MQTT version, whether it was store-then-acknowledge)."""
     topic = f"t-{uuid.uuid4().hex[:8]}/d/streaming_overdemand/list/post"
-    handled: list[str] = []
+    handled: list[tuple[str, int, bool]] = []
 
     async def handler(topic: str, _payload: bytes, _receipt: Receipt) -> None:
-        handled.append(topic)
+        handled.append((topic, bus._version, bus.lossless))
 
     bus = Bus(url, [topic], handler, session_expiry_s=60)
     stop = asyncio.Event()
@@ -35,7 +36,7 @@ async def _serve_one(url: str, port: int) -> tuple[Bus, list[str]]:
         device = LiteClient(f"dev-{uuid.uuid4().hex[:8]}", lambda *_: None)
         await device.connect("127.0.0.1", port)
         device.publish(topic, b"{}", qos=1)
-        await wait_for(lambda: handled == [topic], 10.0, "the message")
+        await wait_for(lambda: [h[0] for h in handled] == [topic], 10.0, "the message")
         device.close()
     finally:
         stop.set()
@@ -47,14 +48,14 @@ async def _serve_one(url: str, port: int) -> tuple[Bus, list[str]]:
 async def test_falls_back_to_311_on_a_broker_without_mqtt_5() -> None:
     port = free_port()
     async with EmbeddedBroker(port):
-        bus, _ = await _serve_one(f"mqtt://127.0.0.1:{port}", port)
-    assert bus._version == MQTT_311
-    assert not bus.lossless  # acknowledged on receipt there: said in the log, not hidden
+        _, handled = await _serve_one(f"mqtt://127.0.0.1:{port}", port)
+    # acknowledged on receipt there (said in the log, not hidden)
+    assert [(version, lossless) for _, version, lossless in handled] == [(MQTT_311, False)]
 
 
 async def test_stays_on_mqtt_5_with_mosquitto() -> None:
     if not port_open(1883):
         missing_service("no Mosquitto on 127.0.0.1:1883")
-    bus, _ = await _serve_one("mqtt://127.0.0.1:1883", 1883)
-    assert bus._version == MQTT_5
-    assert bus.lossless
+    bus, handled = await _serve_one("mqtt://127.0.0.1:1883", 1883)
+    assert [(version, lossless) for _, version, lossless in handled] == [(MQTT_5, True)]
+    assert bus._version == MQTT_5  # spoken once: kept

@@ -164,6 +164,7 @@ class Bus:
         self._version = mqtt_version or MQTT_5
         self._fixed_version = mqtt_version is not None
         self._spoke_5 = False
+        self._guessed_311 = False
         """The broker accepted MQTT 5 once: a later failure is the network's, not the version's."""
         self._session_expiry_s = session_expiry_s
         self._client: LiteClient | None = None
@@ -248,6 +249,8 @@ class Bus:
             finally:
                 self.connected.clear()
                 self._client = None
+            if self._guessed_311:  # a guess from silence: ask for 5 again at the next connect
+                self._version, self._guessed_311 = MQTT_5, False
             if stop.is_set():
                 return
             try:
@@ -256,8 +259,9 @@ class Bus:
                 backoff_s = min(backoff_s * 2, 30.0)
 
     def _fall_back(self, exc: LiteMqttError) -> bool:
-        """A broker that refuses MQTT 5, or never answers a first MQTT 5 CONNECT (amqtt 0.12
-        leaves it unanswered): 3.1.1 from now on, unless a version was set."""
+        """A broker that refuses MQTT 5: 3.1.1 from now on, unless a version was set. One that
+        never answers a first MQTT 5 CONNECT (amqtt 0.12 leaves it unanswered, a busy broker may
+        be slow): 3.1.1 for the next session, 5 asked for again when it ends."""
         if self._fixed_version or self._version != MQTT_5 or self._spoke_5:
             return False
         if exc.code not in UNSUPPORTED_VERSION and not exc.unanswered:
@@ -268,6 +272,8 @@ class Bus:
             exc,
         )
         self._version = MQTT_311
+        # a refusal of 5 is final; silence may have been a slow broker: guessed, for a session
+        self._guessed_311 = exc.code is None
         return True
 
     def _connect_options(self, client_id: str) -> dict[str, Any]:
