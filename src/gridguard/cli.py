@@ -424,6 +424,13 @@ def platform_run(
             "acknowledged once stored (0: clean sessions, acknowledged on receipt)"
         ),
     ] = 300,
+    takeover: Annotated[
+        bool,
+        typer.Option(
+            help="Take over the broker sessions of dead instances (turn off where the broker "
+            "forces the client id to the certificate's name)"
+        ),
+    ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
     """Run the platform: REST API, device registry and command round trip."""
@@ -450,6 +457,7 @@ def platform_run(
             client_id=client_id,
             mqtt_version=_mqtt_version(mqtt_version),
             session_expiry_s=session_expiry_s,
+            takeover=takeover,
         )
         serve(settings)
     except (ValueError, StartError) as exc:

@@ -82,3 +82,12 @@ def test_a_client_id_that_cannot_name_a_topic_is_refused() -> None:
         Settings(client_id="a/b")
     with pytest.raises(ValueError, match="mqtt_version 3"):
         Settings(mqtt_version=3)
+
+
+async def test_no_takeover_when_turned_off() -> None:
+    async def handler(_topic: str, _payload: bytes, _receipt: Receipt) -> None:
+        return None
+
+    bus = Bus("mqtt://127.0.0.1:1", ["p/#"], handler, session_expiry_s=60, takeover=False)
+    bus._received(None, bus._gone_of("x"), b"x")
+    assert bus._adopting == {}

@@ -152,9 +152,12 @@ class Bus:
         client_id: str | None = None,
         mqtt_version: int | None = None,
         session_expiry_s: int = 0,
+        takeover: bool = True,
     ) -> None:
         """``mqtt_version``: 5, 4 (3.1.1) or None (5, else 3.1.1 when the broker refuses 5).
-        ``session_expiry_s`` > 0 on MQTT 5: store-then-acknowledge sessions (module doc)."""
+        ``session_expiry_s`` > 0 on MQTT 5: store-then-acknowledge sessions (module doc).
+        ``takeover``: take dead instances' sessions over (off where the broker forces every
+        client id to the certificate's name: there a takeover would end our own session)."""
         self._address = parse_mqtt_url(url)
         self._topics = topics
         self._deployment = deployment_of(topics)
@@ -167,6 +170,7 @@ class Bus:
         self._guessed_311 = False
         """The broker accepted MQTT 5 once: a later failure is the network's, not the version's."""
         self._session_expiry_s = session_expiry_s
+        self._takeover = takeover
         self._client: LiteClient | None = None
         self._status = _Lane("status", handler)
         self._control = _Lane("control", handler)
@@ -211,7 +215,7 @@ class Bus:
     def _gone(self, dead: str, payload: bytes) -> None:
         if not payload or dead == self._client_id or dead in self._adopting:
             return  # cleared, ours (a leftover of our own previous run), or being adopted
-        if not self.lossless:
+        if not (self.lossless and self._takeover):
             return
         self._adopting[dead] = asyncio.get_running_loop().create_task(
             self._adopt(dead), name=f"platform-mqtt-adopt-{dead}"

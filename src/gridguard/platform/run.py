@@ -116,6 +116,7 @@ async def run_platform(
             client_id=settings.client_id,
             mqtt_version=settings.mqtt_version,
             session_expiry_s=settings.session_expiry_s,
+            takeover=settings.takeover,
         )
         commander = Commander(
             db=db,

@@ -33,6 +33,9 @@ class Settings:
     instance resumes the session it had on the broker and gets what came while it was away."""
     mqtt_version: int | None = None
     """5, 4 (MQTT 3.1.1) or None: MQTT 5, and 3.1.1 if the broker does not speak 5."""
+    takeover: bool = True
+    """Take the sessions of dead instances over (MQTT 5). Off for a broker that forces the
+    client id to the certificate's name (``use_username_as_clientid``)."""
     session_expiry_s: int = 300
     """MQTT 5: how long the broker keeps an instance's session (and what it receives) when the
     instance is gone and nobody takes the session over; reports are acknowledged only once
