@@ -178,12 +178,6 @@ class Bus:
         self.connected = asyncio.Event()
         self.drained = asyncio.Event()
         """Set when :meth:`run` has ended its session (what it received is stored)."""
-        self.adopted: list[str] = []
-        """Client ids of dead instances whose sessions this one took over and ended."""
-
-    @property
-    def client_id(self) -> str:
-        return self._client_id
 
     def _gone_of(self, client_id: str) -> str:
         return gone_topic(self._deployment, client_id)
@@ -396,7 +390,6 @@ class Bus:
                 if not await self._end_session(client, "adopted"):
                     self._leave_to_others(client, dead)
                     return
-                self.adopted.append(dead)
             if client.connected:
                 client.publish(self._gone_of(dead), b"", qos=1, retain=True)
                 client.close(session_expiry_s=0)
